@@ -1,0 +1,285 @@
+"""Reading and writing LGE volumes and label maps: NIfTI, NRRD, MHA, DICOM series, .seg.nrrd.
+
+Everything comes in and goes out as a `Volume`, keeping spacing, origin and direction. Writes are
+atomic: a file is written beside its target and renamed, so a failure never leaves half a file.
+"""
+
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import labels as L
+from .errors import InputError
+from .volume import Volume
+
+IMAGE_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd")
+SEG_NRRD_SUFFIX = ".seg.nrrd"
+
+
+def _suffix(path):
+    name = Path(path).name.lower()
+    for suffix in (SEG_NRRD_SUFFIX,) + IMAGE_SUFFIXES:
+        if name.endswith(suffix):
+            return suffix
+    return Path(path).suffix.lower()
+
+
+def volume_from_sitk(image):
+    """Convert a 3D SimpleITK image to a Volume (a single-frame 4D image is squeezed to 3D)."""
+    import SimpleITK as sitk
+
+    if image.GetNumberOfComponentsPerPixel() != 1:
+        raise InputError(
+            f"The image has {image.GetNumberOfComponentsPerPixel()} components per voxel "
+            "(colour or vector data); an LGE volume has one.")
+    size = image.GetSize()
+    if image.GetDimension() == 4 and size[3] == 1:
+        image = sitk.Extract(image, size[:3] + (0,), (0, 0, 0, 0))
+    if image.GetDimension() == 2:
+        raise InputError(f"The image is 2D (size {size}); a short-axis stack of slices is needed.")
+    if image.GetDimension() != 3:
+        raise InputError(
+            f"The image is {image.GetDimension()}D (size {size}); a 3D short-axis stack is needed "
+            "(for a cine or multi-frame series pick one frame first).")
+    return Volume(
+        sitk.GetArrayFromImage(image),
+        spacing=image.GetSpacing(),
+        origin=image.GetOrigin(),
+        direction=np.reshape(image.GetDirection(), (3, 3)),
+    )
+
+
+def volume_to_sitk(volume):
+    """Convert a Volume to a SimpleITK image with the same geometry."""
+    import SimpleITK as sitk
+
+    array = volume.array
+    if array.dtype == bool:
+        array = array.astype(np.uint8)
+    image = sitk.GetImageFromArray(np.ascontiguousarray(array))
+    image.SetSpacing(volume.spacing)
+    image.SetOrigin(volume.origin)
+    image.SetDirection(tuple(volume.direction.ravel()))
+    return image
+
+
+def _read_sitk(path):
+    import SimpleITK as sitk
+
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"No such file or folder: {path}")
+    try:
+        if path.is_dir():
+            return _read_dicom_series(path)
+        return sitk.ReadImage(str(path))
+    except RuntimeError as error:
+        first_line = str(error).strip().splitlines()[-1] if str(error).strip() else ""
+        raise InputError(f"Could not read {path}: not a readable image ({first_line}).") from None
+
+
+def _read_dicom_series(folder):
+    import SimpleITK as sitk
+
+    reader = sitk.ImageSeriesReader()
+    series_ids = reader.GetGDCMSeriesIDs(str(folder))
+    if not series_ids:
+        raise InputError(f"The folder {folder} holds no DICOM series.")
+    # Several series in one folder: take the one with the most slices (the short-axis stack).
+    files = max((reader.GetGDCMSeriesFileNames(str(folder), sid) for sid in series_ids), key=len)
+    reader.SetFileNames(files)
+    return reader.Execute()
+
+
+def check_image(volume, name="image"):
+    """Raise InputError for a volume that cannot be an LGE stack: NaN, empty, constant, too few slices."""
+    array = volume.array
+    if array.dtype.kind not in "iufb":
+        raise InputError(f"The {name} has unsupported data type {array.dtype}.")
+    if array.size == 0:
+        raise InputError(f"The {name} is empty (shape {array.shape}).")
+    if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
+        raise InputError(f"The {name} contains NaN or infinite values.")
+    if np.min(array) == np.max(array):
+        raise InputError(f"The {name} is constant (every voxel is {np.min(array)}); nothing to segment.")
+    return volume
+
+
+def read_image(path):
+    """Read an LGE volume (NIfTI, NRRD, MHA, or a DICOM series folder) as a float32 Volume."""
+    volume = volume_from_sitk(_read_sitk(path))
+    check_image(volume, name=f"image {Path(path).name}")
+    return volume.with_array(volume.array.astype(np.float32, copy=False))
+
+
+def read_labels(path, like=None):
+    """Read a label map (image formats, or Slicer's .seg.nrrd) in the project's label numbers.
+
+    With `like` (a Volume), the label map must lie on that grid; otherwise InputError says how it
+    differs.
+    """
+    if _suffix(path) == SEG_NRRD_SUFFIX:
+        volume = _read_seg_nrrd(path)
+    else:
+        volume = volume_from_sitk(_read_sitk(path))
+    volume = volume.with_array(L.check_label_array(volume.array, name=f"label map {Path(path).name}"))
+    if like is not None:
+        like.check_same_grid(volume, what=f"label map {Path(path).name}")
+    return volume
+
+
+def _label_for_segment(segment):
+    """Project label number of a .seg.nrrd segment, by its name or ID, else its own label value."""
+    text = f"{segment.get('name', '')} {segment.get('id', '')}".lower()
+    keywords = [
+        (L.MVO, ("mvo", "no-reflow", "no reflow", "microvascular")),
+        (L.SCAR, ("scar", "infarct", "fibrosis", "enhancement")),
+        (L.RV_BLOOD_POOL, ("rv", "right ventric")),
+        (L.BLOOD_POOL, ("blood", "cavity", "lv pool", "lumen")),
+        (L.MYOCARDIUM, ("myocard", "myo")),
+    ]
+    for label, words in keywords:
+        if any(word in text for word in words):
+            return label
+    return int(segment["labelValue"])
+
+
+def _read_seg_nrrd(path):
+    import slicerio
+
+    try:
+        segmentation = slicerio.read_segmentation(str(path))
+    except Exception as error:  # slicerio raises several types for corrupt files
+        raise InputError(f"Could not read the segmentation {path}: {error}") from None
+    voxels = np.asarray(segmentation["voxels"])
+    if voxels.ndim == 4:
+        raise InputError(
+            f"{Path(path).name} has overlapping segments (several layers); export a label map "
+            "with non-overlapping segments.")
+    labels = np.zeros(voxels.shape, dtype=np.int32)
+    for segment in segmentation["segments"]:
+        labels[voxels == segment["labelValue"]] = _label_for_segment(segment)
+    ijk_to_lps = np.asarray(segmentation["ijkToLPS"], dtype=float)
+    axes = ijk_to_lps[:3, :3]
+    spacing = np.linalg.norm(axes, axis=0)
+    return Volume(
+        np.transpose(labels, (2, 1, 0)),  # slicerio gives [i, j, k]; Volume is [z, y, x]
+        spacing=spacing,
+        origin=ijk_to_lps[:3, 3],
+        direction=axes / spacing,
+    )
+
+
+def _write_seg_nrrd(volume, path):
+    import slicerio
+
+    present = set(np.unique(volume.array).tolist()) - {L.BACKGROUND}
+    segments = []
+    for value in sorted(present):
+        info = L.SEGMENTS[int(value)]
+        segments.append({
+            "id": info["id"], "name": info["name"], "labelValue": int(value), "layer": 0,
+            "color": list(info["color"]),
+            "terminology": {
+                "contextName": "Segmentation category and type - DICOM master list",
+                "category": list(info["category"]),
+                "type": list(info["type"]),
+            },
+        })
+    ijk_to_lps = np.eye(4)
+    ijk_to_lps[:3, :3] = volume.direction * np.asarray(volume.spacing)
+    ijk_to_lps[:3, 3] = volume.origin
+    slicerio.write_segmentation(str(path), {
+        "voxels": np.transpose(volume.array.astype(np.uint8), (2, 1, 0)),
+        "ijkToLPS": ijk_to_lps,
+        "encoding": "gzip",
+        "segments": segments,
+    })
+
+
+def write_volume(volume, path, protect=()):
+    """Write a Volume atomically (format from the suffix; .seg.nrrd writes a Slicer segmentation).
+
+    `protect` lists input paths that must never be overwritten.
+    """
+    path = Path(path)
+    for kept in protect:
+        if Path(kept).exists() and path.exists() and path.resolve() == Path(kept).resolve():
+            raise InputError(f"Refusing to overwrite the input {kept} with an output.")
+    suffix = _suffix(path)
+    if suffix not in IMAGE_SUFFIXES + (SEG_NRRD_SUFFIX,):
+        raise InputError(f"Cannot write {path.name}: use one of {', '.join(IMAGE_SUFFIXES)} or .seg.nrrd.")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    os.close(handle)
+    try:
+        if suffix == SEG_NRRD_SUFFIX:
+            _write_seg_nrrd(volume, temporary)
+        else:
+            import SimpleITK as sitk
+
+            sitk.WriteImage(volume_to_sitk(volume), temporary, useCompression=True)
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+    return path
+
+
+@contextmanager
+def atomic_output_dir(outdir):
+    """Yield a temporary folder; on success move its files into `outdir`, on failure drop them.
+
+    Outputs of one command thus appear together or not at all.
+    """
+    outdir = Path(outdir)
+    outdir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.", dir=outdir.parent))
+    try:
+        yield staging
+        outdir.mkdir(parents=True, exist_ok=True)
+        for item in sorted(staging.iterdir()):
+            os.replace(item, outdir / item.name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class Case:
+    """One case of a dataset in the EMIDEC layout: Case_X/Images/Case_X.nii.gz, Case_X/Contours/."""
+
+    name: str
+    image_path: Path
+    labels_path: Path
+
+    @property
+    def has_infarct(self):
+        """EMIDEC names pathological cases Case_P..., normal ones Case_N..."""
+        return self.name.upper().startswith("CASE_P")
+
+    def load(self):
+        """(image, labels) as Volumes on the same grid."""
+        image = read_image(self.image_path)
+        return image, read_labels(self.labels_path, like=image)
+
+
+def read_emidec_dataset(root):
+    """List the cases of a dataset in the EMIDEC layout, sorted by name."""
+    root = Path(root)
+    if not root.is_dir():
+        raise InputError(f"Dataset folder not found: {root}")
+    cases = []
+    for case_dir in sorted(p for p in root.iterdir() if p.is_dir()):
+        images = sorted((case_dir / "Images").glob("*.nii*"))
+        contours = sorted((case_dir / "Contours").glob("*.nii*"))
+        if images and contours:
+            cases.append(Case(case_dir.name, images[0], contours[0]))
+    if not cases:
+        raise InputError(
+            f"No cases in {root}: expected Case_X/Images/Case_X.nii.gz and Case_X/Contours/Case_X.nii.gz.")
+    return cases

@@ -1,0 +1,100 @@
+"""The one in-memory form of an image or label map: a numpy array plus its patient geometry.
+
+Geometry follows ITK/SimpleITK (and DICOM): physical points are in LPS patient coordinates (mm),
+`spacing`, `origin` and the index order inside them are (x, y, z), and the array is indexed
+[z, y, x] (slice, row, column). Slicer works in RAS; convert with `ras_to_lps`/`lps_to_ras`.
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import InputError
+
+_LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0])
+
+
+def ras_to_lps(points):
+    """Convert points (..., 3) between RAS and LPS (the flip is its own inverse)."""
+    return np.asarray(points, dtype=float) @ _LPS_TO_RAS
+
+
+lps_to_ras = ras_to_lps
+
+
+@dataclass(frozen=True)
+class Volume:
+    """A 3D array indexed [z, y, x] with its spacing, origin and direction (ITK conventions)."""
+
+    array: np.ndarray
+    spacing: tuple = (1.0, 1.0, 1.0)
+    origin: tuple = (0.0, 0.0, 0.0)
+    direction: np.ndarray = field(default_factory=lambda: np.eye(3))
+
+    def __post_init__(self):
+        array = np.asarray(self.array)
+        if array.ndim != 3:
+            raise InputError(f"Expected a 3D volume (slices, rows, columns); got shape {array.shape}.")
+        spacing = tuple(float(s) for s in self.spacing)
+        if len(spacing) != 3 or not all(np.isfinite(spacing)) or min(spacing) <= 0:
+            raise InputError(f"Voxel spacing must be three positive numbers; got {self.spacing}.")
+        origin = tuple(float(o) for o in self.origin)
+        direction = np.asarray(self.direction, dtype=float).reshape(3, 3)
+        if abs(abs(np.linalg.det(direction)) - 1.0) > 1e-3:
+            raise InputError("The direction matrix is not orthonormal.")
+        object.__setattr__(self, "array", array)
+        object.__setattr__(self, "spacing", spacing)
+        object.__setattr__(self, "origin", origin)
+        object.__setattr__(self, "direction", direction)
+
+    @property
+    def shape(self):
+        return self.array.shape
+
+    @property
+    def voxel_volume_ml(self):
+        """Volume of one voxel in mL: in-plane spacing squared times slice spacing."""
+        return float(np.prod(self.spacing)) / 1000.0
+
+    def with_array(self, array):
+        """A new Volume on this grid holding `array` (which must have the same shape)."""
+        array = np.asarray(array)
+        if array.shape != self.array.shape:
+            raise InputError(f"Array shape {array.shape} does not match the grid {self.array.shape}.")
+        return Volume(array, self.spacing, self.origin, self.direction)
+
+    def index_to_lps(self, zyx):
+        """Physical LPS points (N, 3) of array indices (N, 3) given in [z, y, x] order."""
+        xyz = np.asarray(zyx, dtype=float)[..., ::-1]
+        return np.asarray(self.origin) + (xyz * np.asarray(self.spacing)) @ self.direction.T
+
+    def lps_to_index(self, points):
+        """Continuous array indices [z, y, x] (N, 3) of physical LPS points (N, 3)."""
+        offset = np.asarray(points, dtype=float) - np.asarray(self.origin)
+        xyz = (offset @ self.direction) / np.asarray(self.spacing)
+        return xyz[..., ::-1]
+
+    def slice_normal(self):
+        """Unit LPS vector pointing from slice 0 towards the last slice."""
+        return self.direction[:, 2].copy()
+
+    def same_grid(self, other, tolerance=1e-3):
+        """True when `other` has the same shape, spacing, origin and direction."""
+        return (
+            self.array.shape == other.array.shape
+            and np.allclose(self.spacing, other.spacing, atol=tolerance)
+            and np.allclose(self.origin, other.origin, atol=tolerance)
+            and np.allclose(self.direction, other.direction, atol=tolerance)
+        )
+
+    def check_same_grid(self, other, what="label map"):
+        """Raise InputError naming the difference when `other` is not on this grid."""
+        if self.array.shape != other.array.shape:
+            raise InputError(
+                f"The {what} has shape {other.array.shape} but the image has {self.array.shape}.")
+        for name in ("spacing", "origin", "direction"):
+            mine, theirs = np.asarray(getattr(self, name)), np.asarray(getattr(other, name))
+            if not np.allclose(mine, theirs, atol=1e-3):
+                raise InputError(
+                    f"The {what}'s {name} {np.round(theirs, 4).tolist()} differs from the "
+                    f"image's {np.round(mine, 4).tolist()}: they are not on the same grid.")

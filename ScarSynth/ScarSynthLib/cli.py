@@ -1,0 +1,71 @@
+"""The `scarsynth` command line: one subcommand per feature, for batch work without Slicer.
+
+Each module in COMMAND_MODULES has `register(subparsers)`, which adds its subcommands and sets
+`func` on them; the module's heavy imports happen inside those functions.
+"""
+
+import argparse
+import importlib
+import sys
+
+from AHABullseyeLib.errors import ScarSynthError
+
+COMMAND_MODULES = (
+)
+
+
+def _info(args):
+    import platform
+
+    from AHABullseyeLib import models
+
+    print(f"ScarSynth {importlib.import_module('ScarSynthLib').__version__}")
+    print(f"Python {platform.python_version()} on {platform.system()} {platform.machine()}")
+    for package in ("numpy", "SimpleITK", "torch", "monai", "diffusers", "slicerio", "matplotlib"):
+        try:
+            version = importlib.import_module(package).__version__
+        except ImportError:
+            version = "not installed"
+        print(f"{package:12s} {version}")
+    try:
+        import torch
+
+        device = f"cuda ({torch.cuda.get_device_name(0)})" if torch.cuda.is_available() else "cpu"
+        print(f"device       {device}, {torch.get_num_threads()} CPU threads")
+    except ImportError:
+        print("device       unknown (torch is not installed)")
+    print("model folders:")
+    for folder in models.model_dirs():
+        print(f"  {folder}")
+    for entry in models.list_models():
+        print(f"  model {entry['name']}: {entry['path']}")
+    return 0
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="scarsynth",
+        description="Myocardial scar in LGE MRI: phantoms, segmentation, AHA bullseye, synthesis.")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers.required = True
+    info = subparsers.add_parser("info", help="print versions, compute device and model folders")
+    info.set_defaults(func=_info)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(subparsers)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args) or 0
+    except ScarSynthError as error:
+        print(f"scarsynth {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"scarsynth {args.command}: interrupted; no output was written.", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

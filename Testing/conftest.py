@@ -1,0 +1,28 @@
+"""Shared test set-up: the module folders on sys.path, and the real data folder when present."""
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+for module in ("AHABullseye", "ScarSegment", "ScarSynth"):
+    path = str(REPO / module)
+    if path not in sys.path:
+        sys.path.insert(0, path)
+
+# Tests run CLI commands as subprocesses with the same module folders.
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    [str(REPO / m) for m in ("AHABullseye", "ScarSegment", "ScarSynth")]
+    + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
+
+EMIDEC = Path(os.environ.get("SCARSYNTH_EMIDEC", REPO.parent / "shared" / "data" / "emidec"))
+
+
+@pytest.fixture(scope="session")
+def emidec_dir():
+    """The real EMIDEC-layout data folder; skips the test where it is absent."""
+    if not (EMIDEC / "cases.csv").exists() and not any(EMIDEC.glob("Case_*")):
+        pytest.skip(f"real data not found at {EMIDEC}")
+    return EMIDEC
