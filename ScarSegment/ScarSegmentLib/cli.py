@@ -201,3 +201,29 @@ def _write_json_atomic(document, path):
     finally:
         if os.path.exists(temporary):
             os.remove(temporary)
+
+
+def main(argv=None):
+    """`python -m ScarSegmentLib.cli segment|evaluate ...`: these commands without ScarSynthLib
+    (the Slicer module runs segmentation this way, as a background process)."""
+    import argparse
+    import sys
+
+    from AHABullseyeLib.errors import ScarSynthError
+
+    parser = argparse.ArgumentParser(prog="python -m ScarSegmentLib.cli")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers.required = True
+    register(subparsers)
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args) or 0
+    except ScarSynthError as error:
+        print(f"{args.command}: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main())
