@@ -92,30 +92,6 @@ def check_method_arguments(args):
         check_weights(args.weights)
 
 
-def write_segmentation(result, folder, extra=None):
-    """labels.nii.gz, probabilities.nii.gz (when present) and metrics.json into `folder`."""
-    from AHABullseyeLib.io import write_volume
-
-    write_volume(result.labels, Path(folder) / "labels.nii.gz")
-    if result.probabilities is not None:
-        write_probabilities(result.probabilities, result.labels, Path(folder) / "probabilities.nii.gz")
-    document = {**(extra or {}), **result.metrics, "warnings": result.warnings}
-    (Path(folder) / "metrics.json").write_text(json.dumps(document, indent=2) + "\n")
-
-
-def write_probabilities(probabilities, grid, path):
-    """A 5-component image on the labels' grid: component c = probability of label c."""
-    import numpy as np
-    import SimpleITK as sitk
-
-    array = np.moveaxis(np.asarray(probabilities, dtype=np.float32), 0, -1)
-    image = sitk.GetImageFromArray(np.ascontiguousarray(array), isVector=True)
-    image.SetSpacing(grid.spacing)
-    image.SetOrigin(grid.origin)
-    image.SetDirection(tuple(grid.direction.ravel()))
-    sitk.WriteImage(image, str(path), useCompression=True)
-
-
 def print_progress(percent, message):
     from .progress import report
 
@@ -125,6 +101,7 @@ def print_progress(percent, message):
 def run_segment(args):
     from AHABullseyeLib.io import atomic_output_dir
 
+    from .outputs import write_segmentation
     from .segment import segment
 
     check_method_arguments(args)

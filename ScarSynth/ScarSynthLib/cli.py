@@ -12,6 +12,7 @@ from AHABullseyeLib.errors import ScarSynthError
 
 COMMAND_MODULES = (
     "ScarSegmentLib.cli",
+    "ScarSynthLib.run_cli",
 )
 
 
