@@ -53,11 +53,20 @@ class ThresholdResult:
         }
 
 
+def _is_mask(array):
+    return array.dtype == bool or set(np.unique(array).tolist()) <= {0, 1}
+
+
 def _myocardium_and_pool(myocardium):
-    """(myocardium mask, blood-pool mask or None) from a label Volume or a boolean mask Volume."""
+    """(myocardium mask, blood-pool mask) from a label Volume or a boolean mask Volume.
+
+    With a bare mask the blood pool is taken as the cavity the myocardial ring encloses.
+    """
     array = np.asarray(myocardium.array)
-    if array.dtype == bool or set(np.unique(array).tolist()) <= {0, 1}:
-        return array.astype(bool), None
+    if _is_mask(array):
+        myo = array.astype(bool)
+        cavity = np.stack([ndimage.binary_fill_holes(ring) for ring in myo]) & ~myo
+        return myo, cavity
     labels = L.check_label_array(array, name="myocardium label map")
     return L.lv_myocardium(labels), labels == L.BLOOD_POOL
 
@@ -86,7 +95,7 @@ def find_remote_myocardium(image, myocardium):
     for z in range(myo.shape[0]):
         if myo[z].sum() < MIN_REMOTE_VOXELS:
             continue
-        centre_mask = pool[z] if pool is not None and pool[z].any() else myo[z]
+        centre_mask = pool[z] if pool[z].any() else myo[z]
         centre = ndimage.center_of_mass(centre_mask)
         angles, rows, cols = _slice_angles(myo[z], centre)
         sector = ((angles + np.pi) / (2 * np.pi) * N_SECTORS).astype(int) % N_SECTORS
@@ -145,7 +154,7 @@ def remove_small_islands(mask, spacing, min_area_mm2=MIN_ISLAND_AREA_MM2):
     return cleaned
 
 
-def find_mvo(scar, myo, pool=None):
+def find_mvo(scar, myo, pool):
     """MVO: myocardium that is not scar but lies fully enclosed by scar (per slice).
 
     Microvascular obstruction is the dark core of an infarct; it often touches the endocardium, so
@@ -156,7 +165,7 @@ def find_mvo(scar, myo, pool=None):
     for z in range(scar.shape[0]):
         if not scar[z].any():
             continue
-        wall = scar[z] | (pool[z] if pool is not None else False)
+        wall = scar[z] | pool[z]
         enclosed = ndimage.binary_fill_holes(wall) & ~wall
         mvo[z] = enclosed & myo[z] & ~scar[z]
     return mvo
@@ -165,10 +174,10 @@ def find_mvo(scar, myo, pool=None):
 def _labels_from_masks(myocardium, myo, pool, scar, mvo):
     """Project labels: keep blood pool / RV from the given labels, split the myocardium."""
     array = np.asarray(myocardium.array)
-    if pool is not None:
-        labels = L.check_label_array(array).copy()
-    else:
+    if _is_mask(array):
         labels = np.zeros(myo.shape, dtype=np.uint8)
+    else:
+        labels = L.check_label_array(array).copy()
     labels[myo] = L.MYOCARDIUM
     labels[scar & myo] = L.SCAR
     labels[mvo & myo] = L.MVO
