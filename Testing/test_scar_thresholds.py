@@ -39,7 +39,11 @@ def test_fwhm_recovers_the_phantom_scar_and_mvo(scarred):
     labels, truth = result.labels.array, scarred.labels.array
     assert dice(L.scar(labels), L.scar(truth)) > 0.9
     assert dice(labels == L.MVO, truth == L.MVO) > 0.8
-    assert result.threshold == pytest.approx(0.5 * result.details["maximum"])
+    maximum = result.details["maximum"]
+    assert result.threshold == pytest.approx(result.remote_mean + 0.5 * (maximum - result.remote_mean))
+    classic = fwhm_scar(scarred.image, scarred.labels, baseline="zero")
+    assert classic.threshold == pytest.approx(0.5 * maximum)
+    assert dice(L.scar(classic.labels.array), L.scar(truth)) > 0.9
 
 
 def test_scar_stays_in_the_myocardium_and_other_labels_are_kept(scarred):

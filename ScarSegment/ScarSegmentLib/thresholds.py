@@ -213,13 +213,20 @@ def nsd_scar(image, myocardium, n_sd=5.0, remote=None, mvo=True, min_island_mm2=
                            {"n_sd": float(n_sd), "remote": "automatic" if automatic else "given"})
 
 
-def fwhm_scar(image, myocardium, remote=None, mvo=True, min_island_mm2=MIN_ISLAND_AREA_MM2):
+def fwhm_scar(image, myocardium, remote=None, mvo=True, min_island_mm2=MIN_ISLAND_AREA_MM2,
+              baseline="remote"):
     """Full width at half maximum: scar = myocardium at or above half the maximal scar signal.
 
     The maximum is the 99th percentile of the brightest connected enhanced region (myocardium above
     remote mean + 2 SD), which is robust to single noisy voxels. With no such region (no
     enhancement) the result has no scar instead of labelling half the healthy wall.
+    `baseline`: "remote" takes the half maximum above the remote-myocardium mean,
+    remote + (max - remote) / 2, which is the classic max / 2 when healthy myocardium is nulled
+    to 0 but stays right for images with an intensity offset (PSIR, rescaled exports);
+    "zero" is the classic max / 2.
     """
+    if baseline not in ("remote", "zero"):
+        raise InputError(f"Unknown FWHM baseline '{baseline}'; use 'remote' or 'zero'.")
     _check_inputs(image, myocardium)
     myo, pool = _myocardium_and_pool(myocardium)
     if not myo.any():
@@ -239,8 +246,9 @@ def fwhm_scar(image, myocardium, remote=None, mvo=True, min_island_mm2=MIN_ISLAN
         pieces, _ = ndimage.label(enhanced)
         brightest = pieces == pieces.flat[np.argmax(np.where(enhanced, values, -np.inf))]
         maximum = float(np.percentile(values[brightest], 99))
-        threshold = 0.5 * maximum
-        details["maximum"] = round(maximum, 4)
+        base = mean if baseline == "remote" else 0.0
+        threshold = base + 0.5 * (maximum - base)
+        details.update(maximum=round(maximum, 4), baseline=baseline)
         raw = values >= threshold
     labels = _finish(image, myocardium, myo, pool, raw, mvo, min_island_mm2)
     return ThresholdResult(labels, "FWHM", threshold, mean, sd, int(remote.sum()), remote, details)
