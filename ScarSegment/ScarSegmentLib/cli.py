@@ -147,7 +147,8 @@ def run_evaluate(args):
         print(_format_metrics({k: v for k, v in rows[-1].items() if k != "case"}))
         if args.output:
             write_csv(rows, args.output)
-            print(f"wrote {len(rows) - 1} cases and their mean to {args.output}")
+            evaluated = sum(row.get("status") == "ok" for row in rows[:-1])
+            print(f"wrote {len(rows) - 1} reference cases ({evaluated} evaluated) and their mean to {args.output}")
         return 0
     truth = with_spacing(read_labels(reference), args.spacing)
     predicted = with_spacing(read_labels(prediction), args.spacing)
