@@ -206,6 +206,17 @@ def _segment_label(segment_id, segment):
     return label
 
 
+def _mask_on_reference(image, shape):
+    """Boolean [z, y, x] mask of `image` (an extent inside the reference grid) on the full grid."""
+    mask = np.zeros(shape, dtype=bool)
+    x0, x1, y0, y1, z0, z1 = image.GetExtent()
+    if x1 < x0 or y1 < y0 or z1 < z0:
+        return mask  # empty segment
+    values = _array_from_image_data(image) > 0
+    mask[z0:z1 + 1, y0:y1 + 1, x0:x1 + 1] = values
+    return mask
+
+
 def segmentation_node_to_labels(node, reference_volume, segment_labels=None, ignore_unknown=False):
     """A label Volume on `reference_volume`'s grid from a segmentation node.
 
@@ -245,8 +256,8 @@ def segmentation_node_to_labels(node, reference_volume, segment_labels=None, ign
         node.GetBinaryLabelmapRepresentation(segment_id, segment_image)
         resampled = slicer.vtkOrientedImageData()
         slicer.vtkOrientedImageDataResample.ResampleOrientedImageToReferenceOrientedImage(
-            segment_image, reference, resampled, False, True)
-        labels[_array_from_image_data(resampled) > 0] = label
+            segment_image, reference, resampled, False, False)  # nearest neighbour
+        labels[_mask_on_reference(resampled, reference_volume.shape)] = label
     return reference_volume.with_array(labels)
 
 
