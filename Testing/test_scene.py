@@ -123,6 +123,21 @@ def test_segmentation_node_back_to_the_same_labels(mrml_scene, image, label_volu
     np.testing.assert_array_equal(back.array, label_volume.array)
 
 
+def test_segmentation_back_on_its_own_reference_grid(mrml_scene, image, label_volume):
+    reference = S.volume_to_node(image, mrml_scene, "LGE")
+    node = S.labels_to_segmentation_node(label_volume, mrml_scene, reference)
+    grid = S.segmentation_reference_grid(node)
+    back = S.segmentation_node_to_labels(node)
+
+    assert grid.same_grid(image, tolerance=1e-9)
+    np.testing.assert_array_equal(back.array, label_volume.array)
+
+    without_reference = S.labels_to_segmentation_node(label_volume, mrml_scene)
+    back = S.segmentation_node_to_labels(without_reference)
+    assert back.same_grid(image, tolerance=1e-9)
+    np.testing.assert_array_equal(back.array, label_volume.array)
+
+
 def test_segmentation_on_a_coarser_grid_is_resampled_to_the_reference(mrml_scene, image):
     """A segmentation drawn on a grid 3x coarser in-plane lands on the right reference voxels."""
     coarse_spacing = (image.spacing[0] * 3, image.spacing[1] * 3, image.spacing[2])

@@ -182,11 +182,16 @@ def labels_to_segmentation_node(labels_volume, scene, reference_volume_node=None
         node = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", name)
     _check_not_transformed(node)
     node.CreateDefaultDisplayNodes()
-    if reference_volume_node is not None:
-        node.SetReferenceImageGeometryParameterFromVolumeNode(reference_volume_node)
     segmentation = node.GetSegmentation()
     segmentation.RemoveAllSegments()
     ijk_to_ras = _ijk_to_ras_matrix(labels_volume)
+    if reference_volume_node is not None:
+        node.SetReferenceImageGeometryParameterFromVolumeNode(reference_volume_node)
+    else:
+        segmentation.SetConversionParameter(
+            slicer.vtkSegmentationConverter.GetReferenceImageGeometryParameterName(),
+            slicer.vtkSegmentationConverter.SerializeImageGeometry(
+                _oriented_image(np.zeros(labels_volume.shape, np.uint8), ijk_to_ras)))
     for label in sorted(set(np.unique(values).tolist()) - {L.BACKGROUND}):
         info = L.SEGMENTS[label]
         segment_id = node.AddSegmentFromBinaryLabelmapRepresentation(
@@ -217,8 +222,33 @@ def _mask_on_reference(image, shape):
     return mask
 
 
-def segmentation_node_to_labels(node, reference_volume, segment_labels=None, ignore_unknown=False):
-    """A label Volume on `reference_volume`'s grid from a segmentation node.
+def segmentation_reference_grid(node):
+    """An all-zero uint8 Volume on a segmentation node's reference image geometry (its own grid).
+
+    The reference geometry is the grid segments are drawn on: the volume the segmentation was
+    created for. A non-zero extent start (a cropped grid) moves the origin accordingly.
+    """
+    geometry = node.GetSegmentation().GetConversionParameter(
+        slicer.vtkSegmentationConverter.GetReferenceImageGeometryParameterName())
+    matrix = vtk.vtkMatrix4x4()
+    extent = [0, -1, 0, -1, 0, -1]
+    if not geometry or not slicer.vtkSegmentationConverter.DeserializeImageGeometry(
+            geometry, matrix, extent) or extent[1] < extent[0]:
+        raise InputError(
+            f"The segmentation '{node.GetName()}' has no reference geometry; choose the volume "
+            "it was drawn on.")
+    ijk_to_ras = _numpy_matrix(matrix)
+    axes = _LPS_TO_RAS @ ijk_to_ras[:3, :3]
+    spacing = np.linalg.norm(axes, axis=0)
+    start = np.array(extent[0::2], dtype=float)
+    origin = _LPS_TO_RAS @ (ijk_to_ras[:3, :3] @ start + ijk_to_ras[:3, 3])
+    shape = (extent[5] - extent[4] + 1, extent[3] - extent[2] + 1, extent[1] - extent[0] + 1)
+    return Volume(np.zeros(shape, np.uint8), spacing, origin, axes / spacing)
+
+
+def segmentation_node_to_labels(node, reference_volume=None, segment_labels=None,
+                                ignore_unknown=False):
+    """A label Volume on `reference_volume`'s grid (default: the node's own) from a segmentation.
 
     Segments map to project labels by name or ID (e.g. "Scar", "myocardium", "LV blood pool"),
     then by terminology code; `segment_labels` ({segment name or ID: label}) overrides that.
@@ -228,6 +258,8 @@ def segmentation_node_to_labels(node, reference_volume, segment_labels=None, ign
     if node is None or not node.IsA("vtkMRMLSegmentationNode"):
         raise InputError("A segmentation node is needed.")
     _check_not_transformed(node)
+    if reference_volume is None:
+        reference_volume = segmentation_reference_grid(node)
     segmentation = node.GetSegmentation()
     segment_labels = segment_labels or {}
     mapping, unknown = [], []
