@@ -166,6 +166,11 @@ def test_segments_are_matched_by_name_and_unknown_ones_are_reported(mrml_scene, 
     node.AddSegmentFromBinaryLabelmapRepresentation(drawn, "Segment_7", (0.2, 0.4, 0.6), "Segment_7")
     with pytest.raises(InputError, match="Segment_7"):
         S.segmentation_node_to_labels(node, image)
+    # A hand-made segment whose name says what it is maps by keyword.
+    named = slicer.vtkOrientedImageData()
+    node.GetBinaryLabelmapRepresentation("scar", named)
+    node.GetSegmentation().RemoveSegment("scar")
+    node.AddSegmentFromBinaryLabelmapRepresentation(named, "Infarct core", (1.0, 1.0, 0.0), "Segment_9")
 
     ignored = S.segmentation_node_to_labels(node, image, ignore_unknown=True)
     np.testing.assert_array_equal(ignored.array, without_rv.array)

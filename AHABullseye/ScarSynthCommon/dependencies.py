@@ -29,7 +29,10 @@ def read_requirements(path):
 
 def missing_requirements(requirements):
     """The requirements not satisfied by the installed distributions."""
-    from packaging.requirements import Requirement
+    try:
+        from packaging.requirements import Requirement
+    except ImportError:  # pip always carries a copy
+        from pip._vendor.packaging.requirements import Requirement
 
     missing = []
     for text in requirements:
