@@ -40,7 +40,8 @@ class ScarSegment(ScriptedLoadableModule):
         ScriptedLoadableModule.__init__(self, parent)
         self.parent.title = _("Scar Segment")
         self.parent.categories = [translate("qSlicerAbstractCoreModule", "Cardiac")]
-        self.parent.dependencies = []
+        # AHABullseye's folder holds AHABullseyeLib and ScarSynthCommon, which this module imports.
+        self.parent.dependencies = ["AHABullseye"]
         self.parent.contributors = ["ScarSynth developers"]
         self.parent.helpText = _("""
 Segments the LV blood pool, myocardium, scar and microvascular obstruction (MVO) on a short-axis
@@ -165,6 +166,8 @@ class ScarSegmentWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 with ScarSynthCommon.PanelProgress(
                         self.ui.progressBar, self.ui.cancelButton, self.ui.statusLabel) as progress:
                     summary = self.logic.process(self._parameterNode, progress=progress)
+            except ScarSynthCommon.Cancelled:
+                summary = _("Cancelled.")
             finally:
                 self._checkCanApply()
             self.ui.statusLabel.text = summary

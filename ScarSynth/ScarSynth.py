@@ -57,7 +57,8 @@ class ScarSynth(ScriptedLoadableModule):
         ScriptedLoadableModule.__init__(self, parent)
         self.parent.title = _("Scar Synth")
         self.parent.categories = [translate("qSlicerAbstractCoreModule", "Cardiac")]
-        self.parent.dependencies = []
+        # AHABullseye's folder holds AHABullseyeLib and ScarSynthCommon, which this module imports.
+        self.parent.dependencies = ["AHABullseye"]
         self.parent.contributors = ["ScarSynth developers"]
         self.parent.helpText = _("""
 Generates an anatomically plausible scar mask in the chosen AHA segments or coronary territory
@@ -229,6 +230,8 @@ class ScarSynthWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 with ScarSynthCommon.PanelProgress(
                         self.ui.progressBar, self.ui.cancelButton, self.ui.statusLabel) as progress:
                     summary = method(self._parameterNode, progress=progress)
+            except ScarSynthCommon.Cancelled:
+                summary = _("Cancelled.")
             finally:
                 self._checkCanApply()
             self.ui.statusLabel.text = summary
