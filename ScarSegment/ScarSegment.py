@@ -278,7 +278,8 @@ class ScarSegmentTest(ScriptedLoadableModuleTest):
         from ScarSynthLib.phantom import make_phantom
 
         self.delayDisplay("Thresholding a phantom in a background process")
-        phantom = make_phantom(seed=1, territory="RCA", transmurality=0.8, mvo=True)
+        phantom = make_phantom(seed=1, territory="RCA", transmurality=0.8, mvo=True,
+                               look="scanner")
         volumeNode = scene.volume_to_node(phantom.image, slicer.mrmlScene, "phantom LGE")
         contours = scene.labels_to_segmentation_node(phantom.labels, slicer.mrmlScene, volumeNode,
                                                      name="phantom contours")

@@ -23,7 +23,8 @@ def scarsynth(*args):
 @pytest.fixture(scope="module")
 def case(tmp_path_factory):
     folder = tmp_path_factory.mktemp("case")
-    phantom = phantom_module.make_phantom(seed=4, territory="LAD", transmurality=0.7, mvo=True)
+    phantom = phantom_module.make_phantom(seed=4, territory="LAD", transmurality=0.7, mvo=True,
+                                          look="scanner")
     write_volume(phantom.image, folder / "lge.nrrd")
     write_volume(phantom.labels, folder / "contours.nii.gz")
     return folder, phantom

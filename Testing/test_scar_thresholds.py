@@ -15,12 +15,13 @@ phantom_module = pytest.importorskip("ScarSynthLib.phantom")
 
 @pytest.fixture(scope="module")
 def scarred():
-    return phantom_module.make_phantom(seed=1, territory="RCA", transmurality=0.8, mvo=True)
+    return phantom_module.make_phantom(seed=1, territory="RCA", transmurality=0.8, mvo=True,
+                                       look="scanner")
 
 
 @pytest.fixture(scope="module")
 def healthy():
-    return phantom_module.make_phantom(seed=2)
+    return phantom_module.make_phantom(seed=2, look="scanner")
 
 
 @pytest.mark.parametrize("n_sd", [2, 3, 5, 6])

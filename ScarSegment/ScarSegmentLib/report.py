@@ -133,7 +133,8 @@ def write_html(context, path):
     parts += [f"<div class='warning'>{e(w)}</div>" for w in context["warnings"]]
     parts.append("<h2>Key numbers</h2>")
     parts.append(_table(("Measurement", "Value", "Unit"), _key_numbers(context), numeric=(1,)))
-    parts.append("<h2>Method</h2><ul>" + "".join(f"<li>{e(l)}</li>" for l in _method_lines(context["metrics"])) + "</ul>")
+    method = "".join(f"<li>{e(line)}</li>" for line in _method_lines(context["metrics"]))
+    parts.append(f"<h2>Method</h2><ul>{method}</ul>")
     figures = [k for k in ("bullseye", "transmurality") if k in context["images"]]
     if figures:
         parts.append("<h2>AHA 17-segment bullseye</h2><div class='row'>")

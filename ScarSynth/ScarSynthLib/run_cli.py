@@ -29,6 +29,9 @@ def register(subparsers):
     run.add_argument("--apex", choices=("auto", "first", "last"), default="auto",
                      help="which end of the stack is the apex (default: from the image geometry)")
     run.add_argument("--seed", type=int, default=0, help="phantom seed when there is no INPUT")
+    run.add_argument("--look", choices=("scanner", "emidec"), default="scanner",
+                     help="phantom contrast when there is no INPUT: LGE as from a scanner "
+                          "(default) or the low-contrast 8-bit EMIDEC export")
     run.set_defaults(func=run_command)
 
 
@@ -38,9 +41,10 @@ def _phantom_inputs(args):
     if args.myocardium or args.remote or args.spacing:
         raise InputError("--myocardium, --remote and --spacing need an INPUT image; the phantom "
                          "brings its own labels and spacing.")
-    phantom = make_phantom(seed=args.seed, **DEMO_SCAR)
+    phantom = make_phantom(seed=args.seed, look=args.look, **DEMO_SCAR)
     notes = ["Phantom: this report was made on a synthetic LGE phantom (seed "
-             f"{args.seed}, LAD scar at 60 % transmurality with MVO), not on a patient scan."]
+             f"{args.seed}, {args.look} contrast, LAD scar at 60 % transmurality with MVO), "
+             "not on a patient scan."]
     myocardium = None
     if args.method != "dl":
         myocardium = phantom.labels
