@@ -49,15 +49,20 @@ def draw_slices(image, labels, path, count=6, apex_side="first", slice_names=Non
     chosen = _slices_to_show(array, count, apex_side)
     rows, cols = _crop(array)
     aspect = image.spacing[1] / image.spacing[0]
-    figure = Figure(figsize=(2.3 * len(chosen), 2.9), dpi=110)
+    figure = Figure(figsize=(2.3 * len(chosen), 5.2), dpi=110)
     FigureCanvasAgg(figure)
     scar_colour = ListedColormap([L.SEGMENTS[L.SCAR]["color"]])
     mvo_colour = ListedColormap([L.SEGMENTS[L.MVO]["color"]])
     for index, z in enumerate(chosen):
-        ax = figure.add_subplot(1, len(chosen), index + 1)
         picture = values[z][rows, cols]
         low, high = np.percentile(values[z], (1, 99.5))
-        ax.imshow(picture, cmap="gray", vmin=low, vmax=high, aspect=aspect, interpolation="nearest")
+        # Top row: the image alone, so the enhancement itself can be judged; bottom: with labels.
+        plain = figure.add_subplot(2, len(chosen), index + 1)
+        ax = figure.add_subplot(2, len(chosen), len(chosen) + index + 1)
+        for axes in (plain, ax):
+            axes.imshow(picture, cmap="gray", vmin=low, vmax=high, aspect=aspect,
+                        interpolation="nearest")
+            axes.set_axis_off()
         part = array[z][rows, cols]
         for mask_of, colour, width, _ in OUTLINES:
             mask = mask_of(part)
@@ -69,8 +74,7 @@ def draw_slices(image, labels, path, count=6, apex_side="first", slice_names=Non
                 ax.imshow(np.ma.masked_where(~mask, mask), cmap=colours, alpha=0.55,
                           aspect=aspect, interpolation="nearest")
         name = (slice_names or {}).get(int(z), "")
-        ax.set_title(f"slice {z}" + (f"\n{name}" if name else ""), fontsize=8)
-        ax.set_axis_off()
+        plain.set_title(f"slice {z}" + (f"\n{name}" if name else ""), fontsize=8)
     figure.suptitle(title or "Short-axis slices, apex to base: scar yellow, MVO blue, "
                     "myocardium outlined", fontsize=9)
     figure.tight_layout()
