@@ -48,8 +48,19 @@ def test_segment_nsd_with_a_given_myocardium_writes_files_on_the_input_grid(case
     assert (folder / "lge.nrrd").read_bytes() == before
 
 
+def scarsynth_here(capsys, *args):
+    """Run the CLI in this process (faster than a subprocess); returns (exit code, stderr)."""
+    from ScarSynthLib.cli import main
+
+    try:
+        code = main([str(a) for a in args])
+    except SystemExit as exit:  # argparse rejects bad choices this way
+        code = exit.code
+    return code, capsys.readouterr().err
+
+
 @pytest.mark.parametrize("problem", ["nan", "grid", "method", "weights", "overwrite"])
-def test_bad_inputs_give_clear_errors_and_write_nothing(case, tmp_path, problem):
+def test_bad_inputs_give_clear_errors_and_write_nothing(case, tmp_path, capsys, problem):
     folder, phantom = case
     image, myocardium = folder / "lge.nrrd", folder / "contours.nii.gz"
     extra = ["--method", "nsd", "--myocardium", myocardium]
@@ -75,9 +86,9 @@ def test_bad_inputs_give_clear_errors_and_write_nothing(case, tmp_path, problem)
         image = folder / "lge.nrrd"
         outdir = tmp_path
         expected = "Refusing to overwrite the input"
-    done = scarsynth("segment", image, "-o", outdir, *extra)
-    assert done.returncode == 2, done.stderr
-    assert expected in done.stderr and "Traceback" not in done.stderr
+    code, stderr = scarsynth_here(capsys, "segment", image, "-o", outdir, *extra)
+    assert code == 2, stderr
+    assert expected in stderr and "Traceback" not in stderr
     if problem != "overwrite":
         assert not outdir.exists()
     else:
@@ -106,13 +117,31 @@ def test_run_without_input_reports_on_a_phantom(tmp_path):
     assert all(float(r.split(",")[column]) < 5 for r in rca)
 
 
-def test_run_on_a_file_uses_the_given_myocardium_and_says_spacing_assumed(case, tmp_path):
+def test_run_on_a_file_uses_the_given_myocardium_and_rv_insertion_points(case, tmp_path):
+    from AHABullseyeLib.volume import lps_to_ras
+
+    folder, phantom = case
+    points = phantom.truth["representative_insertion_points_lps"]
+    anterior, inferior = lps_to_ras([points["anterior"], points["inferior"]])
+    done = scarsynth("run", folder / "lge.nrrd", "-o", tmp_path / "out", "--method", "nsd",
+                     "--myocardium", folder / "contours.nii.gz",
+                     "--rv-insertion", *anterior, "--rv-insertion", *inferior)
+    assert done.returncode == 0, done.stderr
+    aha = json.loads((tmp_path / "out" / "aha.json").read_text())["aha"]
+    assert aha["insertion_source"] == "user"
+    markdown = (tmp_path / "out" / "report.md").read_text()
+    assert "phantom" not in markdown.lower() and "Spacing assumed" not in markdown
+    assert not (tmp_path / "out" / "image.nii.gz").exists()  # the input is not copied
+
+
+def test_unit_spacing_is_reported_as_assumed(case, tmp_path, capsys):
     folder, phantom = case
     unit = Volume(phantom.image.array, (1, 1, 1), phantom.image.origin, phantom.image.direction)
     write_volume(unit, tmp_path / "unit.nii.gz")
-    write_volume(Volume(phantom.labels.array, (1, 1, 1), unit.origin, unit.direction), tmp_path / "lab.nii.gz")
-    done = scarsynth("run", tmp_path / "unit.nii.gz", "-o", tmp_path / "out", "--method", "nsd",
-                     "--myocardium", tmp_path / "lab.nii.gz")
-    assert done.returncode == 0, done.stderr
-    markdown = (tmp_path / "out" / "report.md").read_text()
-    assert "Spacing assumed" in markdown and "phantom" not in markdown.lower()
+    write_volume(unit.with_array(phantom.labels.array), tmp_path / "lab.nii.gz")
+    code, stderr = scarsynth_here(capsys, "segment", tmp_path / "unit.nii.gz", "-o", tmp_path / "out",
+                                  "--method", "fwhm", "--myocardium", tmp_path / "lab.nii.gz")
+    assert code == 0, stderr
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert any("Spacing assumed" in w for w in metrics["warnings"])
+    assert metrics["voxel_volume_ml"] == pytest.approx(0.001)
