@@ -72,13 +72,28 @@ def test_rv_contact_is_septal(plain):
         assert np.all((theta > 10) & (theta < 175))  # between anterior and inferior, via the septum
 
 
-def test_lge_intensity_order(lad):
-    image, labels = lad.image.array, lad.labels.array
-    mean = {k: image[labels == k].mean() for k in range(1, 6)}
-    assert mean[L.SCAR] > mean[L.BLOOD_POOL] > 2 * mean[L.MYOCARDIUM]
-    assert mean[L.MVO] < 0.6 * mean[L.SCAR]
-    assert mean[L.RV_BLOOD_POOL] > 2 * mean[L.MYOCARDIUM]
+def _label_means(p):
+    image, labels = p.image.array, p.labels.array
     assert image.dtype == np.float32 and np.all(np.isfinite(image)) and image.min() >= 0
+    return {k: image[labels == k].mean() for k in range(0, 6)}
+
+
+def test_lge_intensity_order(lad):
+    # Default look: the low-contrast grey levels of the 8-bit EMIDEC export.
+    mean = _label_means(lad)
+    assert mean[L.SCAR] > mean[L.BLOOD_POOL] > mean[L.MYOCARDIUM] + 8
+    assert mean[L.RV_BLOOD_POOL] > mean[L.MYOCARDIUM] + 8
+    assert mean[L.MVO] < mean[L.SCAR] - 5
+    assert 130 < mean[L.BLOOD_POOL] < 190 and 110 < mean[L.MYOCARDIUM] < 170
+
+
+def test_scanner_look_nulls_myocardium():
+    p = make_phantom(seed=3, n_slices=8, matrix_size=128, territory="LAD", transmurality=0.8,
+                     mvo=True, look="scanner")
+    mean = _label_means(p)
+    assert mean[L.SCAR] > mean[L.BLOOD_POOL] > 3 * mean[L.MYOCARDIUM]
+    assert mean[L.MVO] < 0.6 * mean[L.SCAR]
+    assert mean[L.RV_BLOOD_POOL] > 3 * mean[L.MYOCARDIUM]
 
 
 def test_deterministic_by_seed():
@@ -200,7 +215,7 @@ def test_given_direction_and_spacing():
 def test_bad_arguments():
     for kwargs in (dict(n_slices=1), dict(transmurality=2.0), dict(scar_segments=(18,)),
                    dict(territory="XYZ"), dict(mvo=True), dict(pixel_spacing=-1),
-                   dict(direction=np.ones((3, 3)))):
+                   dict(direction=np.ones((3, 3))), dict(look="pretty")):
         with pytest.raises(InputError):
             make_phantom(**kwargs)
 

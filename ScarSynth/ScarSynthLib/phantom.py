@@ -84,6 +84,19 @@ def _default_direction(rng, apex_first):
     return np.column_stack([columns, rows, normal])
 
 
+def _projected(grid, z, y, x, point, axis):
+    """(P - point) . axis for the grid points P at indices z, y, x (1D), as a [z, y, x] array.
+
+    The map from indices to LPS is affine, so this is separable: cheap even on sub-pixels.
+    """
+    direction, spacing = grid.direction, grid.spacing
+    along = [spacing[i] * float(direction[:, i] @ axis) for i in range(3)]
+    start = float((np.asarray(grid.origin) - point) @ axis)
+    return (np.float32(start) + (np.asarray(z) * along[2]).astype(np.float32)[:, None, None]
+            + (np.asarray(y) * along[1]).astype(np.float32)[None, :, None]
+            + (np.asarray(x) * along[0]).astype(np.float32)[None, None, :])
+
+
 def _slice_positions(n_slices, slice_spacing, endo_length, cap_offset, apex_first):
     """Height t (mm from the base plane towards the apex) of each slice, in array order."""
     t_apex_slice = endo_length + cap_offset
@@ -93,7 +106,7 @@ def _slice_positions(n_slices, slice_spacing, endo_length, cap_offset, apex_firs
 
 def make_phantom(seed=0, n_slices=10, pixel_spacing=1.5, slice_spacing=10.0, matrix_size=160,
                  direction=None, apex_first=True, scar_segments=(), territory=None,
-                 transmurality=0.5, mvo=False, with_rv=True):
+                 transmurality=0.5, mvo=False, with_rv=True, look="emidec"):
     """Build one synthetic LGE stack with its exact labels, true AHA map and truth dict.
 
     The heart's long axis follows the slice normal of the grid (slice 0 at the apex when
@@ -101,11 +114,15 @@ def make_phantom(seed=0, n_slices=10, pixel_spacing=1.5, slice_spacing=10.0, mat
     seed. Scar grows from the subendocardium to `transmurality` (fraction of the wall) inside
     the requested AHA segments (or coronary territory); `mvo` adds a dark core inside it.
     With `with_rv=False` the RV is still imaged but not labelled (like EMIDEC).
+    `look="emidec"` matches the grey levels and low contrast of the 8-bit EMIDEC export;
+    `look="scanner"` gives LGE contrast as it comes from a scanner (myocardium nulled near 0).
     """
     _check_parameters(n_slices, pixel_spacing, slice_spacing, matrix_size, transmurality)
     n_slices, matrix_size = int(n_slices), int(matrix_size)
     pixel_spacing, slice_spacing = float(pixel_spacing), float(slice_spacing)
     transmurality = float(transmurality)
+    if look not in intensity.LOOKS:
+        raise InputError(f"Unknown look {look!r}; use one of {', '.join(intensity.LOOKS)}.")
     segments = scar_segment_list(scar_segments, territory)
     if mvo and not segments:
         raise InputError("MVO lies inside scar: give scar segments or a territory with --mvo.")
@@ -138,10 +155,10 @@ def make_phantom(seed=0, n_slices=10, pixel_spacing=1.5, slice_spacing=10.0, mat
     grid = Volume(np.zeros((n_slices, matrix_size, matrix_size), np.uint8), spacing, origin, grid_direction)
 
     # Body on the plain grid (large smooth shapes; blurred below for partial volume).
-    zz, yy, xx = np.meshgrid(np.arange(n_slices), np.arange(matrix_size), np.arange(matrix_size),
-                             indexing="ij")
-    coarse_points = grid.index_to_lps(np.stack([zz, yy, xx], -1).reshape(-1, 3))
-    body_class = g.body_classes(body, coarse_points - heart_centre).reshape(grid.shape)
+    rows = np.arange(matrix_size, dtype=float)
+    body_xyz = [_projected(grid, np.arange(n_slices), rows, rows, heart_centre, axis)
+                for axis in np.eye(3)]
+    body_class = g.body_classes(body, *body_xyz)
 
     # Heart on sub-pixels inside a box around the LV axis.
     axis_index = grid.lps_to_index(base_point[None])[0]
@@ -156,18 +173,13 @@ def make_phantom(seed=0, n_slices=10, pixel_spacing=1.5, slice_spacing=10.0, mat
         raise InputError("The heart falls outside the image: increase the matrix size or pixel spacing.")
     f = SUBSAMPLES
     sub = (np.arange(f) + 0.5) / f - 0.5
-    fy = (np.arange(y0, y1)[:, None] + sub).ravel()
-    fx = (np.arange(x0, x1)[:, None] + sub).ravel()
-    fz, fy, fx = np.meshgrid(np.arange(n_slices, dtype=float), fy, fx, indexing="ij")
-    fine_points = grid.index_to_lps(np.stack([fz, fy, fx], -1).reshape(-1, 3))
-    rel = fine_points - base_point
-    t = (rel @ u).astype(np.float32)
-    pa, ps = (rel @ a).astype(np.float32), (rel @ s).astype(np.float32)
+    fine_rows = (np.arange(y0, y1)[:, None] + sub).ravel()
+    fine_columns = (np.arange(x0, x1)[:, None] + sub).ravel()
+    t, pa, ps = (_projected(grid, np.arange(n_slices), fine_rows, fine_columns, base_point, axis)
+                 for axis in (u, a, s))
     r, theta = np.hypot(pa, ps), np.arctan2(ps, pa)
     fine_class, lam = g.heart_classes(shape, t, r, theta)
-    fine_shape = (n_slices, (y1 - y0) * f, (x1 - x0) * f)
-    fine_class, lam = fine_class.reshape(fine_shape), lam.reshape(fine_shape)
-    pa, ps = pa.reshape(fine_shape), ps.reshape(fine_shape)
+    fine_shape = fine_class.shape
     centre = fine_class[:, f // 2::f, f // 2::f]  # the centre sub-pixel of each voxel
 
     # Slice roles and centres from the labelled anatomy, as the AHA rule prescribes.
@@ -222,7 +234,7 @@ def make_phantom(seed=0, n_slices=10, pixel_spacing=1.5, slice_spacing=10.0, mat
         scar_fine = in_region & (lam <= local)
         fine_class[scar_fine] = g.SCAR
         if mvo:
-            core = scar_fine & (local >= 0.5) & (lam <= 0.5 * local) & (sector_distance >= 20.0)
+            core = scar_fine & (local >= 0.6) & (lam <= 0.35 * local) & (sector_distance >= 25.0)
             fine_class[core] = g.MVO
     centre = fine_class[:, f // 2::f, f // 2::f]
 
@@ -239,17 +251,19 @@ def make_phantom(seed=0, n_slices=10, pixel_spacing=1.5, slice_spacing=10.0, mat
     aha[~L.lv_myocardium(labels)] = 0
 
     # Image: class signals, sub-pixel averaging around the heart, bias, blur and noise.
-    table = intensity.class_signal_table(rng)
-    image = table[body_class] * intensity.smooth_texture(rng, grid.shape, 6.0 / pixel_spacing, 0.08)
+    table = intensity.class_signal_table(rng, look)
+    image = table[body_class] * intensity.smooth_texture(rng, grid.shape, 6.0 / pixel_spacing, 0.06)
+    image += intensity.lung_vessels(rng, body_class == g.LUNG, table[g.AORTA] - table[g.LUNG])
     image = ndimage.gaussian_filter(image, sigma=(0, 0.6, 0.6))
     body_fine = np.repeat(np.repeat(image[:, y0:y1, x0:x1], f, axis=1), f, axis=2)
     heart_signal = table[np.minimum(fine_class, g.N_CLASSES)]
-    heart_signal *= 1.0 + 0.04 * rng.standard_normal(fine_class.shape).astype(np.float32)
+    heart_signal *= 1.0 + 0.03 * rng.standard_normal(fine_class.shape).astype(np.float32)
     fine_image = np.where(fine_class == 255, body_fine, heart_signal)
     image[:, y0:y1, x0:x1] = fine_image.reshape(n_slices, y1 - y0, f, x1 - x0, f).mean(axis=(2, 4))
     image = ndimage.gaussian_filter(image, sigma=(0, 0.5, 0.5))
-    image *= intensity.bias_field(rng, coarse_points - heart_centre).reshape(grid.shape)
-    noise_sigma = float(rng.uniform(0.03, 0.06) * intensity.BLOOD_LEVEL)
+    image *= intensity.bias_field(rng, np.stack(np.broadcast_arrays(*body_xyz), -1),
+                                  strength=1.0 if look == "scanner" else 0.4)
+    noise_sigma = intensity.noise_level(rng, look)
     image = intensity.add_rician_noise(rng, image.astype(np.float32), noise_sigma).astype(np.float32)
 
     truth = _truth(seed, locals())
@@ -286,6 +300,7 @@ def _truth(seed, v):
             "direction_given": v["direction"] is not None, "apex_first": bool(v["apex_first"]),
             "scar_segments": list(v["segments"]), "territory": v["territory"],
             "transmurality": v["transmurality"], "mvo": bool(v["mvo"]), "with_rv": bool(v["with_rv"]),
+            "look": v["look"],
         },
         "spacing": list(v["spacing"]),
         "origin": vec(v["origin"]),

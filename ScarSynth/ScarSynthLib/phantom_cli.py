@@ -45,7 +45,7 @@ def run_phantom(args):
         apex_first=not args.apex_last,
         scar_segments=_segments(args.segments) if args.segments else (),
         territory=args.territory, transmurality=args.transmurality, mvo=args.mvo,
-        with_rv=not args.no_rv)
+        with_rv=not args.no_rv, look=args.look)
     # All four files appear together, or none does.
     with io.atomic_output_dir(paths["image"].parent) as staging:
         io.write_volume(phantom.image, staging / paths["image"].name)
@@ -78,4 +78,7 @@ def register(subparsers):
     parser.add_argument("--mvo", action="store_true", help="add microvascular obstruction in the scar")
     parser.add_argument("--apex-last", action="store_true", help="slice 0 at the base instead of the apex")
     parser.add_argument("--no-rv", action="store_true", help="do not label the RV blood pool (5)")
+    parser.add_argument("--look", choices=("emidec", "scanner"), default="emidec",
+                        help="grey levels: the low-contrast 8-bit EMIDEC export (default) or "
+                             "scanner LGE contrast (myocardium nulled near 0)")
     parser.set_defaults(func=run_phantom)

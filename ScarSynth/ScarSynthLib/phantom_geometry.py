@@ -23,7 +23,7 @@ TYPICAL_LONG_AXIS = np.array([0.6, -0.5, -0.6])  # base -> apex: left, anterior,
 AIR, SOFT, FAT, MUSCLE, LUNG, LIVER, SPINE, AORTA = range(8)
 PERI_FAT, RV_WALL, RV_BLOOD, LV_BLOOD, MYO, SCAR, MVO, PAPILLARY = range(8, 16)
 N_CLASSES = 16
-LAMBDA_FAR = 2.5  # wall depths beyond this are not resolved (far outside the LV)
+LAMBDA_FAR = 4.5  # wall depths beyond this are not resolved (well outside the RV and fat)
 
 
 def heart_frame(long_axis):
@@ -140,13 +140,21 @@ def _angle_fraction(theta_deg, start, end):
     return ((theta_deg - start) % 360.0) / ((end - start) % 360.0)
 
 
-def heart_classes(shape, t, r, theta, rng_phase=0.0):
+def heart_classes(shape, t, r, theta):
     """Tissue class and wall depth of points given in heart coordinates (t, r mm; theta rad).
 
     Returns (classes uint8 with 255 where the heart does not claim the point, lam).
     Scar and MVO are added later (they depend on the AHA segments of the slice).
     """
     lam = wall_depth(shape, t, r, theta)
+    classes = np.full(r.shape, 255, dtype=np.uint8)
+    near = np.flatnonzero(lam < LAMBDA_FAR)  # only these can belong to the heart
+    classes.flat[near] = _near_heart_classes(shape, t.flat[near], r.flat[near], theta.flat[near],
+                                             lam.flat[near])
+    return classes, lam
+
+
+def _near_heart_classes(shape, t, r, theta, lam):
     theta_deg = np.rad2deg(theta) % 360.0
     classes = np.full(r.shape, 255, dtype=np.uint8)
 
@@ -180,16 +188,15 @@ def heart_classes(shape, t, r, theta, rng_phase=0.0):
     cavity = lam < 0.0
     classes[cavity] = LV_BLOOD
     # Papillary muscles: dark blobs in the mid cavity, labelled as blood pool (as in EMIDEC).
-    endo_r = surface_radius(shape, 0.0, t, theta)
-    frac_t = t / shape.endo_length
+    inner = np.flatnonzero(cavity & (t > 0.3 * shape.endo_length) & (t < 0.8 * shape.endo_length))
+    t_in, r_in, theta_in = t[inner], r[inner], theta[inner]
+    endo_r = surface_radius(shape, 0.0, t_in, theta_in)
     for angle in (215.0, 305.0):
         c = np.deg2rad(angle)
-        centre_r = 0.62 * np.maximum(endo_r, 1e-3)
-        dx = r * np.cos(theta) - centre_r * np.cos(c)
-        dy = r * np.sin(theta) - centre_r * np.sin(c)
-        blob = cavity & (np.hypot(dx, dy) < 0.16 * endo_r) & (frac_t > 0.3) & (frac_t < 0.8)
-        classes[blob] = PAPILLARY
-    return classes, lam
+        dx = r_in * np.cos(theta_in) - 0.62 * endo_r * np.cos(c)
+        dy = r_in * np.sin(theta_in) - 0.62 * endo_r * np.sin(c)
+        classes[inner[np.hypot(dx, dy) < 0.16 * endo_r]] = PAPILLARY
+    return classes
 
 
 @dataclass
@@ -207,36 +214,36 @@ class BodyShape:
 
 
 def draw_body_shape(rng):
+    semi_y = rng.uniform(115.0, 140.0)
     return BodyShape(
-        centre=(rng.uniform(-50.0, -30.0), rng.uniform(25.0, 45.0)),
-        semi_axes=(rng.uniform(145.0, 180.0), rng.uniform(105.0, 130.0)),
+        centre=(rng.uniform(-50.0, -25.0), semi_y - rng.uniform(55.0, 75.0)),
+        semi_axes=(rng.uniform(165.0, 200.0), semi_y),
         fat=rng.uniform(6.0, 18.0),
         muscle=rng.uniform(6.0, 12.0),
         diaphragm=rng.uniform(35.0, 50.0),
     )
 
 
-def body_classes(body, points):
-    """Tissue classes of points (..., 3) given in LPS relative to the heart centre."""
-    x, y, z = points[..., 0], points[..., 1], points[..., 2]
+def body_classes(body, x, y, z):
+    """Tissue classes of points given by LPS coordinates (mm) relative to the heart centre."""
     cx, cy = body.centre
     ax, ay = body.semi_axes
 
     def inside(shrink):
         return ((x - cx) / (ax - shrink)) ** 2 + ((y - cy) / (ay - shrink)) ** 2 < 1.0
 
-    classes = np.full(x.shape, AIR, dtype=np.uint8)
+    classes = np.full(np.broadcast(x, y, z).shape, AIR, dtype=np.uint8)
     classes[inside(0.0)] = FAT
     classes[inside(body.fat)] = MUSCLE
-    classes[inside(body.fat + body.muscle)] = SOFT
-    diaphragm = -body.diaphragm - 0.25 * x  # the right dome sits higher
-    above = z > diaphragm
-    for side, lung_x in ((1, 75.0), (-1, -100.0)):
-        lung = (((x - lung_x) / 62.0) ** 2 + ((y - cy - 15.0) / 85.0) ** 2
+    inner = inside(body.fat + body.muscle)
+    classes[inner] = SOFT
+    above = z > -body.diaphragm - 0.25 * x  # the right dome of the diaphragm sits higher
+    for lung_x, half_width in ((70.0, 60.0), (-100.0, 65.0)):
+        lung = (((x - lung_x) / half_width) ** 2 + ((y - cy - 10.0) / (ay - 10.0)) ** 2
                 + ((z - 10.0) / 140.0) ** 2) < 1.0
-        classes[lung & above & inside(body.fat + body.muscle + 4.0)] = LUNG
-    classes[~above & (x < 30.0) & inside(body.fat + body.muscle)] = LIVER
-    spine_y = cy + 0.72 * ay
+        classes[lung & above & inside(body.fat + body.muscle + 5.0)] = LUNG
+    classes[~above & (x < 40.0) & inner] = LIVER
+    spine_y = cy + 0.7 * ay
     classes[((x - cx) ** 2 + (y - spine_y) ** 2) < 19.0 ** 2] = SPINE
     classes[((x - cx - 28.0) ** 2 + (y - spine_y + 25.0) ** 2) < 11.0 ** 2] = AORTA
     return classes
