@@ -77,7 +77,7 @@ def _default_direction(rng, apex_first):
     """A realistic oblique short-axis grid: anterior up, septum (RV) on the image left."""
     long_axis = g.TYPICAL_LONG_AXIS / np.linalg.norm(g.TYPICAL_LONG_AXIS) + rng.normal(0.0, 0.08, 3)
     u, a, s = g.heart_frame(long_axis)
-    roll = np.deg2rad(rng.uniform(-15.0, 15.0))
+    roll = np.deg2rad(rng.uniform(-30.0, 30.0))
     columns = np.cos(roll) * -s + np.sin(roll) * -a  # image x: towards the lateral wall
     rows = np.cross(-u, columns)  # image y: towards the inferior wall (x cross y = -u)
     normal = -u if apex_first else u  # slice 0 at the apex when apex_first
@@ -252,9 +252,11 @@ def make_phantom(seed=0, n_slices=10, pixel_spacing=1.5, slice_spacing=10.0, mat
 
     # Image: class signals, sub-pixel averaging around the heart, bias, blur and noise.
     table = intensity.class_signal_table(rng, look)
-    image = table[body_class] * intensity.smooth_texture(rng, grid.shape, 6.0 / pixel_spacing, 0.06)
+    image = table[body_class] * intensity.smooth_texture(rng, grid.shape, 3.0 / pixel_spacing, 0.04)
     image += intensity.lung_vessels(rng, body_class == g.LUNG, table[g.AORTA] - table[g.LUNG])
-    image = ndimage.gaussian_filter(image, sigma=(0, 0.6, 0.6))
+    image += intensity.clutter(rng, grid, heart_centre, np.isin(body_class, (g.SOFT, g.LIVER, g.STOMACH)),
+                               contrast=0.3 * (table[g.LV_BLOOD] - table[g.LUNG]) + 20.0 * (look == "emidec"))
+    image = ndimage.gaussian_filter(image, sigma=(0, 0.5, 0.5))
     body_fine = np.repeat(np.repeat(image[:, y0:y1, x0:x1], f, axis=1), f, axis=2)
     heart_signal = table[np.minimum(fine_class, g.N_CLASSES)]
     heart_signal *= 1.0 + 0.03 * rng.standard_normal(fine_class.shape).astype(np.float32)
@@ -265,6 +267,8 @@ def make_phantom(seed=0, n_slices=10, pixel_spacing=1.5, slice_spacing=10.0, mat
                                   strength=1.0 if look == "scanner" else 0.4)
     noise_sigma = intensity.noise_level(rng, look)
     image = intensity.add_rician_noise(rng, image.astype(np.float32), noise_sigma).astype(np.float32)
+    if look == "emidec":  # the export was resampled: its noise is smooth, not white
+        image = ndimage.gaussian_filter(image, sigma=(0, 0.7, 0.7))
 
     truth = _truth(seed, locals())
     return Phantom(grid.with_array(image), grid.with_array(labels), grid.with_array(aha), truth)

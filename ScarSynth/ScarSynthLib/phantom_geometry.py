@@ -20,9 +20,9 @@ PATIENT_RIGHT = np.array([-1.0, 0.0, 0.0])
 TYPICAL_LONG_AXIS = np.array([0.6, -0.5, -0.6])  # base -> apex: left, anterior, inferior
 
 # Internal tissue classes: the image is rendered from these, the labels are derived from them.
-AIR, SOFT, FAT, MUSCLE, LUNG, LIVER, SPINE, AORTA = range(8)
-PERI_FAT, RV_WALL, RV_BLOOD, LV_BLOOD, MYO, SCAR, MVO, PAPILLARY = range(8, 16)
-N_CLASSES = 16
+AIR, SOFT, FAT, MUSCLE, LUNG, LIVER, SPINE, AORTA, STOMACH = range(9)
+PERI_FAT, RV_WALL, RV_BLOOD, LV_BLOOD, MYO, SCAR, MVO, PAPILLARY = range(9, 17)
+N_CLASSES = 17
 LAMBDA_FAR = 4.5  # wall depths beyond this are not resolved (well outside the RV and fat)
 
 
@@ -76,7 +76,7 @@ def draw_heart_shape(rng, endo_length):
         thick_amount=rng.uniform(0.0, 0.15),
         insertion_anterior=rng.uniform(25.0, 45.0),
         insertion_inferior=rng.uniform(135.0, 160.0),
-        rv_depth=rng.uniform(14.0, 24.0),
+        rv_depth=rng.uniform(11.0, 19.0),
         rv_length=endo_length * rng.uniform(0.7, 0.85),
         fat_phase=rng.uniform(0.0, 360.0),
     )
@@ -162,7 +162,7 @@ def _near_heart_classes(shape, t, r, theta, lam):
     groove = (np.exp(-(((theta_deg - shape.insertion_anterior + 180) % 360 - 180) / 14.0) ** 2)
               + np.exp(-(((theta_deg - shape.insertion_inferior + 180) % 360 - 180) / 14.0) ** 2))
     basal = np.exp(-np.maximum(t, 0.0) / 12.0)
-    fat_mm = (0.8 + 0.8 * np.cos(theta + np.deg2rad(shape.fat_phase)) ** 2
+    fat_mm = (0.2 + 2.0 * np.maximum(np.cos(theta + np.deg2rad(shape.fat_phase)), 0.0) ** 3
               + 5.0 * groove + 4.0 * basal)
     fat_lam = 1.0 + fat_mm / shape.base_wall
     classes[(lam > 1.0) & (lam < fat_lam)] = PERI_FAT
@@ -175,11 +175,11 @@ def _near_heart_classes(shape, t, r, theta, lam):
     margin_deg = np.rad2deg(4.0 / np.maximum(epi_r, 5.0))
     phi = _angle_fraction(theta_deg, a0, i0)
     phi_wall = _angle_fraction(theta_deg, a0 - margin_deg, i0 + margin_deg)
-    depth = shape.rv_depth * np.maximum(np.sin(np.pi * np.clip(phi, 0, 1)), 0.0) ** 0.45 * (1.15 - 0.3 * phi) * along
-    depth_wall = shape.rv_depth * np.maximum(np.sin(np.pi * np.clip(phi_wall, 0, 1)), 0.0) ** 0.45 * (1.15 - 0.3 * phi_wall) * along
+    depth = shape.rv_depth * np.maximum(np.sin(np.pi * np.clip(phi, 0, 1)), 0.0) ** 0.7 * (1.15 - 0.3 * phi) * along
+    depth_wall = shape.rv_depth * np.maximum(np.sin(np.pi * np.clip(phi_wall, 0, 1)), 0.0) ** 0.7 * (1.15 - 0.3 * phi_wall) * along
     outside_lv = lam > 1.0
     rv_sector = outside_lv & (phi_wall < 1.0) & (along > 0)
-    classes[rv_sector & (r < epi_r + depth_wall + 6.0 + 3.0 * groove)] = PERI_FAT
+    classes[rv_sector & (r < epi_r + depth_wall + 4.5 + 4.0 * groove)] = PERI_FAT
     classes[rv_sector & (r < epi_r + depth_wall + 3.0)] = RV_WALL
     rv_blood = outside_lv & (phi < 1.0) & (r < epi_r + depth) & (depth > 0.5)
     classes[rv_blood] = RV_BLOOD
@@ -216,7 +216,7 @@ class BodyShape:
 def draw_body_shape(rng):
     semi_y = rng.uniform(115.0, 140.0)
     return BodyShape(
-        centre=(rng.uniform(-50.0, -25.0), semi_y - rng.uniform(55.0, 75.0)),
+        centre=(rng.uniform(-50.0, -25.0), semi_y - rng.uniform(70.0, 95.0)),
         semi_axes=(rng.uniform(165.0, 200.0), semi_y),
         fat=rng.uniform(6.0, 18.0),
         muscle=rng.uniform(6.0, 12.0),
@@ -237,12 +237,17 @@ def body_classes(body, x, y, z):
     classes[inside(body.fat)] = MUSCLE
     inner = inside(body.fat + body.muscle)
     classes[inner] = SOFT
-    above = z > -body.diaphragm - 0.25 * x  # the right dome of the diaphragm sits higher
+    # Diaphragm: a dome, the right side higher, falling off towards the back and front.
+    dome = -body.diaphragm - 0.2 * x - 0.002 * (y - cy + 20.0) ** 2
+    above = z > dome
     for lung_x, half_width in ((70.0, 60.0), (-100.0, 65.0)):
         lung = (((x - lung_x) / half_width) ** 2 + ((y - cy - 10.0) / (ay - 10.0)) ** 2
                 + ((z - 10.0) / 140.0) ** 2) < 1.0
         classes[lung & above & inside(body.fat + body.muscle + 5.0)] = LUNG
-    classes[~above & (x < 40.0) & inner] = LIVER
+    liver = ((x + 50.0) / 120.0) ** 2 + ((y - cy) / (ay - 15.0)) ** 2 + ((z - dome + 75.0) / 80.0) ** 2 < 1.0
+    classes[liver & ~above & inner] = LIVER
+    stomach = ((x - 75.0) / 50.0) ** 2 + ((y - cy + 20.0) / 45.0) ** 2 + ((z - dome + 45.0) / 40.0) ** 2 < 1.0
+    classes[stomach & ~above & inner] = STOMACH
     spine_y = cy + 0.7 * ay
     classes[((x - cx) ** 2 + (y - spine_y) ** 2) < 19.0 ** 2] = SPINE
     classes[((x - cx - 28.0) ** 2 + (y - spine_y + 25.0) ** 2) < 11.0 ** 2] = AORTA

@@ -12,7 +12,7 @@ LOOKS = ("emidec", "scanner")
 # myocardium, as in LGE straight from the scanner.
 SCANNER_SIGNAL = {
     g.AIR: 0.0, g.SOFT: 0.42, g.FAT: 0.85, g.MUSCLE: 0.22, g.LUNG: 0.05, g.LIVER: 0.38,
-    g.SPINE: 0.3, g.AORTA: 0.9, g.PERI_FAT: 0.8, g.RV_WALL: 0.08, g.RV_BLOOD: 0.95,
+    g.SPINE: 0.3, g.AORTA: 0.9, g.STOMACH: 0.15, g.PERI_FAT: 0.8, g.RV_WALL: 0.08, g.RV_BLOOD: 0.95,
     g.LV_BLOOD: 1.0, g.MYO: 0.06, g.SCAR: 1.2, g.MVO: 0.12, g.PAPILLARY: 0.2,
 }
 SCANNER_BLOOD_LEVEL = 170.0
@@ -21,7 +21,7 @@ SCANNER_BLOOD_LEVEL = 170.0
 # scar 163, MVO 151; body 5th..95th percentile 121..194.
 EMIDEC_GREY = {
     g.AIR: 25.0, g.SOFT: 140.0, g.FAT: 196.0, g.MUSCLE: 128.0, g.LUNG: 118.0, g.LIVER: 152.0,
-    g.SPINE: 135.0, g.AORTA: 172.0, g.PERI_FAT: 185.0, g.RV_WALL: 140.0, g.RV_BLOOD: 158.0,
+    g.SPINE: 135.0, g.AORTA: 172.0, g.STOMACH: 100.0, g.PERI_FAT: 185.0, g.RV_WALL: 140.0, g.RV_BLOOD: 158.0,
     g.LV_BLOOD: 160.0, g.MYO: 144.0, g.SCAR: 168.0, g.MVO: 147.0, g.PAPILLARY: 147.0,
 }
 
@@ -48,12 +48,12 @@ def noise_level(rng, look):
     """Noise sigma (grey levels) of the look."""
     if look == "scanner":
         return float(rng.uniform(0.03, 0.06) * SCANNER_BLOOD_LEVEL)
-    return float(rng.uniform(4.0, 6.5))
+    return float(rng.uniform(6.0, 9.0))
 
 
 def lung_vessels(rng, in_lung, brightness):
     """Sparse bright dots (vessels in cross-section) on the lungs, before the blur."""
-    dots = (rng.random(in_lung.shape) < 0.006) & in_lung
+    dots = (rng.random(in_lung.shape) < 0.01) & in_lung
     return dots * np.float32(brightness)
 
 
@@ -80,3 +80,28 @@ def add_rician_noise(rng, image, sigma):
     real = image + rng.normal(0.0, sigma, image.shape).astype(np.float32)
     imaginary = rng.normal(0.0, sigma, image.shape).astype(np.float32)
     return np.hypot(real, imaginary)
+
+
+def clutter(rng, grid, centre, eligible, contrast, count=60):
+    """Random round structures (vessels, bowel, fat pads) in the abdomen and mediastinum.
+
+    Spheres of 4..20 mm around `centre` (LPS), brighter or darker by up to `contrast`, applied
+    only where `eligible` (so never on the heart, lungs or air). Evaluated in small windows.
+    """
+    out = np.zeros(grid.shape, np.float32)
+    centres = centre + rng.uniform([-150, -60, -150], [150, 160, 80], size=(count, 3))
+    radii = rng.uniform(4.0, 20.0, count)
+    deltas = contrast * rng.choice([-0.9, -0.5, 0.5, 0.8, 1.0], count)
+    spacing = np.asarray(grid.spacing)[::-1]  # z, y, x
+    for c, radius, delta in zip(centres, radii, deltas):
+        index = grid.lps_to_index(c[None])[0]
+        lo = np.maximum(np.floor(index - radius / spacing), 0).astype(int)
+        hi = np.minimum(np.ceil(index + radius / spacing) + 1, grid.shape).astype(int)
+        if np.any(hi <= lo):
+            continue
+        zz, yy, xx = np.meshgrid(*[np.arange(l, h) for l, h in zip(lo, hi)], indexing="ij")
+        points = grid.index_to_lps(np.stack([zz, yy, xx], -1).reshape(-1, 3))
+        inside = (np.linalg.norm(points - c, axis=1) < radius).reshape(zz.shape)
+        window = tuple(slice(l, h) for l, h in zip(lo, hi))
+        out[window] += np.where(inside & eligible[window], np.float32(delta), 0)
+    return out
