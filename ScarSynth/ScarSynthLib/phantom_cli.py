@@ -5,7 +5,7 @@ from pathlib import Path
 
 from AHABullseyeLib.errors import InputError
 
-SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".mha", ".mhd")
+SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".mha")  # single-file formats only
 
 
 def output_paths(image_path):
@@ -47,7 +47,7 @@ def run_phantom(args):
         territory=args.territory, transmurality=args.transmurality, mvo=args.mvo,
         with_rv=not args.no_rv, look=args.look)
     # All four files appear together, or none does.
-    with io.atomic_output_dir(paths["image"].parent) as staging:
+    with io.atomic_output_dir(paths["image"].resolve().parent) as staging:
         io.write_volume(phantom.image, staging / paths["image"].name)
         io.write_volume(phantom.labels, staging / paths["labels"].name)
         io.write_volume(phantom.aha_segments, staging / paths["aha"].name)
