@@ -126,6 +126,9 @@ def make_phantom(seed=0, n_slices=10, pixel_spacing=1.5, slice_spacing=10.0, mat
     segments = scar_segment_list(scar_segments, territory)
     if mvo and not segments:
         raise InputError("MVO lies inside scar: give scar segments or a territory with --mvo.")
+    if mvo and transmurality < 0.5:
+        raise InputError(f"MVO forms in the core of (near-)transmural scar: use a transmurality of "
+                         f"at least 0.5 with MVO (got {transmurality}).")
     rng = np.random.default_rng(seed)
 
     # Orientation and anatomy.
@@ -229,12 +232,13 @@ def make_phantom(seed=0, n_slices=10, pixel_spacing=1.5, slice_spacing=10.0, mat
         theta_fine = np.arctan2(ps, pa)
         wobble = 1.0 + 0.12 * np.sin(2 * theta_fine + phase[0]) * np.cos(3 * theta_fine + phase[1])
         local = transmurality * (0.3 + 0.7 * np.clip(sector_distance / 20.0, 0.0, 1.0)) * wobble
-        local = np.clip(local, 0.0, 1.0)
+        # At least about a pixel deep: thinner scar would fall apart into specks on the grid.
+        local = np.clip(local, 1.3 * pixel_spacing / shape.base_wall, 1.0)
         in_region = myo_fine & np.isin(segment_fine, segments)
         scar_fine = in_region & (lam <= local)
         fine_class[scar_fine] = g.SCAR
         if mvo:
-            core = scar_fine & (local >= 0.6) & (lam <= 0.35 * local) & (sector_distance >= 25.0)
+            core = scar_fine & (local >= 0.45) & (lam <= 0.4 * local) & (sector_distance >= 25.0)
             fine_class[core] = g.MVO
     centre = fine_class[:, f // 2::f, f // 2::f]
 
