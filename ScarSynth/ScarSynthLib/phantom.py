@@ -104,6 +104,39 @@ def _slice_positions(n_slices, slice_spacing, endo_length, cap_offset, apex_firs
     return t if apex_first else t[::-1]
 
 
+class _WallLabeller:
+    """Per slice: the true AHA segment of LV wall samples, and scar / MVO grown into them.
+
+    Scar grows from the subendocardium (wall depth 0) to the local transmurality, which tapers
+    towards the side edges of the scarred region and wobbles a little; MVO is its dark core.
+    """
+
+    def __init__(self, segments, transmurality, mvo, phase, min_depth):
+        self.segments, self.transmurality, self.mvo = segments, transmurality, mvo
+        self.phase, self.min_depth = phase, min_depth
+
+    def __call__(self, classes, lam, pa, ps, info):
+        """Set scar and MVO classes in place; return the segment numbers (0 off the wall)."""
+        c_pa, c_ps = info["centre"]
+        theta = np.rad2deg(np.arctan2(ps - c_ps, pa - c_pa)) % 360.0
+        segment = segments_for_angles(info["role"], theta, info["anterior"], info["inferior"])
+        wall = classes == g.MYO
+        segment[~wall] = 0
+        if not self.segments:
+            return segment
+        edge = info["distance"][np.clip(theta.astype(int), 0, 359)]
+        theta_axis = np.arctan2(ps, pa)
+        wobble = 1.0 + 0.12 * np.sin(2 * theta_axis + self.phase[0]) * np.cos(3 * theta_axis + self.phase[1])
+        local = self.transmurality * (0.3 + 0.7 * np.clip(edge / 20.0, 0.0, 1.0)) * wobble
+        # At least about a pixel deep: thinner scar would fall apart into specks on the grid.
+        local = np.clip(local, self.min_depth, 1.0)
+        scar = wall & np.isin(segment, self.segments) & (lam <= local)
+        classes[scar] = g.SCAR
+        if self.mvo:
+            classes[scar & (local >= 0.45) & (lam <= 0.4 * local) & (edge >= 25.0)] = g.MVO
+        return segment
+
+
 def make_phantom(seed=0, n_slices=10, pixel_spacing=1.5, slice_spacing=10.0, matrix_size=160,
                  direction=None, apex_first=True, scar_segments=(), territory=None,
                  transmurality=0.5, mvo=False, with_rv=True, look="emidec"):
@@ -182,7 +215,6 @@ def make_phantom(seed=0, n_slices=10, pixel_spacing=1.5, slice_spacing=10.0, mat
                  for axis in (u, a, s))
     r, theta = np.hypot(pa, ps), np.arctan2(ps, pa)
     fine_class, lam = g.heart_classes(shape, t, r, theta)
-    fine_shape = fine_class.shape
     centre = fine_class[:, f // 2::f, f // 2::f]  # the centre sub-pixel of each voxel
 
     # Slice roles and centres from the labelled anatomy, as the AHA rule prescribes.
@@ -190,57 +222,53 @@ def make_phantom(seed=0, n_slices=10, pixel_spacing=1.5, slice_spacing=10.0, mat
     is_myo = centre == g.MYO
     roles = slice_roles(is_myo.any(axis=(1, 2)), is_blood.any(axis=(1, 2)), apex_first)
     has_rv = (centre == g.RV_BLOOD).any(axis=(1, 2))
-    centres_ps, centres_lps, insertion = [], [], {"anterior": [], "inferior": []}
-    segment_fine = np.zeros(fine_shape, np.uint8)
-    sector_distance = np.zeros(fine_shape, np.float32)  # degrees to the scar region's side edge
+    centres_lps, insertion, slice_info = [], {"anterior": [], "inferior": []}, []
     for k in range(n_slices):
         if roles[k] is None:
-            centres_ps.append(None)
             centres_lps.append(None)
+            slice_info.append(None)
             for side in insertion:
                 insertion[side].append(None)
             continue
         mask = is_blood[k] if roles[k] != CAP else is_myo[k]
-        c_pa, c_ps = float(pa[k, f // 2::f, f // 2::f][mask].mean()), float(ps[k, f // 2::f, f // 2::f][mask].mean())
-        centres_ps.append((c_pa, c_ps))
+        c_pa = float(pa[k, f // 2::f, f // 2::f][mask].mean())
+        c_ps = float(ps[k, f // 2::f, f // 2::f][mask].mean())
         centres_lps.append(base_point + t_slices[k] * u + c_pa * a + c_ps * s)
-        angles = {}
+        info = dict(role=roles[k], centre=(c_pa, c_ps), distance=None)
         for side, angle in (("anterior", shape.insertion_anterior), ("inferior", shape.insertion_inferior)):
             rad = np.deg2rad(angle)
             radius = float(g.surface_radius(shape, 1.0, t_slices[k], rad))
             p_pa, p_ps = radius * np.cos(rad), radius * np.sin(rad)
-            angles[side] = np.rad2deg(np.arctan2(p_ps - c_ps, p_pa - c_pa)) % 360.0
+            info[side] = np.rad2deg(np.arctan2(p_ps - c_ps, p_pa - c_pa)) % 360.0
             point = base_point + t_slices[k] * u + p_pa * a + p_ps * s
             insertion[side].append([float(v) for v in point] if has_rv[k] else None)
-        theta_c = np.rad2deg(np.arctan2(ps[k] - c_ps, pa[k] - c_pa)) % 360.0
-        segment_fine[k] = segments_for_angles(roles[k], theta_c, angles["anterior"], angles["inferior"])
-        if segments:
+        if segments:  # angular distance (degrees) to the side edge of the scarred region
             bins = np.arange(360) + 0.5
-            selected = np.isin(segments_for_angles(roles[k], bins, angles["anterior"], angles["inferior"]),
-                               segments)
-            if selected.all():
-                distance = np.full(360, 360.0)
-            else:
-                distance = ndimage.distance_transform_edt(np.tile(selected, 3))[360:720]
-            sector_distance[k] = distance[np.clip(theta_c.astype(int), 0, 359)]
+            selected = np.isin(segments_for_angles(roles[k], bins, info["anterior"], info["inferior"]), segments)
+            info["distance"] = (np.full(360, 360.0) if selected.all() else
+                                ndimage.distance_transform_edt(np.tile(selected, 3))[360:720])
+        slice_info.append(info)
 
-    # Scar from the subendocardium outwards, tapering towards the sides of the region.
-    myo_fine = fine_class == g.MYO
-    segment_fine[~myo_fine] = 0
-    if segments:
-        phase = rng.uniform(0.0, 2 * np.pi, 2)
-        theta_fine = np.arctan2(ps, pa)
-        wobble = 1.0 + 0.12 * np.sin(2 * theta_fine + phase[0]) * np.cos(3 * theta_fine + phase[1])
-        local = transmurality * (0.3 + 0.7 * np.clip(sector_distance / 20.0, 0.0, 1.0)) * wobble
-        # At least about a pixel deep: thinner scar would fall apart into specks on the grid.
-        local = np.clip(local, 1.3 * pixel_spacing / shape.base_wall, 1.0)
-        in_region = myo_fine & np.isin(segment_fine, segments)
-        scar_fine = in_region & (lam <= local)
-        fine_class[scar_fine] = g.SCAR
-        if mvo:
-            core = scar_fine & (local >= 0.45) & (lam <= 0.4 * local) & (sector_distance >= 25.0)
-            fine_class[core] = g.MVO
+    wall = _WallLabeller(segments, transmurality, mvo, rng.uniform(0.0, 2 * np.pi, 2),
+                         1.3 * pixel_spacing / shape.base_wall)
+    segment_fine = np.zeros(fine_class.shape, np.uint8)
+    for k, info in enumerate(slice_info):
+        if info is not None:
+            segment_fine[k] = wall(fine_class[k], lam[k], pa[k], ps[k], info)
     centre = fine_class[:, f // 2::f, f // 2::f]
+
+    # Through-plane partial volume: the slice profile sampled at two more planes (pixel centres).
+    thickness = min(slice_spacing, 8.0)
+    side_planes = []
+    for shift in (-thickness / 3.0, thickness / 3.0):
+        z = np.arange(n_slices) + shift / slice_spacing
+        rows_, cols_ = np.arange(y0, y1, dtype=float), np.arange(x0, x1, dtype=float)
+        st, spa, sps = (_projected(grid, z, rows_, cols_, base_point, axis) for axis in (u, a, s))
+        side_class, side_lam = g.heart_classes(shape, st, np.hypot(spa, sps), np.arctan2(sps, spa))
+        for k, info in enumerate(slice_info):
+            if info is not None:
+                wall(side_class[k], side_lam[k], spa[k], sps[k], info)
+        side_planes.append(side_class)
 
     # Labels and the true AHA map on the voxel grid.
     label_of_class = np.zeros(256, np.uint8)
@@ -265,7 +293,10 @@ def make_phantom(seed=0, n_slices=10, pixel_spacing=1.5, slice_spacing=10.0, mat
     heart_signal = table[np.minimum(fine_class, g.N_CLASSES)]
     heart_signal *= 1.0 + 0.03 * rng.standard_normal(fine_class.shape).astype(np.float32)
     fine_image = np.where(fine_class == 255, body_fine, heart_signal)
-    image[:, y0:y1, x0:x1] = fine_image.reshape(n_slices, y1 - y0, f, x1 - x0, f).mean(axis=(2, 4))
+    in_plane = fine_image.reshape(n_slices, y1 - y0, f, x1 - x0, f).mean(axis=(2, 4))
+    body_box = image[:, y0:y1, x0:x1]
+    side_images = [np.where(c == 255, body_box, table[np.minimum(c, g.N_CLASSES)]) for c in side_planes]
+    image[:, y0:y1, x0:x1] = 0.5 * in_plane + 0.25 * (side_images[0] + side_images[1])
     image = ndimage.gaussian_filter(image, sigma=(0, 0.5, 0.5))
     image *= intensity.bias_field(rng, np.stack(np.broadcast_arrays(*body_xyz), -1),
                                   strength=1.0 if look == "scanner" else 0.4)
