@@ -42,7 +42,7 @@ class Phantom:
 
 def scar_segment_list(scar_segments=(), territory=None):
     """The sorted AHA segments that hold scar, from explicit segments or a territory name."""
-    segments = tuple(scar_segments or ())
+    segments = () if scar_segments is None else tuple(np.ravel(scar_segments).tolist())
     if territory is not None:
         if segments:
             raise InputError("Give either scar segments or a coronary territory, not both.")
@@ -170,10 +170,12 @@ def make_phantom(seed=0, n_slices=10, pixel_spacing=1.5, slice_spacing=10.0, mat
     normal = grid_direction[:, 2]
     u, a, s = g.heart_frame(-normal if apex_first else normal)
     stack_length = (n_slices - 1) * slice_spacing
+    # The LV length fits the stack: slice 0 cuts the apical cap (at cap_fraction of its
+    # thickness, about 6.5 mm), the last slice lies just below the base; a short stack of thin
+    # slices covers only the apical part of a realistically sized LV.
     cap_fraction = rng.uniform(0.25, 0.6)
-    apex_wall_guess = 6.5
     base_margin = rng.uniform(2.0, 6.0)
-    endo_length = float(np.clip(stack_length + base_margin - cap_fraction * apex_wall_guess, 45.0, 100.0))
+    endo_length = float(np.clip(stack_length + base_margin - cap_fraction * 6.5, 45.0, 100.0))
     shape = g.draw_heart_shape(rng, endo_length)
     body = g.draw_body_shape(rng)
     t_slices = _slice_positions(n_slices, slice_spacing, shape.endo_length,

@@ -102,7 +102,7 @@ def surface_radius(shape, lam, t, theta):
     return radius * (1.0 - frac ** shape.exponent) ** (1.0 / shape.exponent)
 
 
-def wall_depth(shape, t, r, theta, iterations=14):
+def wall_depth(shape, t, r, theta, iterations=11):
     """Fractional wall depth lam of points (negative inside the cavity, LAMBDA_FAR far out).
 
     Points above the base plane (t < 0) get LAMBDA_FAR: the phantom has no atria.
