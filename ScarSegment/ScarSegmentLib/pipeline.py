@@ -39,9 +39,11 @@ def _quiet(percent, message):
 
 def aha_quantification(labels, rv_insertion_lps=None, apex="auto"):
     """(AHA result, per-segment table, warnings); (None, None, [why]) when AHA is not possible."""
-    from AHABullseyeLib.aha import segment_aha
-    from AHABullseyeLib.quantify import quantify_aha
-
+    try:
+        from AHABullseyeLib.aha import segment_aha
+        from AHABullseyeLib.quantify import quantify_aha
+    except ImportError as error:
+        return None, None, [f"No AHA quantification: this installation lacks it ({error})."]
     try:
         result = segment_aha(labels, rv_insertion_lps=rv_insertion_lps, apex=apex)
         return result, quantify_aha(labels, result), list(result.warnings)
