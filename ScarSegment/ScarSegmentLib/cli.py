@@ -112,12 +112,13 @@ def run_segment(args):
                      device=args.device, weights=args.weights, progress=print_progress)
     with atomic_output_dir(args.output) as folder:
         write_segmentation(result, folder, {"input": str(args.input)})
+        written = sorted(path.name for path in folder.iterdir())
     for warning in result.warnings:
         print(f"warning: {warning}")
     metrics = result.metrics
     print(f"scar {metrics['scar_volume_ml']:.2f} mL ({metrics['scar_burden_percent']:.1f} % of "
           f"{metrics['myocardium_volume_ml']:.1f} mL myocardium), MVO {metrics['mvo_volume_ml']:.2f} mL")
-    print(f"wrote {', '.join(n for n in OUTPUT_FILES if (Path(args.output) / n).exists())} to {args.output}")
+    print(f"wrote {', '.join(written)} to {args.output}")
     return 0
 
 
