@@ -100,3 +100,18 @@ def test_cli_evaluates_a_dataset_into_a_csv(tmp_path):
         rows = list(csv.DictReader(stream))
     assert [row["case"] for row in rows] == ["Case_A", "Case_B", "mean"]
     assert float(rows[-1]["myocardium_hausdorff_mm"]) == pytest.approx(1.5)
+
+
+def test_real_emidec_layout_against_itself(emidec_dir, tmp_path):
+    """Reference folder in the EMIDEC layout; predictions as `segment` output folders."""
+    from AHABullseyeLib.io import read_emidec_dataset, read_labels
+
+    cases = read_emidec_dataset(emidec_dir)[:2]
+    for case in cases:
+        write_volume(read_labels(case.labels_path), tmp_path / case.name / "labels.nii.gz")
+    rows = evaluate_folders(tmp_path, emidec_dir, progress=False)
+    evaluated = [row for row in rows if row["status"] == "ok"]
+    assert [row["case"] for row in evaluated] == [case.name for case in cases]
+    assert len(rows) > len(evaluated)  # the other reference cases are listed as missing
+    for row in evaluated:
+        assert row["myocardium_dice"] == 1.0 and row["myocardium_hausdorff_mm"] == 0.0

@@ -119,3 +119,17 @@ def test_bad_inputs_are_named(scarred):
     empty = scarred.labels.with_array(np.where(L.lv_myocardium(scarred.labels.array), 0, scarred.labels.array))
     with pytest.raises(InputError, match="empty"):
         nsd_scar(scarred.image, empty)
+
+
+def test_real_emidec_cases_with_the_expert_myocardium(emidec_dir):
+    """On real (low-contrast, 8-bit) LGE the thresholds find most of the expert's scar."""
+    from AHABullseyeLib.io import read_emidec_dataset
+
+    cases = [c for c in read_emidec_dataset(emidec_dir) if c.has_infarct][:6]
+    scores = {"fwhm": [], "2sd": []}
+    for case in cases:
+        image, labels = case.load()
+        truth = L.scar(labels.array)
+        scores["fwhm"].append(dice(L.scar(fwhm_scar(image, labels).labels.array), truth))
+        scores["2sd"].append(dice(L.scar(nsd_scar(image, labels, 2).labels.array), truth))
+    assert np.mean(scores["fwhm"]) > 0.4 and np.mean(scores["2sd"]) > 0.5
