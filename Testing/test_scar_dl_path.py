@@ -21,7 +21,7 @@ from ScarSegmentLib.segment import segment  # noqa: E402
 @pytest.fixture(scope="module")
 def phantom():
     return phantom_module.make_phantom(seed=5, territory="LCX", transmurality=0.6,
-                                       n_slices=6, matrix_size=112)
+                                       n_slices=4, matrix_size=96)
 
 
 def test_dl_and_thresholds_inside_the_network_myocardium(phantom):
@@ -40,6 +40,7 @@ def test_dl_and_thresholds_inside_the_network_myocardium(phantom):
     assert np.array_equal(mine, theirs)  # thresholds keep the network's myocardium
 
 
+@pytest.mark.slow
 def test_cli_dl_writes_probabilities_on_the_input_grid(phantom, tmp_path):
     import SimpleITK as sitk
 

@@ -61,7 +61,8 @@ def check_outputs_spare_inputs(outdir, names, inputs):
 
 
 def check_weights(path):
-    if path and not Path(path).is_file():
+    """Weights are a .safetensors file (its NAME.json beside it), a NAME.json or a model folder."""
+    if path and not Path(path).exists():
         raise WeightsError(f"Weights file not found: {path}")
 
 

@@ -6,6 +6,7 @@ myocardium: a label map the caller gives, else the network's.
 """
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -45,13 +46,18 @@ def _quiet(percent, message):
 
 
 def _run_network(image, device, weights, report):
+    """(network result, description of the weights used)."""
     try:
         from .inference import segment_dl
+        from .segmenter import find_entry
     except ImportError as error:
         raise InputError(f"The deep segmentation model is not available here ({error}).") from None
-    report(10, "deep network: segmenting")
+    entry = find_entry(weights)
+    path = Path(entry["path"])
+    used = f"{entry.get('name', path.stem)} ({path.name}, sha256 {str(entry.get('sha256'))[:12]})"
+    report(10, f"deep network {entry.get('name', path.stem)}: segmenting")
     result = segment_dl(image, weights=weights, device=device, progress=report is not _quiet)
-    return result
+    return result, used
 
 
 def segment(image, method="dl", n_sd=5.0, myocardium=None, remote=None, device=None,
@@ -76,8 +82,8 @@ def segment(image, method="dl", n_sd=5.0, myocardium=None, remote=None, device=N
     info = {"method": method, "method_name": METHOD_NAMES[method]}
     probabilities = None
     if method == "dl" or myocardium is None:
-        network = _run_network(image, device, weights, report)
-        info["weights"] = str(getattr(network, "weights", None) or weights or "default model")
+        network, info["weights"] = _run_network(image, device, weights, report)
+        warnings += list(getattr(network, "notes", []))
         probabilities = network.probabilities
         labels = network.labels
         if method != "dl":
