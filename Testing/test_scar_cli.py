@@ -147,3 +147,15 @@ def test_unit_spacing_is_reported_as_assumed(case, tmp_path, capsys):
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert any("Spacing assumed" in w for w in metrics["warnings"])
     assert metrics["voxel_volume_ml"] == pytest.approx(0.001)
+
+
+def test_run_auto_method_and_bad_weights(tmp_path, capsys):
+    from ScarSegmentLib.cli import network_available
+
+    code, stderr = scarsynth_here(capsys, "run", "-o", tmp_path / "out", "--weights",
+                                  tmp_path / "absent.safetensors")
+    assert code == 2 and "Weights file not found" in stderr and not (tmp_path / "out").exists()
+    if network_available():
+        pytest.skip("a deep model is installed: auto picks it")
+    code, stderr = scarsynth_here(capsys, "run", tmp_path / "lge.nii.gz", "-o", tmp_path / "out")
+    assert code == 2 and "No deep segmentation model is installed" in stderr

@@ -14,9 +14,14 @@ def add_spacing_option(parser):
         help="voxel spacing in mm (column, row, slice) for files whose header lost it")
 
 
-def add_method_options(parser):
-    parser.add_argument("--method", choices=("dl", "nsd", "fwhm"), default="dl",
-                        help="deep network (default), n-SD threshold or FWHM threshold")
+def add_method_options(parser, auto=False):
+    if auto:
+        parser.add_argument("--method", choices=("auto", "dl", "nsd", "fwhm"), default="auto",
+                            help="deep network, n-SD or FWHM threshold; auto (default): the network "
+                                 "when a model is installed, else FWHM inside the given myocardium")
+    else:
+        parser.add_argument("--method", choices=("dl", "nsd", "fwhm"), default="dl",
+                            help="deep network (default), n-SD threshold or FWHM threshold")
     parser.add_argument("--sd", type=float, default=5.0,
                         help="n for the n-SD threshold: 2, 3, 5 (default) or 6 SD above remote")
     parser.add_argument("--myocardium", metavar="LABELS",
@@ -91,6 +96,17 @@ def check_method_arguments(args):
         raise InputError(f"--sd must be positive; got {args.sd}.")
     if args.method == "dl" or not args.myocardium:
         check_weights(args.weights)
+
+
+def network_available(weights=None):
+    """True when the deep model (the shipped one, or `weights`) can be found."""
+    try:
+        from .segmenter import find_entry
+
+        find_entry(weights)
+        return True
+    except (ImportError, WeightsError):
+        return False
 
 
 def print_progress(percent, message):

@@ -22,7 +22,7 @@ def register(subparsers):
                     "synthetic phantom with an LAD scar and MVO and compares with the truth.")
     run.add_argument("input", nargs="?", help="LGE image or DICOM folder (default: a phantom)")
     run.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="output folder")
-    add_method_options(run)
+    add_method_options(run, auto=True)
     run.add_argument("--rv-insertion", nargs=3, type=float, action="append", metavar=("R", "A", "S"),
                      help="RV insertion point in RAS mm (as Slicer shows it); give the anterior "
                           "one, and optionally again for the inferior one")
@@ -52,12 +52,30 @@ def _phantom_inputs(args):
     return phantom, myocardium, notes
 
 
+def resolve_method(args):
+    """Turn --method auto into a method; returns notes for the report."""
+    from ScarSegmentLib.cli import network_available
+
+    if args.method != "auto":
+        return []
+    if args.weights or network_available():  # weights given: the user wants the network
+        args.method = "dl"
+        return []
+    if args.input and not args.myocardium:
+        raise InputError("No deep segmentation model is installed: give --myocardium (a label map "
+                         "of the LV myocardium) to use the FWHM or n-SD threshold.")
+    args.method = "fwhm"
+    return ["No deep segmentation model is installed, so FWHM scar thresholding inside the given "
+            "myocardium was used."]
+
+
 def run_command(args):
     from AHABullseyeLib.volume import ras_to_lps
     from ScarSegmentLib.cli import (
         check_method_arguments, check_outputs_spare_inputs, load_inputs, print_progress)
     from ScarSegmentLib.pipeline import FILES, run_pipeline
 
+    notes = resolve_method(args)
     check_method_arguments(args)
     rv_points = ras_to_lps(args.rv_insertion) if args.rv_insertion else None
     if args.rv_insertion and len(args.rv_insertion) > 2:
@@ -68,9 +86,10 @@ def run_command(args):
         image, myocardium, remote = load_inputs(args, args.input)
         if remote is not None:
             raise InputError("--remote is supported by `scarsynth segment`; `run` finds it automatically.")
-        source, truth, notes, save_input = Path(args.input).name, None, [], False
+        source, truth, save_input = Path(args.input).name, None, False
     else:
-        phantom, myocardium, notes = _phantom_inputs(args)
+        phantom, myocardium, phantom_notes = _phantom_inputs(args)
+        notes = phantom_notes + notes
         image, truth, source, save_input = phantom.image, phantom.labels, f"phantom (seed {args.seed})", True
     context = run_pipeline(image, args.output, source, method=args.method, n_sd=args.sd,
                            myocardium=myocardium, device=args.device, weights=args.weights,
