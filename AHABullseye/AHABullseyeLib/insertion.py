@@ -18,7 +18,7 @@ SINGLE_POINT_SEPTAL_WIDTH_DEG = 120.0
 # Without any RV information: a typical heart seen in the AHA layout, septum centred at 90 degrees.
 ASSUMED_ANTERIOR_DEG = 30.0
 ASSUMED_SEPTAL_WIDTH_DEG = 120.0
-# LV myocardium closer than this to the RV blood pool faces the RV (the septum).
+# RV blood pool closer than this to the LV myocardium lies against the septum.
 RV_CONTACT_MM = 3.0
 PLAUSIBLE_SEPTAL_WIDTH_DEG = (30.0, 240.0)
 
@@ -121,9 +121,10 @@ def _contact_arc(angles):
 def from_rv_label(labels, frame, centres, ring_slices, fill_slices):
     """Insertion angles from the RV blood pool (label 5), or None when there is none.
 
-    On each ring slice the LV myocardium within RV_CONTACT_MM of the RV blood pool is the part
-    facing the RV; the ends of its angular extent are the insertion points. Slices where the RV
-    does not touch the LV take the nearest slice's insertion points.
+    On each ring slice, the RV blood pool within RV_CONTACT_MM of the LV myocardium is where the
+    RV meets the septum; the ends of its angular extent, seen from the LV centre, are the
+    insertion points (the RV cavity ends in an acute angle there, so it does not reach past
+    them). Slices where the RV does not touch the LV take the nearest slice's insertion points.
     """
     array = labels.array
     rv = array == L.RV_BLOOD_POOL
@@ -137,11 +138,11 @@ def from_rv_label(labels, frame, centres, ring_slices, fill_slices):
     for k in ring_slices:
         if not rv[k].any():
             continue
-        rows, columns = np.nonzero(rv[k] | myocardium[k])
+        rows, columns = np.nonzero(myocardium[k])
         r0, r1 = max(rows.min() - margin, 0), rows.max() + margin + 1
         c0, c1 = max(columns.min() - margin, 0), columns.max() + margin + 1
-        distance = ndimage.distance_transform_edt(~rv[k, r0:r1, c0:c1], sampling=(dy, dx))
-        contact_rows, contact_columns = np.nonzero(myocardium[k, r0:r1, c0:c1] & (distance <= reach))
+        distance = ndimage.distance_transform_edt(~myocardium[k, r0:r1, c0:c1], sampling=(dy, dx))
+        contact_rows, contact_columns = np.nonzero(rv[k, r0:r1, c0:c1] & (distance <= reach))
         if len(contact_rows) < 3:
             continue
         theta = in_plane_angle((contact_columns + c0) * dx - centres[k, 0],
@@ -157,7 +158,7 @@ def from_rv_label(labels, frame, centres, ring_slices, fill_slices):
     if implausible:
         warnings.append(f"The RV contact on slice(s) {implausible} spans an implausible arc; those "
                         "slices use the insertion points of the nearest slice.")
-    missing = [int(k) for k in ring_slices if int(k) not in known]
+    missing = [int(k) for k in ring_slices if int(k) not in known and int(k) not in implausible]
     if missing:
         warnings.append(f"Slice(s) {missing} have no RV next to the LV; they use the insertion "
                         "points of the nearest slice that has.")

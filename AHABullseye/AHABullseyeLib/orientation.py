@@ -98,11 +98,11 @@ def short_axis_frame(volume, apex_side):
     anterior = PATIENT_ANTERIOR_LPS - (PATIENT_ANTERIOR_LPS @ u) * u
     warning = ""
     if np.linalg.norm(anterior) < 0.2:
-        # The long axis runs front to back: no in-plane anterior; take the image's "up" (row 0).
-        anterior = -direction[:, 1]
-        anterior = anterior - (anterior @ u) * u
-        warning = ("The long axis runs anterior-posterior in patient coordinates, so the anterior "
-                   "direction was taken as the top of the image.")
+        # The long axis runs front to back: no in-plane anterior; take the head direction.
+        superior = np.array([0.0, 0.0, 1.0])
+        anterior = superior - (superior @ u) * u
+        warning = ("The long axis runs anterior-posterior in patient coordinates, so the patient's "
+                   "head direction stands in for anterior; segment positions may be rotated.")
     a = anterior / np.linalg.norm(anterior)
     s = np.cross(u, a)
     frame = ShortAxisFrame(
