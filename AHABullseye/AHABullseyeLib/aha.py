@@ -11,7 +11,7 @@ import numpy as np
 from . import insertion
 from . import labels as L
 from .errors import InputError
-from .orientation import decide_apex_side, short_axis_frame
+from .orientation import anatomy_apex_side, decide_apex_side, short_axis_frame
 from .polar import myocardium_polar
 from .volume import Volume
 
@@ -137,6 +137,12 @@ def segment_aha(labels, rv_insertion_lps=None, apex="auto"):
     apex_side, apex_source, apex_note = decide_apex_side(labels, apex)
     if apex_source == "anatomy":
         warnings.append(f"Apex side '{apex_side}' was decided from anatomy: {apex_note}.")
+    elif apex_source == "geometry":
+        anatomy_side, reason = anatomy_apex_side(labels)
+        if anatomy_side != apex_side:
+            warnings.append(f"The image geometry puts the apex at the {apex_side} slice but the "
+                            f"anatomy suggests the {anatomy_side} ({reason}); the geometry was used. "
+                            "Check the orientation, or set the apex side explicitly.")
     frame, frame_warning = short_axis_frame(labels, apex_side)
     if frame_warning:
         warnings.append(frame_warning)

@@ -53,7 +53,8 @@ def quantify_aha(labels, result):
     if np.any(segment == 0):
         raise InputError("Some LV myocardium voxels have no AHA segment: the segments do not "
                          "belong to this label map.")
-    transmurality, weight = ray_transmurality(labels, polar, groups=segment)
+    from_insertion = polar.theta_deg - result.anterior_deg[polar.k]
+    transmurality, weight = ray_transmurality(labels, polar, from_insertion, groups=segment)
     scarred = transmurality > 0
     per_segment = np.stack([
         np.bincount(segment, minlength=18),
