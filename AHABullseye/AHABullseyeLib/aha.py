@@ -12,7 +12,7 @@ from . import insertion
 from . import labels as L
 from .errors import InputError
 from .orientation import anatomy_apex_side, decide_apex_side, short_axis_frame
-from .polar import myocardium_polar
+from .polar import crop, heart_box, myocardium_polar
 from .volume import Volume
 
 LEVEL_NAMES = ("basal", "mid", "apical", "apex")
@@ -123,6 +123,9 @@ def segment_aha(labels, rv_insertion_lps=None, apex="auto"):
     """
     if not isinstance(labels, Volume):
         raise InputError("segment_aha needs a Volume (array plus geometry) of labels.")
+    full_grid = labels
+    box = heart_box(labels.array)
+    labels = crop(labels, box)  # the same anatomy and geometry, without the empty surroundings
     array = L.check_label_array(labels.array)
     labels = labels.with_array(array)
     myocardium_per_slice = np.count_nonzero(L.lv_myocardium(array), axis=(1, 2))
@@ -168,14 +171,14 @@ def segment_aha(labels, rv_insertion_lps=None, apex="auto"):
     anterior, width = angles.anterior_deg, angles.septal_width_deg
     phi = (polar.theta_deg - anterior[polar.k]) % 360.0
     assigned = _assign(levels[polar.k], phi, width[polar.k])
-    segments = np.zeros(array.shape, dtype=np.uint8)
-    segments[polar.k, polar.row, polar.column] = assigned
+    segments = np.zeros(full_grid.shape, dtype=np.uint8)
+    segments[polar.k, polar.row + box[0].start, polar.column + box[1].start] = assigned
     if angles.source == "user":
         points = np.asarray(rv_insertion_lps, dtype=float).reshape(-1, 3)
     else:
         points = _insertion_points_lps(labels, frame, polar, levels, anterior, width)
     return AHAResult(
-        segments=labels.with_array(segments),
+        segments=full_grid.with_array(segments),
         apex_side=apex_side, apex_source=apex_source,
         insertion_points_lps=points, insertion_source=angles.source,
         warnings=warnings,

@@ -42,7 +42,7 @@ def run_aha(args):
     from .aha import segment_aha
     from .io import atomic_output_dir, read_image, read_labels, write_volume
     from .quantify import quantify_aha
-    from .report import draw_scar_bullseye, record, spacing_warning, write_csv, write_json
+    from .report import bullseye_title, draw_scar_bullseye, record, spacing_warning, write_csv, write_json
     from .volume import ras_to_lps
 
     image = read_image(args.image) if args.image else None
@@ -57,7 +57,7 @@ def run_aha(args):
         write_csv(table, staging / "aha.csv")
         write_json(record(table, result, [spacing_warning(labels)]), staging / "aha.json")
         write_volume(result.segments, staging / "aha_segments.nii.gz", protect=protect)
-        draw_scar_bullseye(table, staging / "bullseye.png")
+        draw_scar_bullseye(table, staging / "bullseye.png", title=bullseye_title(result))
 
     total = table["total"]
     print(f"LV myocardium {total['myocardium_ml']:.1f} mL, scar {total['scar_ml']:.1f} mL "

@@ -51,6 +51,13 @@ def write_json(record_dict, path):
         handle.write("\n")
 
 
+def bullseye_title(result, title="Scar extent per AHA segment"):
+    """The figure title, saying so when the orientation around the ring was assumed."""
+    if result.insertion_source == "assumed":
+        return f"{title}\n(orientation ASSUMED: no RV insertion points)"
+    return title
+
+
 def draw_scar_bullseye(table, path, title="Scar extent per AHA segment"):
     """The default bullseye: scar as % of each segment, 0..100."""
     from .bullseye import draw_bullseye
