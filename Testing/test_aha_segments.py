@@ -211,3 +211,18 @@ def test_labels_outside_the_convention_are_rejected():
     stack = ring_stack()
     with pytest.raises(InputError, match="unknown label"):
         segment_aha(stack.with_array(stack.array * 3))
+
+
+def test_clockwise_override_fixes_a_mirrored_geometry(scarred_phantom):
+    # Columns reversed but the geometry kept: the heart is now mirrored in patient space (as when
+    # a header lost a flip). With the RV the septum is still found; only the override tells
+    # which insertion point is anterior.
+    labels = scarred_phantom.labels
+    mirrored = labels.with_array(labels.array[:, :, ::-1].copy())
+    truth = scarred_phantom.aha_segments.array[:, :, ::-1]
+    assert agreement(segment_aha(mirrored), truth) < 0.7
+    fixed = segment_aha(mirrored, direction="clockwise")
+    assert fixed.direction == "clockwise"
+    assert agreement(fixed, truth) >= 0.95
+    with pytest.raises(InputError, match="direction"):
+        segment_aha(labels, direction="sideways")

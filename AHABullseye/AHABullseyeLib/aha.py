@@ -28,6 +28,7 @@ class AHAResult:
     segments: Volume
     apex_side: str  # "first" | "last": apex at slice 0 or at the last slice
     apex_source: str  # "user" | "geometry" | "anatomy"
+    direction: str  # numbering seen from the apex: "anticlockwise" | "clockwise"
     insertion_points_lps: np.ndarray  # (2, 3): anterior, inferior (a representative pair)
     insertion_source: str  # "user" | "rv_label" | "assumed"
     warnings: list = field(default_factory=list)
@@ -41,6 +42,7 @@ class AHAResult:
         return {
             "apex_side": self.apex_side,
             "apex_source": self.apex_source,
+            "direction": self.direction,
             "insertion_source": self.insertion_source,
             "insertion_points_lps": np.round(self.insertion_points_lps, 3).tolist(),
             "long_axis_lps": np.round(self.frame.u, 4).tolist(),
@@ -113,13 +115,15 @@ def _insertion_points_lps(labels, frame, polar, levels, anterior, width):
     return np.array(points)
 
 
-def segment_aha(labels, rv_insertion_lps=None, apex="auto"):
+def segment_aha(labels, rv_insertion_lps=None, apex="auto", direction="auto"):
     """Split the LV myocardium (labels 2, 3, 4) of a label Volume into the AHA 17 segments.
 
     rv_insertion_lps: optional (N, 3) LPS points; one or two for the whole stack, or one or two
     per slice (see insertion.from_user_points). Without them the RV blood pool (label 5) gives the
     insertion points; without that a typical orientation is assumed and result.warnings says so.
     apex: "auto" (image geometry, else anatomy), "first" or "last" (the user's choice wins).
+    direction: numbering seen from the apex, "auto" (= "anticlockwise", the AHA convention) or
+    "clockwise" to correct a mirrored geometry.
     """
     if not isinstance(labels, Volume):
         raise InputError("segment_aha needs a Volume (array plus geometry) of labels.")
@@ -146,7 +150,7 @@ def segment_aha(labels, rv_insertion_lps=None, apex="auto"):
             warnings.append(f"The image geometry puts the apex at the {apex_side} slice but the "
                             f"anatomy suggests the {anatomy_side} ({reason}); the geometry was used. "
                             "Check the orientation, or set the apex side explicitly.")
-    frame, frame_warning = short_axis_frame(labels, apex_side)
+    frame, frame_warning = short_axis_frame(labels, apex_side, direction)
     if frame_warning:
         warnings.append(frame_warning)
     polar = myocardium_polar(labels, frame)
@@ -180,6 +184,7 @@ def segment_aha(labels, rv_insertion_lps=None, apex="auto"):
     return AHAResult(
         segments=full_grid.with_array(segments),
         apex_side=apex_side, apex_source=apex_source,
+        direction="clockwise" if direction == "clockwise" else "anticlockwise",
         insertion_points_lps=points, insertion_source=angles.source,
         warnings=warnings,
         slice_levels={int(k): LEVEL_NAMES[levels[k]] for k in myocardium_slices},

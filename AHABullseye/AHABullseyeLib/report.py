@@ -36,6 +36,7 @@ def record(table, result, extra_warnings=()):
         "territories": table["territories"],
         "apex_side": summary["apex_side"],
         "apex_source": summary["apex_source"],
+        "direction": summary["direction"],
         "insertion_source": summary["insertion_source"],
         "insertion_points_lps": summary["insertion_points_lps"],
         "insertion_points_ras": np.round(lps_to_ras(result.insertion_points_lps), 3).tolist(),
