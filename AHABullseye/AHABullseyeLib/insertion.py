@@ -12,7 +12,7 @@ from scipy import ndimage
 
 from . import labels as L
 from .errors import InputError
-from .polar import circular_mean_deg, in_plane_angle
+from .polar import in_plane_angle
 
 SINGLE_POINT_SEPTAL_WIDTH_DEG = 120.0
 # Without any RV information: a typical heart seen in the AHA layout, septum centred at 90 degrees.
@@ -165,8 +165,3 @@ def from_rv_label(labels, frame, centres, ring_slices, fill_slices):
     anterior, width = _fill(labels.shape[0], fill_slices, known)
     return InsertionAngles(anterior, width, "rv_label", warnings)
 
-
-def representative(angles, ring_slices):
-    """(anterior angle, septal width) summarising a stack: circular mean and median."""
-    return (circular_mean_deg(angles.anterior_deg[ring_slices]),
-            float(np.median(angles.septal_width_deg[ring_slices])))

@@ -92,8 +92,3 @@ def myocardium_polar(labels, frame):
         centres=centres, has_blood_pool=has_blood,
     )
 
-
-def circular_mean_deg(angles):
-    """Mean direction of angles in degrees, in [0, 360)."""
-    radians = np.radians(np.asarray(angles, dtype=float))
-    return float(np.degrees(np.arctan2(np.sin(radians).mean(), np.cos(radians).mean())) % 360.0)
