@@ -205,6 +205,10 @@ def test_bad_points_are_clear_errors(scarred_phantom):
         segment_aha(scarred_phantom.labels, rv_insertion_lps=np.zeros((2, 2)))
     with pytest.raises(InputError, match="NaN"):
         segment_aha(scarred_phantom.labels, rv_insertion_lps=np.full((1, 3), np.nan))
+    points = scarred_phantom.truth["insertion_points_lps"]["anterior"]
+    one_slice = [p for p in points if p is not None][0]
+    with pytest.raises(InputError, match="more than two"):
+        segment_aha(scarred_phantom.labels, rv_insertion_lps=np.array([one_slice] * 3))
 
 
 def test_labels_outside_the_convention_are_rejected():
