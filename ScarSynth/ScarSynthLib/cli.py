@@ -11,6 +11,7 @@ import sys
 from AHABullseyeLib.errors import ScarSynthError
 
 COMMAND_MODULES = (
+    "AHABullseyeLib.cli",
     "ScarSynthLib.phantom_cli",
     "ScarSegmentLib.cli",
     "ScarSynthLib.run_cli",
