@@ -86,12 +86,13 @@ def _write_aha(folder, aha, table):
 
 def run_pipeline(image, outdir, source, method="dl", n_sd=5.0, myocardium=None, device=None,
                  weights=None, rv_insertion_lps=None, apex="auto", truth_labels=None,
-                 notes=(), save_input=False, progress=None):
+                 notes=(), save_input=False, myocardium_source=None, progress=None):
     """Segment `image`, quantify per AHA segment, and write labels, figures and the report.
 
     `source`: how the report names the input. `truth_labels`: known labels (phantom) to compare
     with. `notes`: warnings the caller adds (e.g. "spacing assumed"). `save_input`: also write
     the image (and truth) into the output, for inputs that exist only in memory.
+    `myocardium_source`: how the report names where a given myocardium came from.
     Returns the report context (dict). Everything appears in `outdir` together, or nothing.
     """
     from .figures import draw_slices
@@ -99,6 +100,8 @@ def run_pipeline(image, outdir, source, method="dl", n_sd=5.0, myocardium=None, 
     report = progress or _quiet
     result = segment(image, method=method, n_sd=n_sd, myocardium=myocardium, device=device,
                      weights=weights, progress=_scaled(report, 0, 60))
+    if myocardium is not None and myocardium_source:
+        result.metrics["myocardium_source"] = myocardium_source
     report(65, "AHA 17 segments")
     aha, table, aha_warnings = aha_quantification(result.labels, rv_insertion_lps, apex)
     warnings = list(notes) + result.warnings + aha_warnings

@@ -104,7 +104,8 @@ th, td { border: 1px solid #ddd; padding: .25em .6em; }
 th { background: #f4f4f4; text-align: left; } td.num { text-align: right; }
 .warning { background: #fff3cd; border: 1px solid #e0c36b; padding: .5em .8em; margin: .3em 0; }
 .row { display: flex; flex-wrap: wrap; gap: 1em; align-items: flex-start; }
-.figure img { max-width: 100%; } .small { color: #777; font-size: .85em; }
+.row .figure { flex: 1 1 45%; } .figure img { max-width: 100%; }
+.small { color: #777; font-size: .85em; }
 """
 
 

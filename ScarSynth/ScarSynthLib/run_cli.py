@@ -48,7 +48,6 @@ def _phantom_inputs(args):
     myocardium = None
     if args.method != "dl":
         myocardium = phantom.labels
-        notes.append("The threshold used the phantom's true myocardium (labels 1, 2-4, 5).")
     return phantom, myocardium, notes
 
 
@@ -94,7 +93,8 @@ def run_command(args):
     context = run_pipeline(image, args.output, source, method=args.method, n_sd=args.sd,
                            myocardium=myocardium, device=args.device, weights=args.weights,
                            rv_insertion_lps=rv_points, apex=args.apex, truth_labels=truth,
-                           notes=notes, save_input=save_input, progress=print_progress)
+                           notes=notes, save_input=save_input, progress=print_progress,
+                           myocardium_source=None if args.input else "the phantom's true labels")
     for warning in context["warnings"]:
         print(f"warning: {warning}")
     metrics = context["metrics"]
