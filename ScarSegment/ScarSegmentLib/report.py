@@ -47,6 +47,21 @@ def build_context(source, metrics, warnings, aha_table=None, aha_summary=None, c
     }
 
 
+def headline(context):
+    """One sentence with the main findings."""
+    m = context["metrics"]
+    text = (f"Scar {m['scar_volume_ml']:.1f} mL ({m['scar_burden_percent']:.1f} % of "
+            f"{m['myocardium_volume_ml']:.1f} mL LV myocardium)")
+    territories = (context["aha_table"] or {}).get("territories") or []
+    scarred = [t for t in territories if t.get("scar_ml")]
+    if scarred and m["scar_volume_ml"] > 0:
+        main = max(scarred, key=lambda t: t["scar_ml"])
+        share = 100.0 * main["scar_ml"] / sum(t["scar_ml"] for t in scarred)
+        text += f", {share:.0f} % of it in the {main['territory']} territory"
+    text += f"; MVO {m['mvo_volume_ml']:.1f} mL." if m["mvo_volume_ml"] > 0 else "; no MVO."
+    return text
+
+
 def _key_numbers(context):
     rows = [(name, _text(value), unit) for name, value, unit in measurement_rows(context["metrics"])]
     total = (context["aha_table"] or {}).get("total") if context["aha_table"] else None
@@ -65,7 +80,7 @@ def _aha_rows(context):
 def write_markdown(context, path):
     """report.md: images by relative path, tables in Markdown."""
     lines = [f"# Myocardial scar report: {context['source']}", "",
-             f"Created {context['created']} by `scarsynth run`.", ""]
+             f"Created {context['created']} by `scarsynth run`.", "", f"**{headline(context)}**", ""]
     if context["warnings"]:
         lines += ["## Warnings", ""] + [f"- **{w}**" for w in context["warnings"]] + [""]
     lines += ["## Key numbers", "", "| Measurement | Value | Unit |", "| --- | ---: | --- |"]
@@ -105,7 +120,7 @@ th { background: #f4f4f4; text-align: left; } td.num { text-align: right; }
 .warning { background: #fff3cd; border: 1px solid #e0c36b; padding: .5em .8em; margin: .3em 0; }
 .row { display: flex; flex-wrap: wrap; gap: 1em; align-items: flex-start; }
 .row .figure { flex: 1 1 45%; } .figure img { max-width: 100%; }
-.small { color: #777; font-size: .85em; }
+.small { color: #777; font-size: .85em; } .headline { font-size: 1.15em; font-weight: 600; }
 """
 
 
@@ -130,7 +145,8 @@ def write_html(context, path):
     parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Scar report: {e(context['source'])}"
              f"</title><style>{_STYLE}</style></head><body>",
              f"<h1>Myocardial scar report: {e(context['source'])}</h1>",
-             f"<p class='small'>Created {e(context['created'])} by <code>scarsynth run</code>.</p>"]
+             f"<p class='small'>Created {e(context['created'])} by <code>scarsynth run</code>.</p>",
+             f"<p class='headline'>{e(headline(context))}</p>"]
     parts += [f"<div class='warning'>{e(w)}</div>" for w in context["warnings"]]
     parts.append("<h2>Key numbers</h2>")
     parts.append(_table(("Measurement", "Value", "Unit"), _key_numbers(context), numeric=(1,)))
