@@ -105,6 +105,7 @@ def test_run_without_input_reports_on_a_phantom(tmp_path):
         assert (out / name).exists(), name
     markdown = (out / "report.md").read_text()
     assert "synthetic LGE phantom" in markdown and "FWHM" in markdown
+    assert "in the LAD territory" in markdown  # the headline names where the scar is
     html = (out / "report.html").read_text()
     assert html.count("data:image/png;base64,") == 3  # bullseye, transmurality, slices
     truth = read_labels(out / "truth_labels.nii.gz")
