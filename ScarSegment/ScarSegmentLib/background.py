@@ -48,7 +48,8 @@ def run_with_progress(command, progress=None, environment=None, tick=0.1):
     """
     process = subprocess.Popen(
         command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-        env=environment if environment is not None else lib_environment())
+        env=environment if environment is not None else lib_environment(),
+        creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0))  # no console window on Windows
     lines = queue.Queue()
     reader = threading.Thread(target=_read_lines, args=(process.stderr, lines), daemon=True)
     reader.start()
