@@ -24,7 +24,7 @@ def normalise_intensity(array, percentiles=(1.0, 99.5)):
     low, high = np.percentile(array, percentiles)
     if high <= low:
         high = low + 1.0
-    return (array - low) / (high - low)
+    return ((array - low) / (high - low)).astype(np.float32)
 
 
 def in_plane_spacing(volume, lost_spacing_mm):

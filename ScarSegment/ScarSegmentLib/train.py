@@ -242,7 +242,7 @@ def _save_atomic(write, path):
     os.replace(temporary, path)
 
 
-def _write_model(network, config, out_dir, scores, seconds, train_cases, valid_cases):
+def _write_model(network, config, out_dir, scores, seconds, train_cases, valid_cases, processes):
     """NAME.safetensors + NAME.json (registry entry) + NAME.md (model card) in out_dir."""
     from safetensors.torch import save_file
 
@@ -260,6 +260,7 @@ def _write_model(network, config, out_dir, scores, seconds, train_cases, valid_c
         "training": {
             "config": config.to_dict(),
             "seconds": round(seconds, 1),
+            "processes": processes,
             "train_cases": len(train_cases),
             "validation_cases": [case.name for case in valid_cases],
         },
@@ -374,6 +375,6 @@ def train_segmenter(dataset_dir, out_dir, config=None, resume=False, progress=Tr
             return None
         if not scores and valid_cases:
             scores = validate(network, valid_cases, config, dist.device)
-        return _write_model(network, config, out_dir, scores, seconds, train_cases, valid_cases)
+        return _write_model(network, config, out_dir, scores, seconds, train_cases, valid_cases, dist.world_size)
     finally:
         dist.close()
