@@ -124,6 +124,32 @@ def _predict_around(network, slices, centre, patch, device):
     return probabilities, (top - pad[2], left - pad[0])
 
 
+def _refine_around_lv(network, slices, centre, patch, device, rounds=3):
+    """Predict in a window on the LV, re-centre on what that finds, and repeat until it settles.
+
+    Outside the final window every pixel is background: the LV lies inside it by construction.
+    """
+    import torch
+
+    for _ in range(rounds):
+        window, (top, left) = _predict_around(network, slices, centre, patch, device)
+        found = locate_lv(window)
+        if found is None:
+            break
+        new_centre = (found[0] + top, found[1] + left)
+        moved = np.hypot(new_centre[0] - centre[0], new_centre[1] - centre[1])
+        centre = new_centre
+        if moved < patch / 16:
+            break
+    height, width = slices.shape[-2:]
+    probabilities = torch.zeros((slices.shape[0], window.shape[1], height, width))
+    probabilities[:, 0] = 1.0
+    rows = slice(max(top, 0), min(top + patch, height))
+    cols = slice(max(left, 0), min(left + patch, width))
+    probabilities[..., rows, cols] = window[..., rows.start - top:rows.stop - top, cols.start - left:cols.stop - left]
+    return probabilities
+
+
 def segment_dl(image, weights=None, device=None, progress=True):
     """Segment an LGE volume with the deep model; labels and probabilities on the input grid.
 
@@ -157,15 +183,12 @@ def segment_dl(image, weights=None, device=None, progress=True):
     coarse = _softmax_sliding(network, slices, patch, device)
     centre = locate_lv(coarse)
     steps.update(1)
-    probabilities = coarse
     if centre is None:
         notes.append("No left ventricle was found; every voxel is background.")
+        probabilities = torch.zeros_like(coarse)
+        probabilities[:, 0] = 1.0
     else:
-        fine, (top, left) = _predict_around(network, slices, centre, patch, device)
-        rows = slice(max(top, 0), min(top + patch, model_size[0]))
-        cols = slice(max(left, 0), min(left + patch, model_size[1]))
-        probabilities = coarse.clone()
-        probabilities[..., rows, cols] = fine[..., rows.start - top:rows.stop - top, cols.start - left:cols.stop - left]
+        probabilities = _refine_around_lv(network, slices, centre, patch, device)
     steps.update(1)
 
     # Back onto the input grid: bilinear weights sum to one, so probabilities still sum to one.

@@ -33,7 +33,7 @@ LOG_COLUMNS = ("epoch", "seconds", "lr", "loss", "dice_ce", "kl",
 class TrainConfig:
     """Everything a training run depends on; saved with the checkpoint and the weights."""
 
-    epochs: int = 80
+    epochs: int = 45
     iterations_per_epoch: int = 50  # summed over all processes
     batch_size: int = 16  # per process
     learning_rate: float = 2e-3
@@ -44,8 +44,8 @@ class TrainConfig:
     class_weights: tuple = (0.5, 1.0, 1.0, 2.0, 3.0)  # background, pool, myocardium, scar, MVO
     scar_oversampling: float = 1.0  # extra sampling weight of slices with scar
     mvo_oversampling: float = 2.0  # and with MVO
-    jitter: float = 0.3  # random offset of the LV in a patch, as a fraction of the patch size
-    background_patches: float = 0.1  # fraction of patches anywhere in the slice
+    jitter: float = 0.4  # random offset of the LV in a patch, as a fraction of the patch size
+    background_patches: float = 0.25  # fraction of patches anywhere in the slice
     validation_cases: int = 16
     split_file: str = ""  # JSON {"validation": [...]}; empty = stratified split by seed
     lost_spacing_mm: float = 1.35  # pixel size assumed where a header says 1x1x1 (EMIDEC)
