@@ -108,6 +108,19 @@ def test_small_low_resolution_input(held_out_case):
     assert myocardium_dice(result.labels.array, truth_small.array) > 0.4
 
 
+@pytest.mark.parametrize("look", ["emidec", "scanner"])
+def test_myocardium_found_on_a_phantom(look):
+    """A phantom on an oblique grid, 1.6 mm pixels, base first: the LV myocardium is found."""
+    from ScarSegmentLib.inference import segment_dl
+    from ScarSynthLib.phantom import make_phantom
+
+    phantom = make_phantom(seed=5, n_slices=8, pixel_spacing=1.6, matrix_size=144, apex_first=False,
+                           territory="LCX", transmurality=0.6, look=look)
+    result = segment_dl(phantom.image, progress=False)
+    assert result.labels.same_grid(phantom.image)
+    assert myocardium_dice(result.labels.array, phantom.labels.array) > 0.5
+
+
 def test_shipped_weights_are_checked(tmp_path):
     from ScarSegmentLib.segmenter import find_entry, load_segmenter
 

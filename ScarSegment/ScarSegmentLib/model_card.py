@@ -42,9 +42,13 @@ gamma, histogram shift, bias field, intensity scale/shift, simulated low resolut
 AdamW, learning rate {config['learning_rate']} (warm-up, cosine decay). Training time:
 {minutes:.1f} min on {config['device'] or 'auto'} device.
 
-Retrain with:
+Retrain with (a GPU is used when there is one; `--resume` continues from MODEL_DIR/checkpoint.pt):
 
     scarsynth train-seg DATASET_DIR -o MODEL_DIR --preset {config.get('preset', 'cpu')}
+    torchrun --nproc_per_node 4 -m ScarSynthLib.cli train-seg DATASET_DIR -o MODEL_DIR --preset gpu
+
+The per-epoch losses and validation Dice are in MODEL_DIR/training_log.csv
+({training.get('processes', 1)} process(es) trained this model).
 
 ## Validation (held-out cases, patches centred on the true LV, last epoch)
 
@@ -56,6 +60,13 @@ Retrain with:
 | LV blood pool | {_score(scores.get('dice_blood_pool'))} | {scores.get('cases_with_blood_pool', 'n/a')} |
 
 Mean absolute scar-burden error: {_score(scores.get('scar_burden_abs_error'))} percentage points.
+
+## Limitations
+
+2D per slice (no through-plane context); one training set from one centre, seen through a lossy
+8-bit export with an assumed pixel size; generalisation to other scanners rests on resampling to
+{settings['pixel_spacing_mm']} mm, percentile normalisation and augmentation, and should be checked
+on local data. MVO and small scars are the least reliable structures.
 
 ## Files
 
