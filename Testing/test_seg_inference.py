@@ -160,3 +160,36 @@ def test_bad_inputs_give_clear_errors(held_out_case):
         segment_dl(image, device="tpu", progress=False)
     with pytest.raises(WeightsError):
         segment_dl(image, weights="/no/such/model.safetensors", progress=False)
+
+
+def test_test_time_views_are_undone_exactly():
+    """With a pixel-wise network, averaging over rotated and flipped views changes nothing."""
+    import torch
+
+    from ScarSegmentLib.inference import _softmax_mirrored
+
+    def pixelwise(x):
+        return torch.cat([x * k for k in range(5)], dim=1)
+
+    batch = torch.rand(3, 1, 16, 16)
+    expected = torch.softmax(pixelwise(batch), dim=1)
+    assert torch.allclose(_softmax_mirrored(pixelwise, batch, torch.device("cpu")), expected, atol=1e-6)
+
+
+def test_lv_is_located_off_centre():
+    """The coarse localisation returns the centre of the largest 3D LV component, wherever it is."""
+    import torch
+
+    from ScarSegmentLib.inference import locate_lv
+
+    probabilities = torch.zeros(4, 5, 100, 120)
+    probabilities[:, 0] = 1.0
+    probabilities[:, 0, 70:90, 10:30] = 0.0
+    probabilities[:, 2, 70:90, 10:30] = 1.0  # the LV, far from the centre, in every slice
+    probabilities[1, 0, 5:8, 100:103] = 0.0
+    probabilities[1, 2, 5:8, 100:103] = 1.0  # a small stray blob
+    row, col = locate_lv(probabilities)
+    assert abs(row - 79.5) < 0.01 and abs(col - 19.5) < 0.01
+    probabilities[:, 2] = 0.0
+    probabilities[:, 0] = 1.0
+    assert locate_lv(probabilities) is None

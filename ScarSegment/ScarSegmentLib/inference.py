@@ -3,7 +3,7 @@
 Steps: pick the slice axis (the coarsest one), normalise intensities by percentiles, resample each
 slice in-plane to the network's pixel size, find the LV with a coarse sliding-window pass over
 the whole slices (no assumption that the heart is centred), predict again on a window centred on
-the LV with flip test-time augmentation, map the probabilities back onto the input grid, and
+the LV with rotation and flip test-time augmentation, map the probabilities back onto the input grid, and
 clean the labels up anatomically.
 """
 
@@ -81,16 +81,20 @@ def _softmax_sliding(network, slices, patch, device):
 
 
 def _softmax_mirrored(network, batch, device):
-    """Class probabilities averaged over the four in-plane flips (test-time augmentation)."""
+    """Class probabilities averaged over the 8 in-plane rotations and flips of a square window.
+
+    The network was trained with any rotation and flip, so each of these views is one it knows.
+    """
     import torch
 
     total = 0
     with torch.no_grad():
-        for dims in ((), (2,), (3,), (2, 3)):
-            flipped = torch.flip(batch, dims) if dims else batch
-            probabilities = torch.softmax(network(flipped.to(device)), dim=1).cpu()
-            total = total + (torch.flip(probabilities, dims) if dims else probabilities)
-    return total / 4
+        for flip in (False, True):
+            for turns in range(4):
+                view = torch.rot90(torch.flip(batch, (3,)) if flip else batch, turns, (2, 3))
+                probabilities = torch.rot90(torch.softmax(network(view.to(device)), dim=1).cpu(), -turns, (2, 3))
+                total = total + (torch.flip(probabilities, (3,)) if flip else probabilities)
+    return total / 8
 
 
 def locate_lv(probabilities):
@@ -108,7 +112,7 @@ def locate_lv(probabilities):
 
 
 def _predict_around(network, slices, centre, patch, device):
-    """Mirrored prediction in a patch x patch window centred on the LV, pasted into full slices."""
+    """Rotated and mirrored prediction in a patch x patch window centred on the LV, pasted into full slices."""
     import torch
     import torch.nn.functional as F
 
