@@ -1,10 +1,11 @@
 """Deep-learning segmentation of any LGE short-axis volume, on the input's own grid.
 
 Steps: pick the slice axis (the coarsest one), normalise intensities by percentiles, resample each
-slice in-plane to the network's pixel size, find the LV with a coarse sliding-window pass over
-the whole slices (no assumption that the heart is centred), predict again on a window centred on
-the LV with rotation and flip test-time augmentation, map the probabilities back onto the input grid, and
-clean the labels up anatomically.
+slice in-plane to the network's pixel size, find LV candidates with a coarse sliding-window pass over
+the whole slices (no assumption that the heart is centred), predict again on windows centred on
+them, keep the one that looks most like a ring of myocardium around a blood pool (rotation and flip
+test-time augmentation), map the probabilities back onto the input grid, and clean the labels up
+anatomically.
 """
 
 from dataclasses import dataclass, field
@@ -97,18 +98,48 @@ def _softmax_mirrored(network, batch, device):
     return total / 8
 
 
-def locate_lv(probabilities):
-    """In-plane centre (row, col) of the largest 3D LV component of a coarse prediction, or None."""
+def lv_candidates(probabilities, count=3, min_fraction=0.2):
+    """In-plane centres (row, col) of the largest 3D LV-like components of a prediction.
+
+    At most `count`, largest first, each at least `min_fraction` of the largest one's size.
+    """
     from scipy import ndimage
 
     foreground = (probabilities.argmax(dim=1) > 0).numpy()
-    components, count = ndimage.label(foreground, structure=FULL_3D)
-    if count == 0:
-        return None
+    components, found = ndimage.label(foreground, structure=FULL_3D)
+    if found == 0:
+        return []
     sizes = np.bincount(components.ravel())
     sizes[0] = 0
-    _, rows, cols = np.nonzero(components == np.argmax(sizes))
-    return rows.mean(), cols.mean()
+    centres = []
+    for label in np.argsort(sizes)[::-1][:count]:
+        if sizes[label] == 0 or sizes[label] < min_fraction * sizes.max():
+            break
+        _, rows, cols = np.nonzero(components == label)
+        centres.append((rows.mean(), cols.mean()))
+    return centres
+
+
+def locate_lv(probabilities):
+    """In-plane centre (row, col) of the largest 3D LV component of a prediction, or None."""
+    candidates = lv_candidates(probabilities, count=1)
+    return candidates[0] if candidates else None
+
+
+def ring_score(probabilities):
+    """How much of a prediction looks like a short-axis LV: blood pool enclosed by a myocardial ring.
+
+    Counts blood-pool pixels inside closed rings of myocardium (healthy, scar or MVO), over slices.
+    """
+    from scipy import ndimage
+
+    labels = probabilities.argmax(dim=1).numpy()
+    score = 0
+    for slice_labels in labels:
+        myocardium = slice_labels >= 2
+        enclosed = ndimage.binary_fill_holes(myocardium) & ~myocardium
+        score += int((enclosed & (slice_labels == 1)).sum())
+    return score
 
 
 def _predict_around(network, slices, centre, patch, device):
@@ -131,7 +162,8 @@ def _predict_around(network, slices, centre, patch, device):
 def _refine_around_lv(network, slices, centre, patch, device, rounds=3):
     """Predict in a window on the LV, re-centre on what that finds, and repeat until it settles.
 
-    Outside the final window every pixel is background: the LV lies inside it by construction.
+    Returns full-slice probabilities (background outside the final window: the LV lies inside
+    it by construction) and the ring score of the window's prediction.
     """
     import torch
 
@@ -151,7 +183,7 @@ def _refine_around_lv(network, slices, centre, patch, device, rounds=3):
     rows = slice(max(top, 0), min(top + patch, height))
     cols = slice(max(left, 0), min(left + patch, width))
     probabilities[..., rows, cols] = window[..., rows.start - top:rows.stop - top, cols.start - left:cols.stop - left]
-    return probabilities
+    return probabilities, ring_score(window)
 
 
 def segment_dl(image, weights=None, device=None, progress=True):
@@ -185,14 +217,17 @@ def segment_dl(image, weights=None, device=None, progress=True):
     steps.update(1)
 
     coarse = _softmax_sliding(network, slices, patch, device)
-    centre = locate_lv(coarse)
+    candidates = lv_candidates(coarse)
     steps.update(1)
-    if centre is None:
+    if not candidates:
         notes.append("No left ventricle was found; every voxel is background.")
         probabilities = torch.zeros_like(coarse)
         probabilities[:, 0] = 1.0
     else:
-        probabilities = _refine_around_lv(network, slices, centre, patch, device)
+        # Several LV-like blobs (the aorta or stomach can look alike at first sight): keep the
+        # one whose close-up prediction is most clearly a ring of myocardium around a blood pool.
+        refined = [_refine_around_lv(network, slices, centre, patch, device) for centre in candidates]
+        probabilities = max(refined, key=lambda pair: pair[1])[0]
     steps.update(1)
 
     # Back onto the input grid: bilinear weights sum to one, so probabilities still sum to one.
@@ -204,7 +239,7 @@ def segment_dl(image, weights=None, device=None, progress=True):
     labels = np.moveaxis(clean_labels(np.moveaxis(probabilities.argmax(axis=0), axis, 0), pixel_area), 0, axis)
     steps.update(1)
     steps.close()
-    if centre is not None and not labels.any():
+    if candidates and not labels.any():
         notes.append("No left ventricle remained after post-processing.")
     return SegmentationResult(
         labels=image.with_array(labels.astype(np.uint8)),
