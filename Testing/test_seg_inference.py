@@ -17,6 +17,17 @@ def myocardium_dice(predicted, truth):
     return 2 * np.logical_and(a, b).sum() / max(a.sum() + b.sum(), 1)
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """One CPU thread: the test machine's cores are shared, and oversubscription is slow."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def held_out_case(emidec_dir):
     """A held-out real case with its spacing set to the value assumed in training."""
@@ -82,6 +93,7 @@ def test_other_scanner_geometry_and_intensity_range(held_out_case):
     assert myocardium_dice(result.labels.array, moved_truth.array) > 0.6
 
 
+@pytest.mark.slow
 def test_slice_axis_last_is_found_from_the_spacing(held_out_case):
     from ScarSegmentLib.inference import segment_dl
 
@@ -93,6 +105,7 @@ def test_slice_axis_last_is_found_from_the_spacing(held_out_case):
     assert myocardium_dice(result.labels.array, truth.array.transpose(2, 1, 0)) > 0.6
 
 
+@pytest.mark.slow
 def test_small_low_resolution_input(held_out_case):
     """A coarse 2.7 mm, 2-slice, 128 x 128 input still gives labels on its own grid."""
     import SimpleITK as sitk
@@ -108,7 +121,7 @@ def test_small_low_resolution_input(held_out_case):
     assert myocardium_dice(result.labels.array, truth_small.array) > 0.4
 
 
-@pytest.mark.parametrize("look", ["emidec", "scanner"])
+@pytest.mark.parametrize("look", [pytest.param("emidec", marks=pytest.mark.slow), "scanner"])
 def test_myocardium_found_on_a_phantom(look):
     """A phantom on an oblique grid, 1.6 mm pixels, base first: the LV myocardium is found."""
     from ScarSegmentLib.inference import segment_dl

@@ -24,8 +24,8 @@ def training_transforms(patch_size):
             both, prob=0.2, spacing=(16, 16), magnitude_range=(1, 3),
             mode=("bilinear", "nearest"), padding_mode="zeros"),
         T.RandBiasFieldd("image", prob=0.3, coeff_range=(0.0, 0.3)),
-        T.RandAdjustContrastd("image", prob=0.4, gamma=(0.6, 1.6)),
-        T.RandHistogramShiftd("image", prob=0.2, num_control_points=(5, 10)),
+        T.RandAdjustContrastd("image", prob=0.4, gamma=(0.5, 2.0)),
+        T.RandHistogramShiftd("image", prob=0.4, num_control_points=(5, 10)),
         T.RandScaleIntensityd("image", prob=0.5, factors=0.2),
         T.RandShiftIntensityd("image", prob=0.5, offsets=0.1),
         T.RandSimulateLowResolutiond(

@@ -48,6 +48,8 @@ class TrainConfig:
     background_patches: float = 0.25  # fraction of patches anywhere in the slice
     validation_cases: int = 16
     split_file: str = ""  # JSON {"validation": [...]}; empty = stratified split by seed
+    extra_train_dirs: tuple = ()  # more EMIDEC-layout datasets used for training only (phantoms, synthetic)
+    extra_weight: float = 0.5  # sampling weight of their slices relative to the main dataset's
     lost_spacing_mm: float = 1.35  # pixel size assumed where a header says 1x1x1 (EMIDEC)
     seed: int = 0
     device: str = ""  # "", "cpu" or "cuda"
@@ -60,6 +62,7 @@ class TrainConfig:
     def to_dict(self):
         values = asdict(self)
         values["class_weights"] = list(self.class_weights)
+        values["extra_train_dirs"] = [Path(d).name for d in self.extra_train_dirs]
         values["network"] = self.network.to_dict()
         return values
 
@@ -165,8 +168,9 @@ def slice_index(cases):
     return [(case_index, z) for case_index, case in enumerate(cases) for z in range(case.image.shape[0])]
 
 
-def sampling_weights(cases, pairs, config):
-    """Probability of drawing each slice: slices with scar, and more so with MVO, come up more often."""
+def sampling_weights(cases, pairs, config, extra_from=None):
+    """Probability of drawing each slice: slices with scar, and more so with MVO, come up more often;
+    slices of the extra (training-only) cases, from index `extra_from` on, less often."""
     weights = []
     for case_index, z in pairs:
         labels = cases[case_index].labels[z]
@@ -175,6 +179,8 @@ def sampling_weights(cases, pairs, config):
             weight += config.scar_oversampling
         if (labels == 4).any():
             weight += config.mvo_oversampling
+        if extra_from is not None and case_index >= extra_from:
+            weight *= config.extra_weight
         weights.append(weight)
     weights = np.asarray(weights)
     return weights / weights.sum()
@@ -217,7 +223,7 @@ def learning_rate(config, step, total_steps):
     return config.learning_rate * warmup * 0.5 * (1.0 + math.cos(math.pi * min(step / total_steps, 1.0)))
 
 
-def _choose_split(cases, config, out_dir):
+def _choose_split(cases, config):
     names = [case.name for case in cases]
     if config.split_file:
         validation = D.read_split(config.split_file)
@@ -242,7 +248,7 @@ def _save_atomic(write, path):
     os.replace(temporary, path)
 
 
-def _write_model(network, config, out_dir, scores, seconds, train_cases, valid_cases, processes):
+def _write_model(network, config, out_dir, scores, seconds, train_cases, valid_cases, processes, extra_cases=0):
     """NAME.safetensors + NAME.json (registry entry) + NAME.md (model card) in out_dir."""
     from safetensors.torch import save_file
 
@@ -262,6 +268,7 @@ def _write_model(network, config, out_dir, scores, seconds, train_cases, valid_c
             "seconds": round(seconds, 1),
             "processes": processes,
             "train_cases": len(train_cases),
+            "extra_train_cases": extra_cases,
             "validation_cases": [case.name for case in valid_cases],
         },
         "validation": {k: (round(v, 4) if isinstance(v, float) else v) for k, v in scores.items()},
@@ -309,9 +316,11 @@ def train_segmenter(dataset_dir, out_dir, config=None, resume=False, progress=Tr
             torch.set_num_threads(config.threads or max(1, (os.cpu_count() or 1) // dist.world_size))
         torch.manual_seed(config.seed + dist.rank)
         cases = D.load_dataset(dataset_dir, config.network, config.lost_spacing_mm, progress and dist.main)
-        train_cases, valid_cases = _choose_split(cases, config, out_dir)
-        pairs = slice_index(train_cases)
-        weights = sampling_weights(train_cases, pairs, config)
+        train_cases, valid_cases = _choose_split(cases, config)
+        extra_cases = [case for folder in config.extra_train_dirs
+                       for case in D.load_dataset(folder, config.network, config.lost_spacing_mm, progress and dist.main)]
+        pairs = slice_index(train_cases + extra_cases)
+        weights = sampling_weights(train_cases + extra_cases, pairs, config, extra_from=len(train_cases))
 
         network = build_network(config.network).to(dist.device)
         optimizer = torch.optim.AdamW(network.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
@@ -339,7 +348,7 @@ def train_segmenter(dataset_dir, out_dir, config=None, resume=False, progress=Tr
             started = time.time()
             epoch_seed = config.seed * 100003 + epoch * 1009 + dist.rank
             chosen = np.random.default_rng(epoch_seed).choice(len(pairs), size=per_process * config.batch_size, p=weights)
-            dataset = PatchDataset(train_cases, config, [pairs[i] for i in chosen], epoch_seed)
+            dataset = PatchDataset(train_cases + extra_cases, config, [pairs[i] for i in chosen], epoch_seed)
             from monai.data import DataLoader
 
             loader = DataLoader(dataset, batch_size=config.batch_size, shuffle=False, num_workers=config.workers)
@@ -375,6 +384,7 @@ def train_segmenter(dataset_dir, out_dir, config=None, resume=False, progress=Tr
             return None
         if not scores and valid_cases:
             scores = validate(network, valid_cases, config, dist.device)
-        return _write_model(network, config, out_dir, scores, seconds, train_cases, valid_cases, dist.world_size)
+        return _write_model(network, config, out_dir, scores, seconds, train_cases, valid_cases, dist.world_size,
+                            len(extra_cases))
     finally:
         dist.close()

@@ -19,6 +19,8 @@ def register(subparsers):
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--learning-rate", type=float)
     parser.add_argument("--split-file", help='JSON {"validation": [case names]} to hold out')
+    parser.add_argument("--extra-train", action="append", metavar="DIR",
+                        help="another EMIDEC-layout dataset used for training only, e.g. phantoms (repeatable)")
     parser.add_argument("--validation-cases", type=int, help="cases held out when no split file is given")
     parser.add_argument("--device", choices=("cpu", "cuda"), help="default: a GPU when there is one")
     parser.add_argument("--threads", type=int, help="CPU threads per process")
@@ -34,6 +36,8 @@ def run(args):
     names = ("epochs", "iterations_per_epoch", "batch_size", "learning_rate", "split_file",
              "validation_cases", "device", "threads", "workers", "seed")
     overrides = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
+    if args.extra_train:
+        overrides["extra_train_dirs"] = tuple(args.extra_train)
     config = make_config(args.preset, **overrides)
     weights = train_segmenter(args.dataset_dir, args.output, config, resume=args.resume,
                               progress=not args.no_progress)
