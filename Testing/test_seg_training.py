@@ -85,13 +85,15 @@ def test_training_writes_weights_log_card_and_resumes(small_dataset, tmp_path):
         train_segmenter(small_dataset, tmp_path / "empty", make_config("tiny"), resume=True, progress=False)
 
 
-def test_train_seg_cli(small_dataset, tmp_path):
+def test_train_seg_cli_with_extra_phantoms(small_dataset, phantom_dataset, tmp_path):
     out = tmp_path / "cli_model"
     command = [sys.executable, "-m", "ScarSynthLib.cli", "train-seg", str(small_dataset), "-o", str(out),
-               "--preset", "tiny", "--threads", "1", "--no-progress"]
+               "--preset", "tiny", "--threads", "1", "--no-progress", "--extra-train", str(phantom_dataset)]
     done = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert (out / "scar_segmenter_2d.safetensors").is_file() and (out / "checkpoint.pt").is_file()
+    training = json.loads((out / "scar_segmenter_2d.json").read_text())["training"]
+    assert training["extra_train_cases"] == 3 and training["train_cases"] == 3
     bad = subprocess.run(command[:4] + [str(tmp_path / "missing"), "-o", str(tmp_path / "x"), "--preset", "tiny"],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "Dataset folder not found" in bad.stderr
