@@ -133,3 +133,13 @@ def test_ddp_two_gloo_processes(small_dataset, tmp_path):
     # Only rank 0 writes; the registry entry records the world of two processes.
     assert done.stdout.count("weights:") == 1
     assert json.loads((out / "scar_segmenter_2d.json").read_text())["training"]["processes"] == 2
+
+
+def test_modules_import_without_torch_or_slicer():
+    """torch and monai load lazily; the Lib never imports Slicer, Qt or VTK."""
+    code = ("import sys\n"
+            "import ScarSegmentLib.inference, ScarSegmentLib.train, ScarSegmentLib.train_cli, ScarSegmentLib.segmenter\n"
+            "print(sorted(m for m in ('torch', 'monai', 'slicer', 'vtk', 'qt') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
