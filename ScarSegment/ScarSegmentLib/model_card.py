@@ -12,6 +12,16 @@ def model_card_text(entry):
     settings = entry["settings"]
     scores = entry.get("validation", {})
     minutes = training["seconds"] / 60.0
+    extra = training.get("extra_train_cases", 0)
+    phantom_step = ""
+    extra_flag = ""
+    extra_data = ""
+    if extra:
+        phantom_step = f"    python scripts/make_phantom_training_set.py PHANTOM_DIR --cases {extra}\n"
+        extra_flag = " --extra-train PHANTOM_DIR"
+        extra_data = (f"\nAlso trained on {extra} synthetic LGE phantoms of the project (ScarSynthLib.phantom; "
+                      "mostly with scanner contrast, various pixel sizes, fields of view and orientations), "
+                      f"sampled at {config.get('extra_weight', 1.0)} x the weight of a real slice.\n")
     return f"""# {entry['name']}
 
 2D segmentation of LGE short-axis slices into background (0), LV blood pool (1), healthy
@@ -28,7 +38,7 @@ Trained on the EMIDEC challenge training set (Lalande et al., Data 2020; Medical
 lost; a pixel was assumed to be {config['lost_spacing_mm']} mm. {training['train_cases']} cases for training,
 {len(training['validation_cases'])} held out by case (stratified over normal, infarct and MVO cases):
 {', '.join(training['validation_cases'])}.
-
+{extra_data}
 Licence: CC BY-NC-SA 4.0 (attribution, non-commercial, share-alike), inherited from the data.
 These weights are for research only, not for clinical use.
 
@@ -44,7 +54,7 @@ AdamW, learning rate {config['learning_rate']} (warm-up, cosine decay). Training
 
 Retrain with (a GPU is used when there is one; `--resume` continues from MODEL_DIR/checkpoint.pt):
 
-    scarsynth train-seg DATASET_DIR -o MODEL_DIR --preset {config.get('preset', 'cpu')}
+{phantom_step}    scarsynth train-seg DATASET_DIR -o MODEL_DIR --preset {config.get('preset', 'cpu')}{extra_flag}
     torchrun --nproc_per_node 4 -m ScarSynthLib.cli train-seg DATASET_DIR -o MODEL_DIR --preset gpu
 
 The per-epoch losses and validation Dice are in MODEL_DIR/training_log.csv
