@@ -93,7 +93,6 @@ def test_other_scanner_geometry_and_intensity_range(held_out_case):
     assert myocardium_dice(result.labels.array, moved_truth.array) > 0.6
 
 
-@pytest.mark.slow
 def test_slice_axis_last_is_found_from_the_spacing(held_out_case):
     from ScarSegmentLib.inference import segment_dl
 
@@ -105,7 +104,6 @@ def test_slice_axis_last_is_found_from_the_spacing(held_out_case):
     assert myocardium_dice(result.labels.array, truth.array.transpose(2, 1, 0)) > 0.6
 
 
-@pytest.mark.slow
 def test_small_low_resolution_input(held_out_case):
     """A coarse 2.7 mm, 2-slice, 128 x 128 input still gives labels on its own grid."""
     import SimpleITK as sitk
@@ -127,7 +125,7 @@ def test_myocardium_found_on_a_phantom(look):
     from ScarSegmentLib.inference import segment_dl
     from ScarSynthLib.phantom import make_phantom
 
-    phantom = make_phantom(seed=5, n_slices=8, pixel_spacing=1.6, matrix_size=144, apex_first=False,
+    phantom = make_phantom(seed=1005, n_slices=8, pixel_spacing=1.6, matrix_size=144, apex_first=False,
                            territory="LCX", transmurality=0.6, look=look)
     result = segment_dl(phantom.image, progress=False)
     assert result.labels.same_grid(phantom.image)
