@@ -143,8 +143,8 @@ def ring_score(probabilities):
 
 
 def _predict_around(network, slices, centre, patch, device):
-    """Rotated and mirrored prediction in a patch x patch window centred on the LV, pasted into full slices."""
-    import torch
+    """Rotated and mirrored probabilities in a patch x patch window centred on `centre`, and the
+    window's top-left corner (row, col) in the slices."""
     import torch.nn.functional as F
 
     height, width = slices.shape[-2:]

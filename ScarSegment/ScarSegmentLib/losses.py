@@ -24,7 +24,6 @@ class RobustSegmentationLoss:
 
     def soft_labels(self, labels):
         """Gaussian-smoothed one-hot labels (N, C, H, W) summing to 1 per pixel."""
-        import torch
         import torch.nn.functional as F
 
         onehot = F.one_hot(labels[:, 0].long(), self.num_classes).permute(0, 3, 1, 2).float()
@@ -35,7 +34,6 @@ class RobustSegmentationLoss:
 
     def __call__(self, logits, labels):
         """Total loss and its parts (floats) for logging; labels are (N, 1, H, W) integers."""
-        import torch
         import torch.nn.functional as F
 
         dice_ce = self.dice_ce(logits, labels)
