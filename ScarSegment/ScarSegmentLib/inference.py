@@ -24,7 +24,12 @@ MIN_IN_PLANE_MM = 40.0  # smaller fields of view cannot hold a left ventricle
 
 @dataclass
 class SegmentationResult:
-    """Labels (uint8 0..4) and class probabilities (5, z, y, x), both on the input grid."""
+    """Labels (uint8 0..4) and class probabilities (5, z, y, x), both on the input grid.
+
+    `probabilities` are the network's (summing to 1 per voxel; background outside the window
+    around the LV); `labels` are their argmax after the anatomical clean-up, so a few voxels may
+    differ from the plain argmax. `lv_found` is False when no LV was found; `notes` says why.
+    """
 
     labels: Volume
     probabilities: np.ndarray
