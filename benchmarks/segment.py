@@ -15,9 +15,11 @@ test-time mirroring (4 flips in 2D), run per slice on the same normalised input.
 extra package, which is not a dependency of the project:
 
     pip install -c constraints.txt dynamic-network-architectures
+    pip uninstall -y torchvision
 
-(it keeps the pinned torch; the torchvision it may pull in fails to import on CPU builds, which
-PlainConvUNet does not need). Without it the baseline columns are skipped.
+(it keeps the pinned torch; the torchvision it pulls in does not match the CPU build of torch and
+then breaks `import diffusers` in the same environment, and PlainConvUNet does not need it).
+Without the package the baseline columns are skipped.
 """
 
 import argparse
@@ -155,7 +157,8 @@ def main():
     names = [name for name in held_out if name in cases][: args.cases or None]
     baseline = None if args.no_baseline else nnunet_sized_network()
     if baseline is None and not args.no_baseline:
-        print("nnU-Net-sized baseline skipped: pip install -c constraints.txt dynamic-network-architectures")
+        print("nnU-Net-sized baseline skipped: pip install -c constraints.txt dynamic-network-architectures "
+              "(then pip uninstall -y torchvision; see this file's docstring)")
     params = lambda net: sum(p.numel() for p in net.parameters()) / 1e6  # noqa: E731
     print(f"model {entry['name']} ({params(network):.2f} M parameters); {len(names)} held-out cases; "
           f"{args.threads} CPU thread(s); EMIDEC pixel spacing assumed {assumed} mm")
