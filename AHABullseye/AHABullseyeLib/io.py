@@ -110,9 +110,19 @@ def check_image(volume, name="image"):
     return volume
 
 
+def _nifti_has_nan(path):
+    """ITK's NIfTI reader turns NaN into 0, so look at the stored values with nibabel."""
+    import nibabel
+
+    data = np.asanyarray(nibabel.load(str(path)).dataobj)
+    return data.dtype.kind == "f" and not np.all(np.isfinite(data))
+
+
 def read_image(path):
     """Read an LGE volume (NIfTI, NRRD, MHA, or a DICOM series folder) as a float32 Volume."""
     volume = volume_from_sitk(_read_sitk(path))
+    if _suffix(path) in (".nii", ".nii.gz") and _nifti_has_nan(path):
+        raise InputError(f"The image {Path(path).name} contains NaN or infinite values.")
     check_image(volume, name=f"image {Path(path).name}")
     return volume.with_array(volume.array.astype(np.float32, copy=False))
 
