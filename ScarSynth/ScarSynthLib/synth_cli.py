@@ -169,7 +169,10 @@ def run_synth_dataset(args):
         config = random_scar_config(seed=args.seed * 1_000_003 + i, non_ischaemic=args.non_ischaemic)
         entry = dict(case=name, source=source.name, **config)
         manifest.append(entry)
-        if (outdir / name).exists():
+        if (outdir / name).exists():  # made by an earlier run (--resume)
+            params = json.loads((outdir / name / "params.json").read_text())
+            entry.update(scar_voxels_added=params["scar_voxels_added"],
+                         segments_with_scar=params["segments_with_scar"])
             continue
         if source.name not in cache:
             cache = {source.name: source.load()}  # keep one source in memory
