@@ -145,18 +145,8 @@ def read_labels(path, like=None):
 
 def _label_for_segment(segment):
     """Project label number of a .seg.nrrd segment, by its name or ID, else its own label value."""
-    text = f"{segment.get('name', '')} {segment.get('id', '')}".lower()
-    keywords = [
-        (L.MVO, ("mvo", "no-reflow", "no reflow", "microvascular")),
-        (L.SCAR, ("scar", "infarct", "fibrosis", "enhancement")),
-        (L.RV_BLOOD_POOL, ("rv", "right ventric")),
-        (L.BLOOD_POOL, ("blood", "cavity", "lv pool", "lumen")),
-        (L.MYOCARDIUM, ("myocard", "myo")),
-    ]
-    for label, words in keywords:
-        if any(word in text for word in words):
-            return label
-    return int(segment["labelValue"])
+    label = L.label_for_segment(segment.get("name", ""), segment.get("id", ""))
+    return int(segment["labelValue"]) if label is None else label
 
 
 def _read_seg_nrrd(path):
