@@ -165,14 +165,17 @@ def test_random_configs_are_plausible_and_reproducible():
     configs = [random_scar_config(seed) for seed in range(1000)]
     assert configs[17] == random_scar_config(17)
     for config in configs:
-        segments = config["segments"]
         assert config["pattern"] == "ischaemic"
-        assert any(set(segments) <= set(members) for members in TERRITORIES.values())
-        assert _connected(segments)
+        assert _connected(config["segments"])
         assert 0.25 <= config["transmurality"] <= 1.0 and 0.5 <= config["extent"] <= 1.0
         assert not config["mvo"] or config["transmurality"] >= 0.75
-    territories = [next(t for t, m in TERRITORIES.items() if set(c["segments"]) <= set(m)) for c in configs]
-    assert territories.count("LAD") > territories.count("RCA") > territories.count("LCX") > 0
+    # Infarcts lie downstream of the occlusion: apical segments more often than basal ones.
+    involved = np.zeros(18)
+    for config in configs:
+        involved[config["segments"]] += 1
+    assert involved[13:17].mean() > involved[7:13].mean() > involved[1:7].mean()
+    sizes = [len(c["segments"]) for c in configs]
+    assert 2 <= np.median(sizes) <= 12 and min(sizes) >= 1
     assert 0.3 < np.mean([c["mvo"] for c in configs]) < 0.8
     mixed = [random_scar_config(seed, non_ischaemic=0.5)["pattern"] for seed in range(100)]
     assert 20 < sum(p != "ischaemic" for p in mixed) < 80

@@ -1,16 +1,26 @@
 """Random but clinically plausible scar requests, for building synthetic training sets.
 
-An ischaemic scar follows one coronary artery: pick a territory (LAD, RCA, LCX with the
-frequencies of culprit arteries in myocardial infarction), then a connected run of that
-territory's segments, as an occlusion further down the artery spares the proximal segments.
-Transmural infarcts often carry MVO. A small share of non-ischaemic patterns can be mixed in.
-The per-segment spread this gives is compared with real labels in benchmarks/synth.py.
+An ischaemic scar follows one coronary artery: pick the culprit territory (LAD, RCA, LCX with
+the frequencies of culprit arteries in myocardial infarction) and the level of the occlusion;
+the myocardium downstream of it, from the apex up to that level, is at risk. Coronary anatomy
+varies (dominance, a LAD wrapping round the apex), so bordering segments of other territories
+join with some probability. Transmural infarcts often carry MVO. A share of non-ischaemic
+patterns can be mixed in. benchmarks/scar_spread.py compares the per-segment spread this gives
+with real infarcts.
 """
 
 import numpy as np
 
 # Culprit artery in myocardial infarction: LAD most often, then RCA, then LCX.
 TERRITORY_WEIGHTS = {"LAD": 0.45, "RCA": 0.35, "LCX": 0.20}
+
+# Occlusion level -> the rings downstream of it, and how often each level is the culprit.
+OCCLUSION_LEVELS = {
+    "proximal": (("basal", "mid", "apical", "apex"), 0.45),
+    "mid": (("mid", "apical", "apex"), 0.35),
+    "distal": (("apical", "apex"), 0.20),
+}
+SPILL_PROBABILITY = 0.7  # a bordering segment of another territory joins the infarct
 
 # AHA segments that surely share a border: circumferential neighbours in a ring, the segment
 # straight above or below, and the apex. (Pairs that touch only in some hearts, such as 8 and 13,
@@ -44,22 +54,32 @@ def random_scar_config(seed, non_ischaemic=0.0):
         return dict(segments=segments, transmurality=round(float(rng.uniform(0.2, 0.5)), 3),
                     extent=round(float(rng.uniform(0.3, 0.8)), 3), mvo=False, pattern=pattern,
                     seed=int(rng.integers(2**31)))
-    names = list(TERRITORY_WEIGHTS)
-    territory = names[rng.choice(len(names), p=list(TERRITORY_WEIGHTS.values()))]
-    from AHABullseyeLib.aha_model import TERRITORIES
-
-    pool = TERRITORIES[territory]
-    segments = _contiguous_run(rng, pool, size=rng.integers(2, len(pool) + 1))
+    segments = _ischaemic_segments(rng)
     transmural = rng.random() < 0.6
     transmurality = rng.uniform(0.75, 1.0) if transmural else rng.uniform(0.25, 0.75)
     return dict(
         segments=segments,
         transmurality=round(float(transmurality), 3),
-        extent=round(float(rng.uniform(0.5, 1.0)), 3),
+        extent=round(float(rng.uniform(0.6, 1.0)), 3),
         mvo=bool(transmural and rng.random() < 0.9),
         pattern="ischaemic",
         seed=int(rng.integers(2**31)),
     )
+
+
+def _ischaemic_segments(rng):
+    """Segments at risk: the culprit territory downstream of the occlusion, plus some spill."""
+    from AHABullseyeLib.aha_model import RINGS, TERRITORIES
+
+    names = list(TERRITORY_WEIGHTS)
+    territory = names[rng.choice(len(names), p=list(TERRITORY_WEIGHTS.values()))]
+    levels = list(OCCLUSION_LEVELS)
+    level = levels[rng.choice(len(levels), p=[OCCLUSION_LEVELS[n][1] for n in levels])]
+    downstream = {s for ring in OCCLUSION_LEVELS[level][0] for s in RINGS[ring]}
+    chosen = set(TERRITORIES[territory]) & downstream
+    bordering = sorted({n for s in chosen for n in SEGMENT_NEIGHBOURS[s]} - chosen)
+    chosen |= {s for s in bordering if rng.random() < SPILL_PROBABILITY}
+    return sorted(chosen)
 
 
 def _contiguous_run(rng, pool, size):
