@@ -129,21 +129,47 @@ def make_scar_labels(labels, segments=None, territory=None, transmurality=0.5, e
     grid = S.wall_grid(myocardium, blood_pool)
     rim, rim_depth = _boundary_rim(myocardium, blood_pool, pattern)
     weights = grid.cell_counts(in_segments)
-    selected = weights > 0
-
     voxel_depth = _fill_missing_depth(depth[in_segments], pattern)
     voxel_depth = np.where(rim[in_segments], rim_depth, voxel_depth)
+    scar, mvo_mask, dropped_voxels = _draw_scar(
+        grid, in_segments, voxel_depth, weights > 0, weights, pattern, transmurality, extent, mvo, rng)
+
+    new = array.copy()
+    new[scar & (array == L.MYOCARDIUM)] = L.SCAR
+    new[mvo_mask & (array == L.MYOCARDIUM)] = L.MVO
+    params = dict(
+        pattern=pattern, segments=chosen, territory=_territory_name(territory),
+        transmurality=float(transmurality), extent=float(extent), mvo=bool(mvo), seed=int(seed),
+        aha_orientation=orientation,
+        existing_scar_voxels=int(L.scar(array).sum()),
+        existing_scar="kept unchanged; the new scar is drawn on healthy myocardium around it",
+        scar_voxels_added=int(L.scar(new).sum() - L.scar(array).sum()),
+        mvo_voxels_added=int((new == L.MVO).sum() - (array == L.MVO).sum()),
+        segments_with_scar=sorted(set(np.unique(segment_map[scar & myocardium]).tolist()) - {0}),
+        segments_without_myocardium=[s for s in chosen if s not in present],
+        dropped_fragment_voxels=int(dropped_voxels),
+        achieved_transmurality=_achieved_transmurality(grid, scar, in_segments),
+    )
+    return labels.with_array(new), params
+
+
+def _draw_scar(grid, in_segments, voxel_depth, selected, weights, pattern, transmurality, extent,
+               mvo, rng):
+    """(scar mask, MVO mask, voxels dropped as fragments) over the selected cells.
+
+    Each connected group of selected cells (one per set of neighbouring segments) gets its own
+    footprint, local transmurality and depth band; its scar is kept in one piece, except for the
+    patchy pattern.
+    """
+    shape = in_segments.shape
 
     def draw(low, high):
-        """Scar voxels of the cells' depth intervals."""
-        drawn = np.zeros(array.shape, dtype=bool)
+        drawn = np.zeros(shape, dtype=bool)
         drawn[in_segments] = (voxel_depth >= grid.to_voxels(low, in_segments)) & (
             voxel_depth <= grid.to_voxels(high, in_segments))
         return drawn
 
-    scar = np.zeros(array.shape, dtype=bool)
-    mvo_mask = np.zeros(array.shape, dtype=bool)
-    dropped_voxels = 0
+    scar, mvo_mask, dropped_voxels = np.zeros(shape, bool), np.zeros(shape, bool), 0
     for group in S.components(selected):
         if pattern == "patchy":
             footprint, spread = S.patchy_footprint(group, weights, extent, rng)
@@ -152,36 +178,19 @@ def make_scar_labels(labels, segments=None, territory=None, transmurality=0.5, e
         local = P.local_transmurality(footprint, transmurality, rng, pattern)
         group_scar = draw(*P.depth_band(footprint, local, pattern, rng))
         if pattern != "patchy":
-            local, group_scar = _bridge_slices(grid, footprint, local, group_scar, in_segments,
-                                               lambda lo: draw(*P.depth_band(footprint, lo, pattern, rng)))
+            local, group_scar = _bridge_slices(
+                grid, footprint, local, group_scar, in_segments,
+                lambda deeper: draw(*P.depth_band(footprint, deeper, pattern, rng)))
             group_scar, dropped = _largest_piece(group_scar)
             dropped_voxels += dropped
         scar |= group_scar
-        if mvo:
+        if mvo:  # the core: transmural cells near the infarct's centre, inner part of the wall
             core = P.mvo_cells(footprint, local, spread, rng)
             core_depth = grid.to_voxels(np.where(core, 0.6 * local, np.nan), in_segments)
-            in_core = np.zeros(array.shape, dtype=bool)
+            in_core = np.zeros(shape, dtype=bool)
             in_core[in_segments] = voxel_depth <= np.nan_to_num(core_depth, nan=-1.0)
             mvo_mask |= in_core & group_scar
-
-    new = array.copy()
-    new[scar & (array == L.MYOCARDIUM)] = L.SCAR
-    new[mvo_mask & np.isin(array, (L.MYOCARDIUM, L.SCAR))] = L.MVO
-    added = (new != array)
-    params = dict(
-        pattern=pattern, segments=chosen, territory=_territory_name(territory),
-        transmurality=float(transmurality), extent=float(extent), mvo=bool(mvo), seed=int(seed),
-        aha_orientation=orientation,
-        existing_scar_voxels=int(L.scar(array).sum()),
-        existing_scar="kept unchanged; the new scar is drawn on healthy myocardium around it",
-        scar_voxels_added=int(added.sum()),
-        mvo_voxels_added=int((new == L.MVO).sum() - (array == L.MVO).sum()),
-        segments_with_scar=sorted(set(np.unique(segment_map[scar & myocardium]).tolist()) - {0}),
-        segments_without_myocardium=[s for s in chosen if s not in present],
-        dropped_fragment_voxels=int(dropped_voxels),
-        achieved_transmurality=_achieved_transmurality(grid, scar, in_segments),
-    )
-    return labels.with_array(new), params
+    return scar, mvo_mask, dropped_voxels
 
 
 def _bridge_slices(grid, footprint, local, scar, in_segments, redraw, step=0.15):
