@@ -105,8 +105,10 @@ def test_same_seed_same_scar_other_seed_other_scar(healthy):
 
 def test_input_is_not_modified_and_existing_scar_is_kept(infarcted):
     before = infarcted.array.copy()
-    new, params = make_scar_labels(infarcted, territory="LCX", transmurality=0.4, seed=0)
+    # All segments, deep, with MVO: the new scar surely meets the old one.
+    new, params = make_scar_labels(infarcted, segments=range(1, 18), transmurality=0.9, mvo=True, seed=0)
     assert np.array_equal(infarcted.array, before)
+    assert params["scar_voxels_added"] > 0 and params["mvo_voxels_added"] > 0
     old_scar = L.scar(before)
     assert np.array_equal(new.array[old_scar], before[old_scar])  # scar and MVO kept as they were
     assert L.scar(new.array).sum() == old_scar.sum() + params["scar_voxels_added"]

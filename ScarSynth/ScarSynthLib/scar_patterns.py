@@ -28,7 +28,7 @@ def local_transmurality(footprint, transmurality, rng, pattern, noise=0.1):
     variation = 1.0 + noise * smooth_noise(footprint.shape, rng)
     if pattern == "ischaemic":
         border = edge_distance(footprint)
-        variation *= 0.7 + 0.3 * np.clip(np.nan_to_num(border, nan=0.0) / BORDER_WIDTH, 0.0, 1.0)
+        variation *= 0.7 + 0.3 * np.clip(np.nan_to_num(border, nan=0.0, posinf=BORDER_WIDTH) / BORDER_WIDTH, 0.0, 1.0)
     variation = np.where(footprint, variation, np.nan)
     local = transmurality * variation / np.nanmean(variation)
     # Rescale so the mean stays on target after clipping to (0, 1].
