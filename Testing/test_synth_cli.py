@@ -58,6 +58,16 @@ def test_synth_keeps_existing_scar_and_adds_the_new_one(infarct_case, tmp_path):
     assert "existing scar" in run.stdout
 
 
+def test_synth_random_request_is_reproducible(normal_case, tmp_path):
+    runs = [scarsynth("synth", normal_case.image_path, normal_case.labels_path, "--random",
+                      "--seed", "9", "--mask-only", "-o", tmp_path / name) for name in ("a", "b")]
+    assert all(run.returncode == 0 for run in runs), runs[0].stderr
+    a, b = (read_labels(tmp_path / name / "labels.nii.gz").array for name in ("a", "b"))
+    assert np.array_equal(a, b) and L.scar(a).any()
+    params = json.loads((tmp_path / "a" / "params.json").read_text())
+    assert params["pattern"] == "ischaemic" and params["segments"]
+
+
 @pytest.mark.skipif(not HAS_RENDERER, reason="the diffusion renderer (ScarSynthLib.diffusion) is absent")
 def test_synth_renders_an_image_on_the_input_grid(normal_case, tmp_path):
     run = scarsynth("synth", normal_case.image_path, normal_case.labels_path, "--territory", "RCA",

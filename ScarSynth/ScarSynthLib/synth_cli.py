@@ -34,6 +34,8 @@ def register(subparsers):
     where = synth.add_mutually_exclusive_group(required=True)
     where.add_argument("--segments", help="AHA segments, comma-separated, e.g. 1,2,7")
     where.add_argument("--territory", help="coronary territory: LAD, RCA or LCX")
+    where.add_argument("--random", action="store_true",
+                       help="a random plausible infarct chosen by --seed (ignores the scar options)")
     _add_scar_options(synth)
     synth.add_argument(
         "--rv-insertion", action="append", nargs="+", metavar="X,Y,Z", default=[],
@@ -107,7 +109,7 @@ def run_synth(args):
     from AHABullseyeLib.io import atomic_output_dir, read_image, read_labels, write_volume
     from AHABullseyeLib.volume import ras_to_lps
 
-    from .scar_masks import make_scar_labels
+    from .scar_masks import make_scar_labels, random_scar_config
 
     _refuse_overwriting_inputs(args.outdir, ("image.nii.gz", "labels.nii.gz", "params.json"),
                                (args.image, args.labels))
@@ -116,14 +118,17 @@ def run_synth(args):
     image = read_image(args.image)
     labels = read_labels(args.labels, like=image)
     rv_points = _rv_points(args.rv_insertion)
+    if args.random:
+        request = random_scar_config(args.seed)
+    else:
+        request = dict(segments=parse_segments(args.segments) if args.segments else None,
+                       territory=args.territory, transmurality=args.transmurality,
+                       extent=args.extent, mvo=args.mvo, pattern=args.pattern, seed=args.seed)
     new_labels, params = make_scar_labels(
-        labels, segments=parse_segments(args.segments) if args.segments else None,
-        territory=args.territory, transmurality=args.transmurality, extent=args.extent,
-        mvo=args.mvo, pattern=args.pattern, seed=args.seed,
-        rv_insertion_lps=None if rv_points is None else ras_to_lps(rv_points))
+        labels, rv_insertion_lps=None if rv_points is None else ras_to_lps(rv_points), **request)
     if params["scar_voxels_added"] == 0:
         raise InputError("No scar could be drawn: the chosen segments hold no healthy myocardium.")
-    synthetic = None if args.mask_only else render(image, new_labels, args, args.seed)
+    synthetic = None if args.mask_only else render(image, new_labels, args, request["seed"])
     params.update(_source_record(args.image, args.labels, args, synthetic is not None))
     protect = (args.image, args.labels)
     with atomic_output_dir(args.outdir) as staging:
