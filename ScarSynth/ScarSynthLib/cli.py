@@ -12,6 +12,7 @@ from AHABullseyeLib.errors import ScarSynthError
 
 COMMAND_MODULES = (
     "AHABullseyeLib.cli",
+    "ScarSynthLib.phantom_cli",
     "ScarSynthLib.synth_cli",
 )
 
