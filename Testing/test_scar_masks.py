@@ -13,6 +13,7 @@ from AHABullseyeLib.polar import myocardium_polar
 from AHABullseyeLib.quantify import quantify_aha
 from AHABullseyeLib.transmurality import ray_transmurality
 from AHABullseyeLib.wall import wall_depth
+from ScarSynthLib.phantom import make_phantom
 from ScarSynthLib.scar_masks import make_scar_labels, random_scar_config
 from ScarSynthLib.scar_random import SEGMENT_NEIGHBOURS
 
@@ -200,3 +201,39 @@ def _connected(segments):
         reached.add(segment)
         frontier += [n for n in SEGMENT_NEIGHBOURS[segment] if n in segments and n not in reached]
     return reached == segments
+
+
+# --- On the project's phantom: an RV label, a known AHA map, oblique and flipped stacks. ---
+
+
+@pytest.fixture(scope="module")
+def phantoms():
+    return [make_phantom(seed=1, n_slices=10), make_phantom(seed=2, n_slices=9, apex_first=False)]
+
+
+@pytest.mark.parametrize("index", [0, 1])
+def test_phantom_scar_follows_the_true_aha_map(phantoms, index):
+    phantom = phantoms[index]
+    new, params = make_scar_labels(phantom.labels, territory="LCX", transmurality=0.6, seed=3)
+    scar = L.scar(new.array)
+    assert "rv_label" in params["aha_orientation"]  # the RV orients the split, nothing assumed
+    truth = phantom.aha_segments.array[scar]
+    assert np.mean(np.isin(truth, TERRITORIES["LCX"])) > 0.9  # borders may differ by a few voxels
+    assert _pieces(scar) == 1
+    # Given the true map, the scar stays inside it exactly.
+    exact, _ = make_scar_labels(phantom.labels, territory="LCX", transmurality=0.6, seed=3,
+                                aha_segments=phantom.aha_segments)
+    assert set(np.unique(phantom.aha_segments.array[L.scar(exact.array)])) <= set(TERRITORIES["LCX"])
+
+
+def test_phantom_transmurality_and_mvo(phantoms):
+    phantom = phantoms[0]
+    for transmurality in (0.3, 0.8):
+        new, _ = make_scar_labels(phantom.labels, segments=[1, 2, 7, 8], transmurality=transmurality,
+                                  mvo=transmurality >= 0.75, seed=0, aha_segments=phantom.aha_segments)
+        table = quantify_aha(new, segment_aha(new))
+        scarred = [r for r in table["segments"] if r["scar_ml"] > 0]
+        measured = np.average([r["transmurality_mean_percent"] / 100 for r in scarred],
+                              weights=[r["scar_ml"] for r in scarred])
+        assert abs(measured - transmurality) < 0.12
+        assert (new.array == L.MVO).any() == (transmurality >= 0.75)

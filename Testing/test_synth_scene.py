@@ -59,6 +59,22 @@ def test_preview_puts_the_requested_scar_into_a_segmentation_node(nodes, heart):
     assert scene.GetNumberOfNodesByClass("vtkMRMLSegmentationNode") == 2
 
 
+def test_preview_on_the_phantom_as_the_module_self_test_does():
+    from ScarSynthLib.phantom import make_phantom
+
+    phantom = make_phantom(seed=0, n_slices=8)
+    scene = slicer.vtkMRMLScene()
+    volume_node = S.volume_to_node(phantom.image, scene, "Phantom LGE")
+    heart = S.labels_to_segmentation_node(phantom.labels, scene, volume_node, "Heart")
+    node, params = synth_scene.preview_scar(scene, volume_node, heart, segments=[1, 2, 7, 8, 13, 14, 17],
+                                            transmurality=0.8, mvo=True)
+    drawn = S.segmentation_node_to_labels(node, phantom.image).array
+    scar = L.scar(drawn)
+    assert "rv_label" in params["aha_orientation"]  # the RV segment came through the scene
+    assert (drawn == L.MVO).any() and np.all(L.lv_myocardium(phantom.labels.array)[scar])
+    assert np.isin(phantom.aha_segments.array[scar], [1, 2, 7, 8, 13, 14, 17]).mean() > 0.9
+
+
 def test_preview_reports_bad_choices_clearly(nodes):
     scene, volume_node, segmentation_node = nodes
     with pytest.raises(InputError, match="transmural"):
