@@ -87,9 +87,12 @@ def run_speed(args, normal):
 
     model = diffusion.load_generator(args.weights, args.device)
     evaluations = {"samples": 0}
-    hook = model.register_forward_hook(
-        lambda module, inputs, output: evaluations.__setitem__(
-            "samples", evaluations["samples"] + int(inputs[0].shape[0])))
+
+    def count(module, args_, kwargs, output):
+        sample = args_[0] if args_ else kwargs["sample"]
+        evaluations["samples"] += int(sample.shape[0])
+
+    hook = model.register_forward_hook(count, with_kwargs=True)
     mask_seconds, seconds, slices = [], 0.0, 0
     for i in range(args.cases):
         image, labels = normal[i % len(normal)].load()
