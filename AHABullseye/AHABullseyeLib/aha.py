@@ -11,8 +11,8 @@ import numpy as np
 from . import insertion
 from . import labels as L
 from .errors import InputError
-from .orientation import decide_apex_side, short_axis_frame
-from .polar import myocardium_polar
+from .orientation import anatomy_apex_side, decide_apex_side, short_axis_frame
+from .polar import crop, heart_box, myocardium_polar
 from .volume import Volume
 
 LEVEL_NAMES = ("basal", "mid", "apical", "apex")
@@ -28,6 +28,7 @@ class AHAResult:
     segments: Volume
     apex_side: str  # "first" | "last": apex at slice 0 or at the last slice
     apex_source: str  # "user" | "geometry" | "anatomy"
+    direction: str  # numbering seen from the apex: "anticlockwise" | "clockwise"
     insertion_points_lps: np.ndarray  # (2, 3): anterior, inferior (a representative pair)
     insertion_source: str  # "user" | "rv_label" | "assumed"
     warnings: list = field(default_factory=list)
@@ -41,6 +42,7 @@ class AHAResult:
         return {
             "apex_side": self.apex_side,
             "apex_source": self.apex_source,
+            "direction": self.direction,
             "insertion_source": self.insertion_source,
             "insertion_points_lps": np.round(self.insertion_points_lps, 3).tolist(),
             "long_axis_lps": np.round(self.frame.u, 4).tolist(),
@@ -113,16 +115,21 @@ def _insertion_points_lps(labels, frame, polar, levels, anterior, width):
     return np.array(points)
 
 
-def segment_aha(labels, rv_insertion_lps=None, apex="auto"):
+def segment_aha(labels, rv_insertion_lps=None, apex="auto", direction="auto"):
     """Split the LV myocardium (labels 2, 3, 4) of a label Volume into the AHA 17 segments.
 
     rv_insertion_lps: optional (N, 3) LPS points; one or two for the whole stack, or one or two
     per slice (see insertion.from_user_points). Without them the RV blood pool (label 5) gives the
     insertion points; without that a typical orientation is assumed and result.warnings says so.
     apex: "auto" (image geometry, else anatomy), "first" or "last" (the user's choice wins).
+    direction: numbering seen from the apex, "auto" (= "anticlockwise", the AHA convention) or
+    "clockwise" to correct a mirrored geometry.
     """
     if not isinstance(labels, Volume):
         raise InputError("segment_aha needs a Volume (array plus geometry) of labels.")
+    full_grid = labels
+    box = heart_box(labels.array)
+    labels = crop(labels, box)  # the same anatomy and geometry, without the empty surroundings
     array = L.check_label_array(labels.array)
     labels = labels.with_array(array)
     myocardium_per_slice = np.count_nonzero(L.lv_myocardium(array), axis=(1, 2))
@@ -137,7 +144,13 @@ def segment_aha(labels, rv_insertion_lps=None, apex="auto"):
     apex_side, apex_source, apex_note = decide_apex_side(labels, apex)
     if apex_source == "anatomy":
         warnings.append(f"Apex side '{apex_side}' was decided from anatomy: {apex_note}.")
-    frame, frame_warning = short_axis_frame(labels, apex_side)
+    elif apex_source == "geometry":
+        anatomy_side, reason = anatomy_apex_side(labels)
+        if anatomy_side != apex_side:
+            warnings.append(f"The image geometry puts the apex at the {apex_side} slice but the "
+                            f"anatomy suggests the {anatomy_side} ({reason}); the geometry was used. "
+                            "Check the orientation, or set the apex side explicitly.")
+    frame, frame_warning = short_axis_frame(labels, apex_side, direction)
     if frame_warning:
         warnings.append(frame_warning)
     polar = myocardium_polar(labels, frame)
@@ -162,15 +175,16 @@ def segment_aha(labels, rv_insertion_lps=None, apex="auto"):
     anterior, width = angles.anterior_deg, angles.septal_width_deg
     phi = (polar.theta_deg - anterior[polar.k]) % 360.0
     assigned = _assign(levels[polar.k], phi, width[polar.k])
-    segments = np.zeros(array.shape, dtype=np.uint8)
-    segments[polar.k, polar.row, polar.column] = assigned
+    segments = np.zeros(full_grid.shape, dtype=np.uint8)
+    segments[polar.k, polar.row + box[0].start, polar.column + box[1].start] = assigned
     if angles.source == "user":
         points = np.asarray(rv_insertion_lps, dtype=float).reshape(-1, 3)
     else:
         points = _insertion_points_lps(labels, frame, polar, levels, anterior, width)
     return AHAResult(
-        segments=labels.with_array(segments),
+        segments=full_grid.with_array(segments),
         apex_side=apex_side, apex_source=apex_source,
+        direction="clockwise" if direction == "clockwise" else "anticlockwise",
         insertion_points_lps=points, insertion_source=angles.source,
         warnings=warnings,
         slice_levels={int(k): LEVEL_NAMES[levels[k]] for k in myocardium_slices},

@@ -48,3 +48,14 @@ def transmurality_class(percent):
         if rounded <= upper:
             return name
     return TRANSMURALITY_CLASSES[-1][0]
+
+
+def segment_colour(segment):
+    """RGB (0..1) of a segment for display: hue by coronary territory, shade by ring."""
+    import colorsys
+
+    hue = {"LAD": 0.60, "RCA": 0.33, "LCX": 0.08}[territory_of(segment)]
+    level = 0 if segment <= 6 else 1 if segment <= 12 else 2 if segment <= 16 else 3
+    members = TERRITORIES[territory_of(segment)]
+    step = members.index(segment) % 2  # neighbours in a territory alternate in saturation
+    return colorsys.hsv_to_rgb(hue, 0.85 - 0.35 * step, 0.95 - 0.17 * level)

@@ -73,22 +73,20 @@ def _territory_boundaries(ax):
                 fontsize=10, fontweight="bold")
 
 
-def draw_bullseye(values, path, title=None, label="", cmap="magma_r", territories=True,
-                  vmin=0.0, vmax=None, value_format="{:.0f}"):
-    """Draw the bullseye coloured by `values` ({segment 1..17: number or None}) to `path`.
+def bullseye_figure(values, title=None, label="", cmap="magma_r", territories=True,
+                    vmin=0.0, vmax=None, value_format="{:.0f}"):
+    """(matplotlib Figure, bullseye axes) coloured by `values` ({segment 1..17: number or None}).
 
-    The figure format follows the suffix (.png or .svg); the file is written atomically. None or
-    NaN values are drawn grey with 'n/a'. vmax defaults to the largest value. Returns the path.
+    None or NaN values are drawn grey with 'n/a'; vmax defaults to the largest value. The
+    bullseye axes use the layout of segment_wedges() in data coordinates.
     """
     from matplotlib import colormaps
     from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.cm import ScalarMappable
     from matplotlib.colors import Normalize
     from matplotlib.figure import Figure
     from matplotlib.patches import Wedge
 
-    path = Path(path)
-    if path.suffix.lower() not in (".png", ".svg"):
-        raise InputError(f"The bullseye is written as .png or .svg; got {path.name}.")
     unknown = set(values) - set(range(1, 18))
     if unknown:
         raise InputError(f"Bullseye values for unknown segments {sorted(unknown)}; segments are 1..17.")
@@ -126,11 +124,23 @@ def draw_bullseye(values, path, title=None, label="", cmap="magma_r", territorie
     if title:
         figure.suptitle(title, fontsize=12)
     bar_axes = figure.add_axes([0.83, 0.15, 0.035, 0.65])
-    from matplotlib.cm import ScalarMappable
-
     colour_bar = figure.colorbar(ScalarMappable(norm=norm, cmap=colours), cax=bar_axes)
     colour_bar.set_label(label)
+    return figure, ax
 
+
+def draw_bullseye(values, path, title=None, label="", cmap="magma_r", territories=True,
+                  vmin=0.0, vmax=None, value_format="{:.0f}"):
+    """Draw the bullseye coloured by `values` ({segment 1..17: number or None}) to `path`.
+
+    The figure format follows the suffix (.png or .svg); the file is written atomically. The
+    other arguments are those of bullseye_figure. Returns the path.
+    """
+    path = Path(path)
+    if path.suffix.lower() not in (".png", ".svg"):
+        raise InputError(f"The bullseye is written as .png or .svg; got {path.name}.")
+    figure, _ = bullseye_figure(values, title=title, label=label, cmap=cmap, territories=territories,
+                                vmin=vmin, vmax=vmax, value_format=value_format)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
     os.close(handle)

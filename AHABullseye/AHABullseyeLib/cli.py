@@ -34,6 +34,10 @@ def register(subparsers):
         help="RV insertion point(s) in RAS mm as Slicer shows them: one (anterior) or two "
              "(anterior and inferior) for the whole stack, or one or two per slice")
     parser.add_argument("--apex", choices=("auto", "first", "last"), default="auto", help=APEX_HELP)
+    parser.add_argument(
+        "--direction", choices=("auto", "anticlockwise", "clockwise"), default="auto",
+        help="segment numbering seen from the apex (auto = anticlockwise, the AHA convention; "
+             "clockwise corrects a mirrored image geometry)")
     parser.add_argument("-o", "--outdir", required=True, help="output folder")
     parser.set_defaults(func=run_aha)
 
@@ -42,7 +46,7 @@ def run_aha(args):
     from .aha import segment_aha
     from .io import atomic_output_dir, read_image, read_labels, write_volume
     from .quantify import quantify_aha
-    from .report import draw_scar_bullseye, record, spacing_warning, write_csv, write_json
+    from .report import bullseye_title, draw_scar_bullseye, record, spacing_warning, write_csv, write_json
     from .volume import ras_to_lps
 
     image = read_image(args.image) if args.image else None
@@ -50,14 +54,14 @@ def run_aha(args):
     texts = [text for group in args.rv_insertion for text in group]
     points_lps = ras_to_lps(np.array([parse_point(t) for t in texts])) if texts else None
 
-    result = segment_aha(labels, rv_insertion_lps=points_lps, apex=args.apex)
+    result = segment_aha(labels, rv_insertion_lps=points_lps, apex=args.apex, direction=args.direction)
     table = quantify_aha(labels, result)
     protect = [p for p in (args.labels, args.image) if p]
     with atomic_output_dir(args.outdir) as staging:
         write_csv(table, staging / "aha.csv")
         write_json(record(table, result, [spacing_warning(labels)]), staging / "aha.json")
         write_volume(result.segments, staging / "aha_segments.nii.gz", protect=protect)
-        draw_scar_bullseye(table, staging / "bullseye.png")
+        draw_scar_bullseye(table, staging / "bullseye.png", title=bullseye_title(result))
 
     total = table["total"]
     print(f"LV myocardium {total['myocardium_ml']:.1f} mL, scar {total['scar_ml']:.1f} mL "

@@ -12,7 +12,7 @@ from scipy import ndimage
 
 from . import labels as L
 from .errors import InputError
-from .polar import circular_mean_deg, in_plane_angle
+from .polar import in_plane_angle
 
 SINGLE_POINT_SEPTAL_WIDTH_DEG = 120.0
 # Without any RV information: a typical heart seen in the AHA layout, septum centred at 90 degrees.
@@ -21,6 +21,7 @@ ASSUMED_SEPTAL_WIDTH_DEG = 120.0
 # RV blood pool closer than this to the LV myocardium lies against the septum.
 RV_CONTACT_MM = 3.0
 PLAUSIBLE_SEPTAL_WIDTH_DEG = (30.0, 240.0)
+RV_TIP_EXTENSION_VOXELS = 1.0
 
 
 @dataclass
@@ -145,9 +146,14 @@ def from_rv_label(labels, frame, centres, ring_slices, fill_slices):
         contact_rows, contact_columns = np.nonzero(rv[k, r0:r1, c0:c1] & (distance <= reach))
         if len(contact_rows) < 3:
             continue
-        theta = in_plane_angle((contact_columns + c0) * dx - centres[k, 0],
-                               (contact_rows + r0) * dy - centres[k, 1], frame)
-        start, width = _contact_arc(theta)
+        offset_x = (contact_columns + c0) * dx - centres[k, 0]
+        offset_y = (contact_rows + r0) * dy - centres[k, 1]
+        start, width = _contact_arc(in_plane_angle(offset_x, offset_y, frame))
+        # Voxel centres lie inside the RV's edge, and the cavity thins out before the RV wall
+        # meets the LV: extend each end by RV_TIP_EXTENSION_VOXELS of arc at the contact radius.
+        extension = np.degrees(RV_TIP_EXTENSION_VOXELS * 0.5 * (dx + dy)
+                               / np.median(np.hypot(offset_x, offset_y)))
+        start, width = start - extension, width + 2 * extension
         if PLAUSIBLE_SEPTAL_WIDTH_DEG[0] <= width <= PLAUSIBLE_SEPTAL_WIDTH_DEG[1]:
             known[int(k)] = (start, width)
         else:
@@ -165,8 +171,3 @@ def from_rv_label(labels, frame, centres, ring_slices, fill_slices):
     anterior, width = _fill(labels.shape[0], fill_slices, known)
     return InsertionAngles(anterior, width, "rv_label", warnings)
 
-
-def representative(angles, ring_slices):
-    """(anterior angle, septal width) summarising a stack: circular mean and median."""
-    return (circular_mean_deg(angles.anterior_deg[ring_slices]),
-            float(np.median(angles.septal_width_deg[ring_slices])))

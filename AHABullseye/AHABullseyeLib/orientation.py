@@ -17,6 +17,9 @@ from .errors import InputError
 TYPICAL_LONG_AXIS_LPS = np.array([0.6, -0.5, -0.6]) / np.linalg.norm([0.6, -0.5, -0.6])
 PATIENT_ANTERIOR_LPS = np.array([0.0, -1.0, 0.0])
 APEX_CHOICES = ("auto", "first", "last")
+# Numbering direction seen from the apex: anticlockwise is the AHA convention in a correctly
+# labelled geometry; "clockwise" lets a user fix a stack whose geometry is mirrored.
+DIRECTION_CHOICES = ("auto", "anticlockwise", "clockwise")
 
 
 @dataclass(frozen=True)
@@ -87,13 +90,16 @@ def decide_apex_side(labels, apex="auto"):
     return side, "anatomy", f"the image geometry cannot tell (slice normal along a patient axis); {reason}"
 
 
-def short_axis_frame(volume, apex_side):
+def short_axis_frame(volume, apex_side, direction="auto"):
     """The ShortAxisFrame of a stack whose apex is at its 'first' or 'last' slice.
 
+    direction: "auto" or "anticlockwise" (s = u x a), or "clockwise" (the septal side mirrored).
     Returns (frame, warning) where warning is '' unless the anterior direction had to be guessed.
     """
-    direction = volume.direction
-    normal = direction[:, 2]
+    if direction not in DIRECTION_CHOICES:
+        raise InputError(f"direction must be one of {', '.join(DIRECTION_CHOICES)}; got {direction!r}.")
+    grid = volume.direction
+    normal = grid[:, 2]
     u = normal if apex_side == "last" else -normal
     anterior = PATIENT_ANTERIOR_LPS - (PATIENT_ANTERIOR_LPS @ u) * u
     warning = ""
@@ -104,10 +110,10 @@ def short_axis_frame(volume, apex_side):
         warning = ("The long axis runs anterior-posterior in patient coordinates, so the patient's "
                    "head direction stands in for anterior; segment positions may be rotated.")
     a = anterior / np.linalg.norm(anterior)
-    s = np.cross(u, a)
+    s = np.cross(u, a) if direction != "clockwise" else -np.cross(u, a)
     frame = ShortAxisFrame(
         u=u, a=a, s=s,
-        a_inplane=np.array([a @ direction[:, 0], a @ direction[:, 1]]),
-        s_inplane=np.array([s @ direction[:, 0], s @ direction[:, 1]]),
+        a_inplane=np.array([a @ grid[:, 0], a @ grid[:, 1]]),
+        s_inplane=np.array([s @ grid[:, 0], s @ grid[:, 1]]),
     )
     return frame, warning

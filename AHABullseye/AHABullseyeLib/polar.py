@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import labels as L
+from .volume import Volume
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,26 @@ class MyocardiumPolar:
     radius_mm: np.ndarray
     centres: np.ndarray
     has_blood_pool: np.ndarray  # per slice
+
+
+def heart_box(array, margin=3):
+    """(row slice, column slice) around every labelled voxel, with a margin of background.
+
+    Working inside this box instead of the whole image makes every later step much cheaper.
+    """
+    rows = np.flatnonzero(np.any(array, axis=(0, 2)))
+    columns = np.flatnonzero(np.any(array, axis=(0, 1)))
+    if len(rows) == 0:
+        return slice(0, array.shape[1]), slice(0, array.shape[2])
+    return (slice(max(rows[0] - margin, 0), rows[-1] + margin + 1),
+            slice(max(columns[0] - margin, 0), columns[-1] + margin + 1))
+
+
+def crop(volume, box):
+    """The part of a Volume inside a (row slice, column slice) box, with its geometry."""
+    rows, columns = box
+    origin = volume.index_to_lps([[0, rows.start, columns.start]])[0]
+    return Volume(volume.array[:, rows, columns], volume.spacing, origin, volume.direction)
 
 
 def slice_centres(labels):
@@ -71,8 +92,3 @@ def myocardium_polar(labels, frame):
         centres=centres, has_blood_pool=has_blood,
     )
 
-
-def circular_mean_deg(angles):
-    """Mean direction of angles in degrees, in [0, 360)."""
-    radians = np.radians(np.asarray(angles, dtype=float))
-    return float(np.degrees(np.arctan2(np.sin(radians).mean(), np.cos(radians).mean())) % 360.0)

@@ -11,7 +11,7 @@ import numpy as np
 from . import labels as L
 from .aha_model import SEGMENT_NAMES, SEGMENTS, TERRITORIES, territory_of, transmurality_class
 from .errors import InputError
-from .polar import myocardium_polar
+from .polar import crop, heart_box, myocardium_polar
 from .transmurality import ray_transmurality
 
 COLUMNS = ("segment", "name", "territory", "myocardium_ml", "scar_ml", "scar_g", "scar_percent",
@@ -47,13 +47,17 @@ def quantify_aha(labels, result):
     """
     if not labels.same_grid(result.segments):
         raise InputError("The label map and the AHA segments are not on the same grid.")
+    box = heart_box(labels.array)
+    labels = crop(labels, box)
+    segments_array = result.segments.array[:, box[0], box[1]]
     polar = myocardium_polar(labels, result.frame)
     values = labels.array[polar.k, polar.row, polar.column]
-    segment = result.segments.array[polar.k, polar.row, polar.column].astype(int)
+    segment = segments_array[polar.k, polar.row, polar.column].astype(int)
     if np.any(segment == 0):
         raise InputError("Some LV myocardium voxels have no AHA segment: the segments do not "
                          "belong to this label map.")
-    transmurality, weight = ray_transmurality(labels, polar, groups=segment)
+    from_insertion = polar.theta_deg - result.anterior_deg[polar.k]
+    transmurality, weight = ray_transmurality(labels, polar, from_insertion, groups=segment)
     scarred = transmurality > 0
     per_segment = np.stack([
         np.bincount(segment, minlength=18),

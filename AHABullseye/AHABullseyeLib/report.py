@@ -36,6 +36,7 @@ def record(table, result, extra_warnings=()):
         "territories": table["territories"],
         "apex_side": summary["apex_side"],
         "apex_source": summary["apex_source"],
+        "direction": summary["direction"],
         "insertion_source": summary["insertion_source"],
         "insertion_points_lps": summary["insertion_points_lps"],
         "insertion_points_ras": np.round(lps_to_ras(result.insertion_points_lps), 3).tolist(),
@@ -49,6 +50,13 @@ def write_json(record_dict, path):
     with open(path, "w") as handle:
         json.dump(record_dict, handle, indent=2)
         handle.write("\n")
+
+
+def bullseye_title(result, title="Scar extent per AHA segment"):
+    """The figure title, saying so when the orientation around the ring was assumed."""
+    if result.insertion_source == "assumed":
+        return f"{title}\n(orientation ASSUMED: no RV insertion points)"
+    return title
 
 
 def draw_scar_bullseye(table, path, title="Scar extent per AHA segment"):

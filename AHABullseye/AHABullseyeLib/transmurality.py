@@ -12,10 +12,12 @@ from . import labels as L
 MIN_RAYS, MAX_RAYS = 36, 180  # per slice; about one in-plane voxel of arc per ray
 
 
-def ray_transmurality(labels, polar, groups=None):
+def ray_transmurality(labels, polar, angles_deg=None, groups=None):
     """(per-voxel transmurality 0..1 of each voxel's ray, per-voxel ray weight), in polar's order.
 
-    `polar` is polar.MyocardiumPolar of the same labels. `groups` (small non-negative ints per
+    `polar` is polar.MyocardiumPolar of the same labels; `angles_deg` (per voxel, default
+    polar.theta_deg) places the rays: measured from the anterior insertion point, the rays turn
+    with the heart, so an in-plane rotation of the image gives the same rays. `groups` (small non-negative ints per
     voxel, e.g. AHA segments) cuts rays where they cross from one group into another, so a
     segment's rays never count scar of its neighbour. The weight (1/radius) makes sums over
     voxels into sums over rays times wall length.
@@ -30,7 +32,8 @@ def ray_transmurality(labels, polar, groups=None):
     rays_per_slice = np.clip(np.round(2 * np.pi * median_radius / pixel), MIN_RAYS, MAX_RAYS).astype(int)
     first_ray = np.concatenate([[0], np.cumsum(rays_per_slice)[:-1]])
     per_k = rays_per_slice[polar.k]
-    ray = first_ray[polar.k] + np.minimum((polar.theta_deg * per_k / 360.0).astype(int), per_k - 1)
+    angles_deg = polar.theta_deg if angles_deg is None else np.asarray(angles_deg) % 360.0
+    ray = first_ray[polar.k] + np.minimum((angles_deg * per_k / 360.0).astype(int), per_k - 1)
     if groups is not None:
         n_groups = int(groups.max()) + 1
         ray = ray * n_groups + groups

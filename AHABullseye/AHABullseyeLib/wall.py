@@ -4,6 +4,7 @@ import numpy as np
 from scipy import ndimage
 
 from . import labels as L
+from .polar import heart_box
 
 
 def wall_depth(labels):
@@ -15,11 +16,13 @@ def wall_depth(labels):
     slice with myocardium but no blood pool (the apical cap) has no endocardium there; depth then
     runs from 0 at the cap's deepest point to 1 at its rim.
     """
-    array = labels.array
+    box = heart_box(labels.array)
+    array = labels.array[:, box[0], box[1]]
     dy, dx = labels.spacing[1], labels.spacing[0]
     myocardium = L.lv_myocardium(array)
     blood = array == L.BLOOD_POOL
-    depth = np.full(array.shape, np.nan, dtype=np.float32)
+    depth = np.full(labels.shape, np.nan, dtype=np.float32)
+    inside = depth[:, box[0], box[1]]  # a view: filling it fills depth
     for k in np.flatnonzero(myocardium.any(axis=(1, 2))):
         rows, columns = np.nonzero(myocardium[k] | blood[k])
         r0, r1 = max(rows.min() - 2, 0), rows.max() + 3
@@ -32,5 +35,5 @@ def wall_depth(labels):
             value = to_pool / (to_pool + to_outside)
         else:
             value = 1.0 - to_outside / to_outside[wall].max()
-        depth[k, r0:r1, c0:c1][wall] = value[wall]
+        inside[k, r0:r1, c0:c1][wall] = value[wall]
     return depth
