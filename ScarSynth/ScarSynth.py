@@ -86,6 +86,8 @@ class ScarSynthParameterNode:
     territory: Annotated[str, Choice(["LAD", "RCA", "LCX", "custom"])] = "LAD"
     segments: str = formatSegments(CORONARY_TERRITORIES["LAD"])  # follows the 17 checkboxes
     transmurality: Annotated[float, WithinRange(0.0, 100.0)] = 50.0
+    extent: Annotated[float, WithinRange(5.0, 100.0)] = 100.0
+    pattern: Annotated[str, Choice(["ischaemic", "midwall", "epicardial", "patchy"])] = "ischaemic"
     mvo: bool = False
     seed: Annotated[int, WithinRange(0, 2**31 - 1)] = 0
     device: Annotated[str, Choice(["auto", "cpu", "cuda"])] = "auto"
@@ -273,6 +275,7 @@ class ScarSynthLogic(ScriptedLoadableModuleLogic):
         if parameters.transmurality <= 0:
             raise ValueError(_("Choose a transmurality above 0 %."))
         return dict(segments=segments, transmurality=parameters.transmurality / 100.0,
+                    extent=parameters.extent / 100.0, pattern=parameters.pattern,
                     mvo=parameters.mvo, seed=parameters.seed)
 
     def previewMask(self, parameters, progress=None) -> str:
