@@ -171,3 +171,21 @@ def test_synth_dataset_needs_cases_without_scar(emidec_dir, tmp_path):
     (tmp_path / "data" / infarct.name / "Contours" / "x.nii.gz").symlink_to(infarct.labels_path)
     run = scarsynth("synth-dataset", tmp_path / "data", "-n", "2", "--mask-only", "-o", tmp_path / "out")
     assert run.returncode == 2 and "Case_N" in run.stderr
+
+
+def test_synth_uses_rv_insertion_points_given_in_ras(tmp_path):
+    from ScarSynthLib.phantom import make_phantom
+
+    phantom = make_phantom(seed=4, with_rv=False)  # no RV label: only the points can orient
+    image_path, labels_path = tmp_path / "lge.nii.gz", tmp_path / "labels.nii.gz"
+    write_volume(phantom.image, image_path)
+    write_volume(phantom.labels, labels_path)
+    points = phantom.truth["representative_insertion_points_lps"]
+    flags = ["--rv-insertion=" + ",".join(f"{v:.3f}" for v in (-p[0], -p[1], p[2]))  # LPS -> RAS
+             for p in (points["anterior"], points["inferior"])]
+    run = scarsynth("synth", image_path, labels_path, "--territory", "RCA", *flags, "--mask-only",
+                    "-o", tmp_path / "out")
+    assert run.returncode == 0, run.stderr
+    scar = L.scar(read_labels(tmp_path / "out" / "labels.nii.gz").array)
+    assert np.isin(phantom.aha_segments.array[scar], (3, 4, 9, 10, 15)).mean() > 0.97
+    assert "user" in json.loads((tmp_path / "out" / "params.json").read_text())["aha_orientation"]
