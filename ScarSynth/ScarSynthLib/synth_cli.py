@@ -99,8 +99,6 @@ def render(image, labels, args, seed, progress=True):
         raise SynthesisUnavailable(
             f"The diffusion renderer is not available ({error}); use --mask-only to write the "
             "scar labels alone.") from None
-    if args.steps < 1:
-        raise InputError(f"--steps must be at least 1; got {args.steps}.")
     return synthesize_volume(image, labels, seed=seed, num_inference_steps=args.steps,
                              weights=args.weights, device=args.device, progress=progress)
 
@@ -113,8 +111,7 @@ def run_synth(args):
 
     _refuse_overwriting_inputs(args.outdir, ("image.nii.gz", "labels.nii.gz", "params.json"),
                                (args.image, args.labels))
-    if not args.mask_only:
-        _check_renderer()
+    _check_renderer(args)
     image = read_image(args.image)
     labels = read_labels(args.labels, like=image)
     rv_points = _rv_points(args.rv_insertion)
@@ -160,13 +157,14 @@ def run_synth_dataset(args):
     if not sources:
         raise InputError(f"{args.dataset} holds no case without scar (Case_N*) to draw scars on.")
     outdir = Path(args.outdir)
+    if outdir.resolve() == Path(args.dataset).resolve():
+        raise InputError("Write the synthetic set to its own folder, not into the source dataset.")
     names = [f"{SYNTH_CASE_PREFIX}{i + 1:04d}" for i in range(args.cases)]
     existing = sorted(p.name for p in outdir.glob(f"{SYNTH_CASE_PREFIX}*")) if outdir.is_dir() else []
     if existing and not args.resume:
         raise InputError(f"{outdir} already holds synthetic cases ({existing[0]}, ...); use "
                          "--resume to complete it or choose another folder.")
-    if not args.mask_only:
-        _check_renderer()
+    _check_renderer(args)
 
     manifest, cache = [], {}
     for i, name in enumerate(tqdm(names, desc="synthetic cases", unit="case")):
@@ -210,7 +208,11 @@ def _refuse_overwriting_inputs(outdir, names, inputs):
                 raise InputError(f"Refusing to overwrite the input {kept}: choose another output folder.")
 
 
-def _check_renderer():
+def _check_renderer(args):
+    if args.mask_only:
+        return
+    if args.steps < 1:
+        raise InputError(f"--steps must be at least 1; got {args.steps}.")
     try:
         from . import diffusion  # noqa: F401
     except ImportError as error:
