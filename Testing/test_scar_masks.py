@@ -72,6 +72,18 @@ def test_full_extent_reaches_every_chosen_segment_and_a_smaller_one_covers_less(
     assert _pieces(L.scar(part.array)) == 1
 
 
+def test_a_partial_infarct_favours_the_apical_end(healthy):
+    labels = healthy[0]
+    segments = segment_aha(labels).segments.array
+    lad = np.isin(segments, TERRITORIES["LAD"]) & L.lv_myocardium(labels.array)
+    apical_share_of_territory = np.mean(segments[lad] >= 13)
+    shares = []
+    for seed in range(4):
+        new, _ = make_scar_labels(labels, territory="LAD", extent=0.4, seed=seed)
+        shares.append(np.mean(segments[L.scar(new.array)] >= 13))
+    assert np.mean(shares) > apical_share_of_territory + 0.2
+
+
 def test_mvo_lies_inside_transmural_scar(healthy):
     for labels in healthy:
         new, params = make_scar_labels(labels, territory="LAD", transmurality=0.85, mvo=True, seed=7)

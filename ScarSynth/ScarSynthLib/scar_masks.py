@@ -131,8 +131,10 @@ def make_scar_labels(labels, segments=None, territory=None, transmurality=0.5, e
     weights = grid.cell_counts(in_segments)
     voxel_depth = _fill_missing_depth(depth[in_segments], pattern)
     voxel_depth = np.where(rim[in_segments], rim_depth, voxel_depth)
+    apicalness = _apicalness(grid, segment_map, myocardium)
     scar, mvo_mask, dropped_voxels = _draw_scar(
-        grid, in_segments, voxel_depth, weights > 0, weights, pattern, transmurality, extent, mvo, rng)
+        grid, in_segments, voxel_depth, weights > 0, weights, apicalness, pattern, transmurality,
+        extent, mvo, rng)
 
     new = array.copy()
     new[scar & (array == L.MYOCARDIUM)] = L.SCAR
@@ -153,8 +155,8 @@ def make_scar_labels(labels, segments=None, territory=None, transmurality=0.5, e
     return labels.with_array(new), params
 
 
-def _draw_scar(grid, in_segments, voxel_depth, selected, weights, pattern, transmurality, extent,
-               mvo, rng):
+def _draw_scar(grid, in_segments, voxel_depth, selected, weights, apicalness, pattern,
+               transmurality, extent, mvo, rng):
     """(scar mask, MVO mask, voxels dropped as fragments) over the selected cells.
 
     Each connected group of selected cells (one per set of neighbouring segments) gets its own
@@ -174,7 +176,7 @@ def _draw_scar(grid, in_segments, voxel_depth, selected, weights, pattern, trans
         if pattern == "patchy":
             footprint, spread = S.patchy_footprint(group, weights, extent, rng)
         else:
-            footprint, spread = S.grow_footprint(group, weights, extent, rng)
+            footprint, spread = S.grow_footprint(group, weights, extent, rng, apicalness)
         local = P.local_transmurality(footprint, transmurality, rng, pattern)
         group_scar = draw(*P.depth_band(footprint, local, pattern, rng))
         if pattern != "patchy":
@@ -191,6 +193,17 @@ def _draw_scar(grid, in_segments, voxel_depth, selected, weights, pattern, trans
             in_core[in_segments] = voxel_depth <= np.nan_to_num(core_depth, nan=-1.0)
             mvo_mask |= in_core & group_scar
     return scar, mvo_mask, dropped_voxels
+
+
+def _apicalness(grid, segment_map, myocardium):
+    """Per level, 0 at the base .. 1 at the apex, the apex end read from the AHA map itself."""
+    ramp = np.linspace(0.0, 1.0, grid.n_levels) if grid.n_levels > 1 else np.ones(1)
+    level = grid.level[myocardium]
+    segment = segment_map[myocardium]
+    apical, basal = level[segment >= 13], level[(segment >= 1) & (segment <= 6)]
+    if apical.size and basal.size and apical.mean() < basal.mean():
+        ramp = ramp[::-1]
+    return ramp
 
 
 def _bridge_slices(grid, footprint, local, scar, in_segments, redraw, step=0.15):

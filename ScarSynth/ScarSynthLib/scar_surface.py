@@ -17,6 +17,7 @@ from scipy.sparse.csgraph import connected_components, dijkstra
 
 ANGLE_BINS = 72  # 5-degree cells
 LONG_AXIS_LENGTH = 0.5  # the long axis, measured in circumferences
+DISTAL_BIAS = 0.5  # how strongly a partial-extent infarct prefers the apical end
 
 
 @dataclass
@@ -121,21 +122,26 @@ def edge_distance(footprint):
     return np.where(footprint, distance, np.nan)
 
 
-def grow_footprint(selected, weights, extent, rng, noise=0.15):
+def grow_footprint(selected, weights, extent, rng, apicalness=None, noise=0.15):
     """Grow a connected patch covering `extent` (0..1] of the `selected` cells' voxel weight.
 
-    The patch starts near the middle of the selection (a random cell among the most central
-    quarter) and spreads outwards along the wall; smooth noise on the distance makes its border
-    irregular. Returns (footprint cells, seed distance normalised 0..1 over the footprint).
+    The patch starts near the middle of the selection and spreads outwards along the wall; smooth
+    noise on the distance makes its border irregular. `apicalness` (per level, 0 base .. 1 apex)
+    makes it favour the apical end: myocardium further down an occluded artery dies first, so
+    infarcts are distal-heavy. Returns (footprint cells, seed distance normalised 0..1 over the
+    footprint).
     """
+    distal = np.zeros(selected.shape) if apicalness is None else np.asarray(apicalness)[:, None] * np.ones(selected.shape)
     eccentricity = _eccentricity(selected)
-    central = selected & (eccentricity <= np.nanpercentile(eccentricity[selected], 25))
+    central = selected & (eccentricity <= np.nanpercentile(eccentricity[selected], 50))
     candidates = np.flatnonzero(central)
+    preference = 0.1 + distal.ravel()[candidates] ** 2
     seed = np.zeros(selected.shape, dtype=bool)
-    seed.flat[rng.choice(candidates)] = True
+    seed.flat[rng.choice(candidates, p=preference / preference.sum())] = True
     distance = geodesic_distance(selected, seed)
     scale = np.max(distance[selected]) or 1.0
-    score = np.where(selected, distance / scale + noise * smooth_noise(selected.shape, rng), np.inf)
+    score = distance / scale + DISTAL_BIAS * (1.0 - distal) + noise * smooth_noise(selected.shape, rng)
+    score = np.where(selected, score, np.inf)
     if extent >= 1.0:
         footprint = selected.copy()
     else:
