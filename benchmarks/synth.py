@@ -53,11 +53,8 @@ def intensity_ratio(image, labels):
 
 
 def predicted_labels(result):
-    """Label array of a segment_dl result (a Volume, or an object holding one in .labels)."""
-    labels = getattr(result, "labels", result)
-    if isinstance(labels, tuple):
-        labels = labels[0]
-    return np.asarray(getattr(labels, "array", labels))
+    """Label array of a segment_dl result."""
+    return np.asarray(result.labels.array)
 
 
 def summary(values):
@@ -133,13 +130,15 @@ def run_realism(args, normal, pathological):
         synthetic = synthesize_volume(image, labels, seed=config["seed"],
                                       num_inference_steps=args.steps, weights=args.weights,
                                       device=args.device, progress=False)
-        prediction = predicted_labels(segment_dl(synthetic, device=args.device, progress=False))
+        prediction = predicted_labels(segment_dl(synthetic, weights=args.seg_weights,
+                                                 device=args.device, progress=False))
         dices.append(dice(L.scar(prediction), L.scar(labels.array)))
         ratios.append(intensity_ratio(synthetic.array, labels.array))
     real_dices, real_ratios = [], []
     for case in pathological[:args.cases]:
         image, labels = case.load()
-        prediction = predicted_labels(segment_dl(image, device=args.device, progress=False))
+        prediction = predicted_labels(segment_dl(image, weights=args.seg_weights,
+                                                 device=args.device, progress=False))
         real_dices.append(dice(L.scar(prediction), L.scar(labels.array)))
         real_ratios.append(intensity_ratio(image.array, labels.array))
     print(f"realism: {args.cases} synthetic scars ({args.steps} steps) vs {len(real_dices)} real infarcts")
@@ -207,6 +206,7 @@ def main():
     parser.add_argument("--cases", type=int, default=2)
     parser.add_argument("--steps", type=int, default=25)
     parser.add_argument("--weights", help="diffusion weights (default: the shipped model)")
+    parser.add_argument("--seg-weights", help="segmenter weights for realism (default: the shipped model)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
