@@ -320,12 +320,13 @@ class ScarSynthTest(ScriptedLoadableModuleTest):
 
     def runTest(self):
         self.setUp()
+        self.test_TerritoriesAndParameters()
+        self.test_PreviewMaskOnPhantom()  # numpy and scipy only
         missing = ScarSynthCommon.missing_modules(TEST_REQUIREMENTS)
         if missing:
-            self.delayDisplay(f"ScarSynth self-test skipped: {', '.join(missing)} not installed.")
+            self.delayDisplay(f"ScarSynth generation self-test skipped: {', '.join(missing)} not installed.")
             return
-        self.test_TerritoriesAndParameters()
-        self.test_PreviewMaskOnPhantom()
+        self.test_GenerateOnPhantom()
 
     def test_TerritoriesAndParameters(self):
         """Territories cover the 17 segments once; the parameter node keeps the chosen segments."""
@@ -338,24 +339,48 @@ class ScarSynthTest(ScriptedLoadableModuleTest):
         self.assertEqual(parseSegments(parameters.segments), (3, 9, 17))
         self.delayDisplay("Test passed")
 
-    def test_PreviewMaskOnPhantom(self):
-        """A previewed LAD scar lies in the phantom's LAD segments, inside its myocardium."""
-        import numpy as np
-
-        from AHABullseyeLib import labels as L
+    def _phantomParameters(self):
         from ScarSynthLib.phantom import make_phantom
 
-        self.delayDisplay("Scar mask preview on the phantom")
         phantom = make_phantom(seed=0, n_slices=8)
         volumeNode = scene.volume_to_node(phantom.image, slicer.mrmlScene, "Phantom LGE")
         heartNode = scene.labels_to_segmentation_node(phantom.labels, slicer.mrmlScene, volumeNode, "Heart")
-        logic = ScarSynthLogic()
-        parameters = logic.getParameterNode()
+        parameters = ScarSynthLogic().getParameterNode()
         parameters.inputVolume = volumeNode
         parameters.inputSegmentation = heartNode
         parameters.segments = formatSegments(CORONARY_TERRITORIES["LAD"])
         parameters.transmurality = 80.0
         parameters.mvo = True
+        return phantom, parameters
+
+    def test_GenerateOnPhantom(self):
+        """Generation gives a new volume on the input grid and the scar segmentation."""
+        from AHABullseyeLib.errors import WeightsError
+
+        try:
+            from ScarSynthLib.diffusion import load_generator
+
+            load_generator()
+        except (ImportError, WeightsError) as error:
+            self.delayDisplay(f"ScarSynth generation self-test skipped: {error}")
+            return
+        self.delayDisplay("Scar synthesis on the phantom")
+        phantom, parameters = self._phantomParameters()
+        ScarSynthLogic().generate(parameters)
+        synthetic = scene.volume_from_node(parameters.outputVolume)
+        self.assertTrue(phantom.image.same_grid(synthetic))
+        self.assertTrue(parameters.outputSegmentation is not None)
+        self.delayDisplay("Test passed")
+
+    def test_PreviewMaskOnPhantom(self):
+        """A previewed LAD scar lies in the phantom's LAD segments, inside its myocardium."""
+        import numpy as np
+
+        from AHABullseyeLib import labels as L
+
+        self.delayDisplay("Scar mask preview on the phantom")
+        phantom, parameters = self._phantomParameters()
+        logic = ScarSynthLogic()
         summary = logic.previewMask(parameters)
         self.assertIn("Scar of", summary)
         drawn = scene.segmentation_node_to_labels(parameters.outputSegmentation, phantom.image).array
