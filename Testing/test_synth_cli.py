@@ -32,7 +32,7 @@ def renderer_ready():
 
 def scarsynth(*args):
     return subprocess.run([sys.executable, "-m", "ScarSynthLib.cli", *map(str, args)],
-                          capture_output=True, text=True)
+                          capture_output=True, encoding="utf-8", errors="replace")
 
 
 @pytest.fixture(scope="module")
