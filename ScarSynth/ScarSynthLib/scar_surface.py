@@ -131,7 +131,9 @@ def grow_footprint(selected, weights, extent, rng, apicalness=None, noise=0.15):
     infarcts are distal-heavy. Returns (footprint cells, seed distance normalised 0..1 over the
     footprint).
     """
-    distal = np.zeros(selected.shape) if apicalness is None else np.asarray(apicalness)[:, None] * np.ones(selected.shape)
+    distal = np.zeros(selected.shape)
+    if apicalness is not None:
+        distal += np.asarray(apicalness, dtype=float)[:, None]
     eccentricity = _eccentricity(selected)
     central = selected & (eccentricity <= np.nanpercentile(eccentricity[selected], 50))
     candidates = np.flatnonzero(central)
@@ -151,8 +153,10 @@ def grow_footprint(selected, weights, extent, rng, apicalness=None, noise=0.15):
         footprint = np.zeros(selected.shape, dtype=bool)
         footprint.flat[take] = True
         footprint &= selected
-        for group in components(footprint):  # keep the patch that holds the seed
-            if (group & seed).any():
+        first = np.zeros(selected.shape, dtype=bool)
+        first.flat[order[0]] = True
+        for group in components(footprint):  # keep the patch that began growing first
+            if (group & first).any():
                 footprint = group
                 break
     spread = np.where(footprint, distance, np.nan)
