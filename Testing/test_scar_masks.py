@@ -65,7 +65,8 @@ def test_ischaemic_scar_is_in_the_segments_contiguous_and_as_deep_as_asked(healt
 def test_full_extent_reaches_every_chosen_segment_and_a_smaller_one_covers_less(healthy):
     labels = healthy[0]
     full, params = make_scar_labels(labels, territory="RCA", extent=1.0, seed=1)
-    part, _ = make_scar_labels(labels, territory="RCA", extent=0.4, seed=1)
+    part, part_params = make_scar_labels(labels, territory="RCA", extent=0.4, seed=1)
+    assert abs(part_params["footprint_extent"] - 0.4) < 0.05
     present = set(np.unique(segment_aha(labels).segments.array[L.lv_myocardium(labels.array)]))
     assert set(params["segments_with_scar"]) == set(TERRITORIES["RCA"]) & present
     assert 0 < L.scar(part.array).sum() < 0.7 * L.scar(full.array).sum()

@@ -132,7 +132,7 @@ def make_scar_labels(labels, segments=None, territory=None, transmurality=0.5, e
     voxel_depth = _fill_missing_depth(depth[in_segments], pattern)
     voxel_depth = np.where(rim[in_segments], rim_depth, voxel_depth)
     apicalness = _apicalness(grid, segment_map, myocardium)
-    scar, mvo_mask, dropped_voxels = _draw_scar(
+    scar, mvo_mask, dropped_voxels, footprint_cells = _draw_scar(
         grid, in_segments, voxel_depth, weights > 0, weights, apicalness, pattern, transmurality,
         extent, mvo, rng)
 
@@ -151,13 +151,14 @@ def make_scar_labels(labels, segments=None, territory=None, transmurality=0.5, e
         segments_without_myocardium=[s for s in chosen if s not in present],
         dropped_fragment_voxels=int(dropped_voxels),
         achieved_transmurality=_achieved_transmurality(grid, scar, in_segments),
+        footprint_extent=float(weights[footprint_cells].sum() / max(weights.sum(), 1)),
     )
     return labels.with_array(new), params
 
 
 def _draw_scar(grid, in_segments, voxel_depth, selected, weights, apicalness, pattern,
                transmurality, extent, mvo, rng):
-    """(scar mask, MVO mask, voxels dropped as fragments) over the selected cells.
+    """(scar mask, MVO mask, voxels dropped as fragments, footprint cells) over the selected cells.
 
     Each connected group of selected cells (one per set of neighbouring segments) gets its own
     footprint, local transmurality and depth band; its scar is kept in one piece, except for the
@@ -172,11 +173,13 @@ def _draw_scar(grid, in_segments, voxel_depth, selected, weights, apicalness, pa
         return drawn
 
     scar, mvo_mask, dropped_voxels = np.zeros(shape, bool), np.zeros(shape, bool), 0
+    footprints = np.zeros(selected.shape, dtype=bool)
     for group in S.components(selected):
         if pattern == "patchy":
             footprint, spread = S.patchy_footprint(group, weights, extent, rng)
         else:
             footprint, spread = S.grow_footprint(group, weights, extent, rng, apicalness)
+        footprints |= footprint
         local = P.local_transmurality(footprint, transmurality, rng, pattern)
         group_scar = draw(*P.depth_band(footprint, local, pattern, rng))
         if pattern != "patchy":
@@ -192,7 +195,7 @@ def _draw_scar(grid, in_segments, voxel_depth, selected, weights, apicalness, pa
             in_core = np.zeros(shape, dtype=bool)
             in_core[in_segments] = voxel_depth <= np.nan_to_num(core_depth, nan=-1.0)
             mvo_mask |= in_core & group_scar
-    return scar, mvo_mask, dropped_voxels
+    return scar, mvo_mask, dropped_voxels, footprints
 
 
 def _apicalness(grid, segment_map, myocardium):

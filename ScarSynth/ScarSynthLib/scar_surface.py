@@ -8,6 +8,7 @@ files do not change the shape of a scar. Each scar pattern then decides which de
 under the footprint become scar (see scar_patterns.py).
 """
 
+import heapq
 from dataclasses import dataclass
 
 import numpy as np
@@ -147,21 +148,31 @@ def grow_footprint(selected, weights, extent, rng, apicalness=None, noise=0.15):
     if extent >= 1.0:
         footprint = selected.copy()
     else:
-        order = np.argsort(score, axis=None)
-        covered = np.cumsum(weights.ravel()[order]) / weights[selected].sum()
-        take = order[: int(np.searchsorted(covered, extent)) + 1]
-        footprint = np.zeros(selected.shape, dtype=bool)
-        footprint.flat[take] = True
-        footprint &= selected
-        first = np.zeros(selected.shape, dtype=bool)
-        first.flat[order[0]] = True
-        for group in components(footprint):  # keep the patch that began growing first
-            if (group & first).any():
-                footprint = group
-                break
+        footprint = _flood(selected, weights, score, extent)
     spread = np.where(footprint, distance, np.nan)
     spread = spread / (np.nanmax(spread) or 1.0)
     return footprint, spread
+
+
+def _flood(selected, weights, score, extent):
+    """Grow from the lowest-score cell, always taking the lowest-score neighbour next, until the
+    patch holds `extent` of the selection's voxel weight (so it is one piece, of the right size)."""
+    n_levels, n_bins = selected.shape
+    target = extent * weights[selected].sum()
+    start = np.unravel_index(np.argmin(score), score.shape)
+    footprint = np.zeros(selected.shape, dtype=bool)
+    frontier, covered = [(score[start], start)], 0.0
+    while frontier and covered < target:
+        _, (level, angle) = heapq.heappop(frontier)
+        if footprint[level, angle]:
+            continue
+        footprint[level, angle] = True
+        covered += weights[level, angle]
+        for nl, na in ((level - 1, angle), (level + 1, angle),
+                       (level, (angle - 1) % n_bins), (level, (angle + 1) % n_bins)):
+            if 0 <= nl < n_levels and selected[nl, na] and not footprint[nl, na]:
+                heapq.heappush(frontier, (score[nl, na], (nl, na)))
+    return footprint
 
 
 def _eccentricity(cells):
