@@ -16,8 +16,8 @@ realism: random scars (random_scar_config) on cases without scar, rendered; the 
   include its training cases), and the scar / remote-myocardium mean-intensity ratio of the
   synthetic scars next to that of the real expert-labelled scars.
 training: a small segmenter trained on N real cases, and on the same cases plus M synthetic ones
-  (made from that training split's cases without scar only), both scored (scar Dice) on held-out
-  real cases. Small on purpose (CPU): the figures say whether synthetic data helps at this size,
+  (made from that training split's cases without scar only; training-only extras, so validation
+  stays real), both scored (scar Dice) on held-out real cases. Small on purpose (CPU): the figures say whether synthetic data helps at this size,
   not what a full run reaches.
 """
 
@@ -168,15 +168,14 @@ def run_training(args, cases):
                          + (["--weights", args.weights] if args.weights else []))
         if code:
             raise SystemExit("synth-dataset failed")
-        mixed_dir = _link_cases(train, scratch / "mixed")
-        for case_dir in synthetic_dir.glob("Case_*"):
-            (mixed_dir / case_dir.name).symlink_to(case_dir.resolve())
         scores = {}
-        for name, folder in (("real", real_dir), ("real + synthetic", mixed_dir)):
+        # Synthetic cases are training-only extras: validation and test stay real.
+        for name, extra in (("real", ()), ("real + synthetic", (str(synthetic_dir),))):
             config = make_config("cpu", epochs=args.epochs, iterations_per_epoch=args.iterations,
-                                 validation_cases=2, seed=args.seed)
+                                 validation_cases=2, seed=args.seed, extra_train_dirs=extra,
+                                 extra_weight=1.0)
             start = time.perf_counter()
-            weights = train_segmenter(folder, scratch / f"model-{len(scores)}", config, progress=False)
+            weights = train_segmenter(real_dir, scratch / f"model-{len(scores)}", config, progress=False)
             minutes = (time.perf_counter() - start) / 60
             per_case = []
             for case in test:
