@@ -133,10 +133,10 @@ def run_realism(args, normal, pathological):
         if segment is not None:
             dices.append(dice(L.scar(segment(synthetic)), L.scar(labels.array)))
     real_dices, real_ratios = [], []
-    for case in pathological[:max(args.cases, 10)]:
+    for index, case in enumerate(pathological[:max(args.cases, 10)]):
         image, labels = case.load()
         real_ratios.append(intensity_ratio(image.array, labels.array))
-        if segment is not None:
+        if segment is not None and index < args.cases:
             real_dices.append(dice(L.scar(segment(image)), L.scar(labels.array)))
     print(f"realism: {args.cases} synthetic scars ({args.steps} steps) vs {len(real_ratios)} real infarcts")
     if segment is not None:
