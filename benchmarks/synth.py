@@ -120,10 +120,21 @@ def run_speed(args, normal):
           f"{1000 * np.median(mask_seconds):.0f} ms per volume")
 
 
+def held_out_first(cases):
+    """`cases` with those the shipped segmenter never trained on (its split file) first."""
+    import ScarSegmentLib
+
+    split = Path(ScarSegmentLib.__file__).parent / "weights" / "emidec_split.json"
+    held_out = set(json.loads(split.read_text())["validation"]) if split.is_file() else set()
+    return sorted(cases, key=lambda case: case.name not in held_out)
+
+
 def run_realism(args, normal, pathological):
     from ScarSynthLib.diffusion import synthesize_volume
 
     segment = _segmenter(args)
+    if args.seg_weights is None:  # compare on cases the shipped segmenter has not seen
+        normal, pathological = held_out_first(normal), held_out_first(pathological)
     dices, ratios = [], []
     for _, image, labels, config in random_scars(normal, args.cases, args.seed):
         synthetic = synthesize_volume(image, labels, seed=config["seed"],
