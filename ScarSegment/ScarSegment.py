@@ -26,8 +26,10 @@ from slicer.util import VTKObservationMixin
 import ScarSynthCommon
 from AHABullseyeLib import scene
 
-# Python packages segmentation (and so its self-test) imports beyond Slicer's own.
+# Python packages segmentation imports beyond Slicer's own: the network needs torch and MONAI,
+# the threshold methods (and so the self-test, which uses them on a phantom) only these.
 TEST_REQUIREMENTS = ("torch", "monai")
+THRESHOLD_TEST_REQUIREMENTS = ("scipy", "SimpleITK")
 
 
 #
@@ -151,15 +153,17 @@ class ScarSegmentWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.ui.applyButton.toolTip = _("Select an LGE volume.")
             self.ui.applyButton.enabled = False
         elif thresholds and not parameters.inputSegmentation:
-            self.ui.applyButton.toolTip = _("The threshold methods need a myocardium segmentation.")
-            self.ui.applyButton.enabled = False
+            self.ui.applyButton.toolTip = _("Threshold inside the deep network's myocardium "
+                                            "(select a segmentation to use your own).")
+            self.ui.applyButton.enabled = True
         else:
             self.ui.applyButton.toolTip = _("Segment the volume.")
             self.ui.applyButton.enabled = True
 
     def onApplyButton(self) -> None:
         with slicer.util.tryWithErrorDisplay(_("Segmentation failed."), waitCursor=True):
-            needTorch = self._parameterNode.method == "dl"
+            # The network runs for "dl", and for the thresholds when no myocardium is given.
+            needTorch = self._parameterNode.method == "dl" or not self._parameterNode.inputSegmentation
             ScarSynthCommon.ensure_dependencies(self.resourcePath("requirements.txt"), needTorch)
             self.ui.applyButton.enabled = False
             try:
@@ -188,20 +192,43 @@ class ScarSegmentLogic(ScriptedLoadableModuleLogic):
         return ScarSegmentParameterNode(super().getParameterNode())
 
     def process(self, parameters, progress=None) -> str:
-        """Segment the chosen volume, fill the chosen outputs and return a one-line summary."""
-        image = scene.volume_from_node(parameters.inputVolume)
-        myocardium = None
-        if parameters.inputSegmentation:
-            myocardium = scene.segmentation_node_to_labels(parameters.inputSegmentation, image)
-        logging.info(f"ScarSegment: {parameters.method} on a {image.shape} volume")
+        """Segment the chosen volume, fill the chosen outputs and return a one-line summary.
 
-        # FEATURE POINT (ScarSegmentLib): segment `image` with parameters.method ("dl" with
-        # parameters.device; "nsd" with parameters.sdCount or "fwhm" inside `myocardium`),
-        # reporting to `progress`; then put the label Volume into parameters.outputSegmentation
-        # or a new node (scene.labels_to_segmentation_node(labels, slicer.mrmlScene,
-        # parameters.inputVolume, node=...)), the scar volume / mass / burden rows into
-        # parameters.outputTable (scene.rows_to_table_node), and return a summary line.
-        ScarSynthCommon.not_available(f"Segmentation with method '{parameters.method}'", "ScarSegmentLib")
+        The segmentation runs as a separate Python process (`python -m ScarSegmentLib.cli
+        segment`), so Slicer stays responsive; `progress(fraction, message)` sees its progress
+        lines and may raise (Cancel) to stop it. Nothing is added to the scene unless it succeeds.
+        """
+        import tempfile
+        from pathlib import Path
+
+        from ScarSegmentLib import scene as segmentScene
+        from ScarSegmentLib.background import python_executable, run_with_progress
+
+        method = parameters.method
+        myocardiumNode = parameters.inputSegmentation if method in ("nsd", "fwhm") else None
+        logging.info(f"ScarSegment: {method} on '{parameters.inputVolume.GetName()}'")
+        with tempfile.TemporaryDirectory(prefix="ScarSegment-") as folder:
+            if progress:
+                progress(0.0, _("Preparing the input..."))
+            imagePath, myocardiumPath = segmentScene.export_inputs(
+                parameters.inputVolume, folder, myocardiumNode)
+            outputFolder = Path(folder) / "output"
+            command = segmentScene.segment_command(
+                imagePath, outputFolder, method=method, n_sd=parameters.sdCount,
+                myocardium_path=myocardiumPath,
+                device=None if parameters.device == "auto" else parameters.device,
+                python=python_executable())
+            run_with_progress(command, progress)
+            segmentation, table, result = segmentScene.import_outputs(
+                outputFolder, slicer.mrmlScene, parameters.inputVolume,
+                parameters.outputSegmentation, parameters.outputTable)
+        parameters.outputSegmentation = segmentation
+        parameters.outputTable = table
+        for warning in result.warnings:
+            logging.warning(f"ScarSegment: {warning}")
+        metrics = result.metrics
+        return _("Scar {scar:.1f} mL ({burden:.1f} % of the LV myocardium), MVO {mvo:.1f} mL.").format(
+            scar=metrics["scar_volume_ml"], burden=metrics["scar_burden_percent"], mvo=metrics["mvo_volume_ml"])
 
 
 #
@@ -217,11 +244,12 @@ class ScarSegmentTest(ScriptedLoadableModuleTest):
 
     def runTest(self):
         self.setUp()
-        missing = ScarSynthCommon.missing_modules(TEST_REQUIREMENTS)
+        missing = ScarSynthCommon.missing_modules(THRESHOLD_TEST_REQUIREMENTS)
         if missing:
             self.delayDisplay(f"ScarSegment self-test skipped: {', '.join(missing)} not installed.")
             return
         self.test_VolumeThroughTheScene()
+        self.test_ThresholdInTheBackground()
 
     def test_VolumeThroughTheScene(self):
         """A synthetic LGE volume goes into a volume node and comes back unchanged."""
@@ -241,3 +269,33 @@ class ScarSegmentTest(ScriptedLoadableModuleTest):
         parameters = ScarSegmentLogic().getParameterNode()
         self.assertEqual(parameters.method, "dl")
         self.delayDisplay("Test passed")
+
+    def test_ThresholdInTheBackground(self):
+        """n-SD inside the phantom's myocardium, run as a background process, finds its scar."""
+        import numpy as np
+
+        from AHABullseyeLib import labels
+        from ScarSynthLib.phantom import make_phantom
+
+        self.delayDisplay("Thresholding a phantom in a background process")
+        phantom = make_phantom(seed=1, territory="RCA", transmurality=0.8, mvo=True,
+                               look="scanner")
+        volumeNode = scene.volume_to_node(phantom.image, slicer.mrmlScene, "phantom LGE")
+        contours = scene.labels_to_segmentation_node(phantom.labels, slicer.mrmlScene, volumeNode,
+                                                     name="phantom contours")
+        parameters = ScarSegmentLogic().getParameterNode()
+        parameters.inputVolume = volumeNode
+        parameters.inputSegmentation = contours
+        parameters.method = "nsd"
+        parameters.sdCount = 5.0
+        fractions = []
+        summary = ScarSegmentLogic().process(parameters, progress=lambda f, m="": fractions.append(f))
+        self.assertIn("Scar", summary)
+        self.assertEqual(fractions[-1], 1.0)
+        found = scene.segmentation_node_to_labels(parameters.outputSegmentation, phantom.image).array
+        scar, truth = labels.scar(found), labels.scar(phantom.labels.array)
+        dice = 2 * np.sum(scar & truth) / (scar.sum() + truth.sum())
+        self.assertGreater(dice, 0.85)
+        rows = scene.table_node_to_rows(parameters.outputTable)
+        self.assertTrue(any(row["Measurement"].startswith("Scar burden") for row in rows))
+        self.delayDisplay(f"Test passed: scar Dice {dice:.2f}")

@@ -14,6 +14,8 @@ COMMAND_MODULES = (
     "AHABullseyeLib.cli",
     "ScarSynthLib.phantom_cli",
     "ScarSegmentLib.train_cli",
+    "ScarSegmentLib.cli",
+    "ScarSynthLib.run_cli",
     "ScarSynthLib.synth_cli",
 )
 

@@ -1,0 +1,93 @@
+"""Run a command as a separate process while the caller stays responsive (the Slicer panel).
+
+The command's stderr progress lines ("progress: 40% ...") are passed to a callback, which is
+also called every `tick` seconds so a GUI can process events; when the callback raises (the user
+pressed Cancel) the process is stopped and the exception goes on to the caller.
+"""
+
+import os
+import queue
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+from AHABullseyeLib.errors import ScarSynthError
+
+from .progress import parse_progress_line
+
+
+class CommandFailed(ScarSynthError):
+    """The background command ended with an error; the message is its own last words."""
+
+
+def lib_environment():
+    """Environment whose PYTHONPATH finds the Libs of this installation (Slicer's module folders)."""
+    import AHABullseyeLib
+
+    import ScarSegmentLib
+
+    folders = [str(Path(m.__file__).resolve().parents[1]) for m in (AHABullseyeLib, ScarSegmentLib)]
+    environment = dict(os.environ)
+    existing = [p for p in environment.get("PYTHONPATH", "").split(os.pathsep) if p]
+    environment["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(folders + existing))
+    return environment
+
+
+def _read_lines(stream, lines):
+    for line in stream:
+        lines.put(line)
+    lines.put(None)
+
+
+def run_with_progress(command, progress=None, environment=None, tick=0.1):
+    """Run `command` (argument list); `progress(fraction 0..1, message)` sees its progress.
+
+    Raises CommandFailed with the command's error message when it exits with an error, and
+    re-raises whatever `progress` raises after stopping the process.
+    """
+    process = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        env=environment if environment is not None else lib_environment(),
+        creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0))  # no console window on Windows
+    lines = queue.Queue()
+    reader = threading.Thread(target=_read_lines, args=(process.stderr, lines), daemon=True)
+    reader.start()
+    other_lines, fraction, message, finished = [], 0.0, "", False
+    try:
+        while not finished:
+            try:
+                line = lines.get(timeout=tick)
+            except queue.Empty:
+                line = ""
+            if line is None:
+                finished = True
+            elif line:
+                parsed = parse_progress_line(line)
+                if parsed:
+                    fraction, message = parsed[0] / 100.0, parsed[1]
+                else:
+                    other_lines.append(line.rstrip())
+            if progress is not None:
+                progress(fraction, message)
+        process.wait()
+    except BaseException:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        raise
+    if process.returncode != 0:
+        errors = [line for line in other_lines if line.strip()]
+        if not errors:
+            raise CommandFailed(f"The command failed (exit code {process.returncode}).")
+        raise CommandFailed(errors[-1].split(": error: ", 1)[-1])  # drop the "segment: error:" prefix
+    return other_lines
+
+
+def python_executable():
+    """The Python that runs the command: PythonSlicer inside Slicer, else this interpreter."""
+    import shutil
+
+    return shutil.which("PythonSlicer") or sys.executable

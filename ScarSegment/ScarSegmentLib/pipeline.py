@@ -1,0 +1,132 @@
+"""Segmentation, AHA quantification, bullseye and report in one go (`scarsynth run`)."""
+
+import csv
+import json
+
+from AHABullseyeLib import labels as L
+from AHABullseyeLib.errors import InputError
+from AHABullseyeLib.io import atomic_output_dir, write_volume
+
+from .evaluate import dice
+from .outputs import json_ready, write_segmentation
+from .report import build_context, write_html, write_markdown
+from .segment import segment
+
+FILES = {
+    "report.html": "this report, self-contained",
+    "report.md": "this report in Markdown",
+    "labels.nii.gz": "labels on the input grid (1 LV blood pool, 2 myocardium, 3 scar, 4 MVO, 5 RV)",
+    "probabilities.nii.gz": "network probabilities, one component per label 0-4",
+    "metrics.json": "volumes, masses, burden, method and warnings",
+    "aha_segments.nii.gz": "AHA segment (1-17) of every LV myocardium voxel",
+    "aha.csv": "scar per AHA segment, total and per coronary territory",
+    "aha.json": "the same, with how the AHA segments were placed",
+    "bullseye.png": "scar extent per AHA segment",
+    "transmurality.png": "mean scar transmurality per AHA segment",
+    "slices.png": "short-axis slices with the segmentation",
+    "image.nii.gz": "the phantom image the run used",
+    "truth_labels.nii.gz": "the phantom's true labels",
+}
+
+
+def _scaled(report, start, end):
+    return lambda percent, message: report(start + (end - start) * percent / 100.0, message)
+
+
+def _quiet(percent, message):
+    pass
+
+
+def aha_quantification(labels, rv_insertion_lps=None, apex="auto"):
+    """(AHA result, per-segment table, warnings); (None, None, [why]) when AHA is not possible."""
+    try:
+        from AHABullseyeLib.aha import segment_aha
+        from AHABullseyeLib.quantify import quantify_aha
+    except ImportError as error:
+        return None, None, [f"No AHA quantification: this installation lacks it ({error})."]
+    try:
+        result = segment_aha(labels, rv_insertion_lps=rv_insertion_lps, apex=apex)
+        return result, quantify_aha(labels, result), list(result.warnings)
+    except InputError as error:
+        return None, None, [f"No AHA quantification: {error}"]
+
+
+def compare_with_truth(labels, truth_labels):
+    """[(quantity, found, true)] against known labels (the phantom's)."""
+    from .quantify import quantify_scar
+
+    found, true = quantify_scar(labels), quantify_scar(truth_labels)
+    rows = [("Scar Dice", dice(L.scar(labels.array), L.scar(truth_labels.array)), 1.0),
+            ("Myocardium Dice", dice(L.lv_myocardium(labels.array), L.lv_myocardium(truth_labels.array)), 1.0),
+            ("MVO Dice", dice(labels.array == L.MVO, truth_labels.array == L.MVO), 1.0)]
+    for key, name in (("scar_volume_ml", "Scar volume (mL)"), ("scar_burden_percent", "Scar burden (%)"),
+                      ("mvo_volume_ml", "MVO volume (mL)"), ("myocardium_volume_ml", "Myocardium volume (mL)")):
+        rows.append((name, found[key], true[key]))
+    return rows
+
+
+def _write_aha(folder, aha, table):
+    from AHABullseyeLib.bullseye import draw_bullseye
+    from AHABullseyeLib.quantify import table_rows
+
+    write_volume(aha.segments, folder / "aha_segments.nii.gz")
+    rows = table_rows(table) + table["territories"]
+    with open(folder / "aha.csv", "w", newline="") as stream:
+        writer = csv.DictWriter(stream, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    (folder / "aha.json").write_text(json.dumps(json_ready({**table, "aha": aha.summary()}), indent=2) + "\n")
+    extent = {row["segment"]: row["scar_percent"] for row in table["segments"]}
+    draw_bullseye(extent, folder / "bullseye.png", title="Scar extent (% of segment)",
+                  label="scar %", vmin=0.0, vmax=100.0)
+    depth = {row["segment"]: row["transmurality_mean_percent"] for row in table["segments"]}
+    draw_bullseye(depth, folder / "transmurality.png", title="Mean transmurality of scar (%)",
+                  label="transmurality %", vmin=0.0, vmax=100.0, cmap="viridis_r")
+
+
+def run_pipeline(image, outdir, source, method="dl", n_sd=5.0, myocardium=None, device=None,
+                 weights=None, rv_insertion_lps=None, apex="auto", truth_labels=None,
+                 notes=(), save_input=False, myocardium_source=None, progress=None):
+    """Segment `image`, quantify per AHA segment, and write labels, figures and the report.
+
+    `source`: how the report names the input. `truth_labels`: known labels (phantom) to compare
+    with. `notes`: warnings the caller adds (e.g. "spacing assumed"). `save_input`: also write
+    the image (and truth) into the output, for inputs that exist only in memory.
+    `myocardium_source`: how the report names where a given myocardium came from.
+    Returns the report context (dict). Everything appears in `outdir` together, or nothing.
+    """
+    from .figures import draw_slices
+
+    report = progress or _quiet
+    result = segment(image, method=method, n_sd=n_sd, myocardium=myocardium, device=device,
+                     weights=weights, progress=_scaled(report, 0, 60))
+    if myocardium is not None and myocardium_source:
+        result.metrics["myocardium_source"] = myocardium_source
+    report(65, "AHA 17 segments")
+    aha, table, aha_warnings = aha_quantification(result.labels, rv_insertion_lps, apex)
+    warnings = list(notes) + result.warnings + aha_warnings
+    comparison = compare_with_truth(result.labels, truth_labels) if truth_labels is not None else None
+    report(80, "figures and report")
+    with atomic_output_dir(outdir) as folder:
+        write_segmentation(result, folder, {"input": source})
+        images = {}
+        if aha is not None:
+            _write_aha(folder, aha, table)
+            images.update(bullseye=folder / "bullseye.png", transmurality=folder / "transmurality.png")
+        levels = aha.slice_levels if aha is not None else None
+        draw_slices(image, result.labels, folder / "slices.png",
+                    apex_side=aha.apex_side if aha is not None else "first", slice_names=levels)
+        images["slices"] = folder / "slices.png"
+        if save_input:
+            write_volume(image, folder / "image.nii.gz")
+            if truth_labels is not None:
+                write_volume(truth_labels, folder / "truth_labels.nii.gz")
+        written = sorted(p.name for p in folder.iterdir()) + ["report.md", "report.html"]
+        files = [(name, FILES.get(name, "")) for name in FILES if name in written]
+        context = build_context(source, result.metrics, warnings, table,
+                                aha.summary() if aha is not None else None, comparison, images, files)
+        write_markdown(context, folder / "report.md")
+        write_html(context, folder / "report.html")
+    report(100, "done")
+    return context
+

@@ -1,0 +1,109 @@
+"""MRML side of ScarSegment: volume node in, segmentation node and measurement table out.
+
+Imports slicer (through AHABullseyeLib.scene), never qt, so it runs inside Slicer and on the
+slicer-core wheel alike. Two ways to run:
+  - `segment_volume_node`: in this process (tests, scripts, small images);
+  - `export_inputs` + `segment_command` + `import_outputs`: the Slicer widget runs the command as
+    a background process (so Slicer never freezes and Cancel can stop it) and imports its files.
+"""
+
+import json
+import sys
+from pathlib import Path
+
+from AHABullseyeLib import scene as S
+from AHABullseyeLib.errors import InputError
+from AHABullseyeLib.io import read_labels, write_volume
+
+from .quantify import measurement_rows
+from .segment import Segmentation, segment
+
+IMAGE_FILE = "input.nrrd"
+MYOCARDIUM_FILE = "myocardium.nrrd"
+
+
+def labels_of_node(node, reference):
+    """Project labels on `reference`'s grid from a segmentation or label-map node."""
+    if node is None:
+        return None
+    if node.IsA("vtkMRMLSegmentationNode"):
+        return S.segmentation_node_to_labels(node, reference)
+    return S.labelmap_node_to_labels(node, reference)
+
+
+def segment_volume_node(volume_node, scene, method="dl", n_sd=5.0, myocardium_node=None,
+                        device=None, weights=None, segmentation_node=None, table_node=None,
+                        progress=None):
+    """Segment a volume node in this process; returns (segmentation node, table node, Segmentation)."""
+    image = S.volume_from_node(volume_node)
+    result = segment(image, method=method, n_sd=n_sd, myocardium=labels_of_node(myocardium_node, image),
+                     device=device, weights=weights, progress=progress)
+    segmentation, table = put_result_in_scene(result, scene, volume_node, segmentation_node, table_node)
+    return segmentation, table, result
+
+
+def measurement_table_rows(metrics, warnings=()):
+    """Rows (Measurement, Value, Unit) of a measurement table, method and warnings last."""
+    rows = [{"Measurement": name, "Value": value, "Unit": unit}
+            for name, value, unit in measurement_rows(metrics)]
+    method = metrics.get("method_name", metrics.get("method", ""))
+    threshold = metrics.get("threshold", {})
+    if threshold:
+        method += f" ({threshold.get('method', '')}, threshold {threshold.get('threshold')})"
+    rows.append({"Measurement": "Method", "Value": method, "Unit": ""})
+    if metrics.get("weights"):
+        rows.append({"Measurement": "Weights", "Value": metrics["weights"], "Unit": ""})
+    for warning in warnings:
+        rows.append({"Measurement": "Warning", "Value": warning, "Unit": ""})
+    return rows
+
+
+def put_result_in_scene(result, scene, volume_node, segmentation_node=None, table_node=None):
+    """(segmentation node, table node) holding a Segmentation's labels and measurements."""
+    name = volume_node.GetName()
+    segmentation = S.labels_to_segmentation_node(
+        result.labels, scene, reference_volume_node=volume_node,
+        name=f"{name} scar segmentation", node=segmentation_node)
+    rows = measurement_table_rows(result.metrics, result.warnings)
+    # Values mix numbers and text: keep one text column so every row fits the table.
+    rows = [{**row, "Value": row["Value"] if isinstance(row["Value"], str) else f"{row['Value']:g}"}
+            for row in rows]
+    table = S.rows_to_table_node(rows, scene, name=f"{name} scar measurements", node=table_node)
+    return segmentation, table
+
+
+def export_inputs(volume_node, folder, myocardium_node=None):
+    """Write the input volume (and myocardium labels) into `folder`; returns their paths."""
+    folder = Path(folder)
+    image = S.volume_from_node(volume_node)
+    image_path = write_volume(image, folder / IMAGE_FILE)
+    myocardium = labels_of_node(myocardium_node, image)
+    myocardium_path = write_volume(myocardium, folder / MYOCARDIUM_FILE) if myocardium is not None else None
+    return image_path, myocardium_path
+
+
+def segment_command(image_path, outdir, method="dl", n_sd=5.0, myocardium_path=None, device=None,
+                    weights=None, python=None):
+    """Argument list that runs `segment` as a separate Python process (progress lines on stderr)."""
+    command = [python or sys.executable, "-m", "ScarSegmentLib.cli", "segment", str(image_path),
+               "-o", str(outdir), "--method", method, "--sd", f"{float(n_sd):g}"]
+    if myocardium_path:
+        command += ["--myocardium", str(myocardium_path)]
+    if device:
+        command += ["--device", device]
+    if weights:
+        command += ["--weights", str(weights)]
+    return command
+
+
+def import_outputs(outdir, scene, volume_node, segmentation_node=None, table_node=None):
+    """Read a `segment` output folder into the scene; returns (segmentation, table, Segmentation)."""
+    outdir = Path(outdir)
+    if not (outdir / "labels.nii.gz").exists():
+        raise InputError(f"No segmentation was written to {outdir}.")
+    image = S.volume_from_node(volume_node)
+    labels = read_labels(outdir / "labels.nii.gz", like=image)
+    document = json.loads((outdir / "metrics.json").read_text())
+    result = Segmentation(labels, None, document, document.pop("warnings", []))
+    segmentation, table = put_result_in_scene(result, scene, volume_node, segmentation_node, table_node)
+    return segmentation, table, result

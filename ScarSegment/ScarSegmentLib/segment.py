@@ -1,0 +1,106 @@
+"""One call that segments an LGE volume by any method and quantifies the result.
+
+Methods: "dl" (the deep network: blood pool, myocardium, scar, MVO), "nsd" (n SD above remote
+myocardium) and "fwhm" (full width at half maximum). The threshold methods need an LV
+myocardium: a label map the caller gives, else the network's.
+"""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from AHABullseyeLib.errors import InputError
+from AHABullseyeLib.io import check_image
+
+from . import progress as P
+from .quantify import quantify_scar
+from .thresholds import fwhm_scar, nsd_scar
+
+METHODS = ("dl", "nsd", "fwhm")
+METHOD_NAMES = {"dl": "deep network", "nsd": "n-SD threshold", "fwhm": "FWHM threshold"}
+
+
+@dataclass
+class Segmentation:
+    """Labels on the input grid, the network's probabilities (dl only), metrics and warnings."""
+
+    labels: object  # Volume, uint8, project label numbers
+    probabilities: object = None  # float32 (5, z, y, x) or None
+    metrics: dict = field(default_factory=dict)
+    warnings: list = field(default_factory=list)
+
+
+def spacing_warnings(image):
+    """Warnings about a voxel spacing that is probably not physical."""
+    if np.allclose(image.spacing, 1.0):
+        return [
+            "Spacing assumed: the image header says 1 x 1 x 1 mm voxels, which is rarely physical "
+            "for cardiac MRI; volumes and masses use that spacing (give the true spacing with "
+            "--spacing)."]
+    return []
+
+
+def _quiet(percent, message):
+    pass
+
+
+def _run_network(image, device, weights, report):
+    """(network result, description of the weights used)."""
+    try:
+        from .inference import segment_dl
+        from .segmenter import find_entry
+    except ImportError as error:
+        raise InputError(f"The deep segmentation model is not available here ({error}).") from None
+    entry = find_entry(weights)
+    path = Path(entry["path"])
+    used = f"{entry.get('name', path.stem)} ({path.name}, sha256 {str(entry.get('sha256'))[:12]})"
+    report(10, f"deep network {entry.get('name', path.stem)}: segmenting")
+    result = segment_dl(image, weights=weights, device=device, progress=report is not _quiet)
+    return result, used
+
+
+def segment(image, method="dl", n_sd=5.0, myocardium=None, remote=None, device=None,
+            weights=None, progress=None):
+    """Segment `image` (a Volume) and quantify it; returns a Segmentation.
+
+    `myocardium`: label Volume on the image grid (nsd/fwhm only; the network's when None).
+    `remote`: optional boolean array [z, y, x] of remote myocardium (nsd/fwhm only).
+    `progress`: callable(percent, message), or None for silence.
+    """
+    report = progress or _quiet
+    if method not in METHODS:
+        raise InputError(f"Unknown method '{method}'; choose one of {', '.join(METHODS)}.")
+    check_image(image)
+    if myocardium is not None:
+        image.check_same_grid(myocardium, what="myocardium label map")
+        if method == "dl":
+            raise InputError("A given myocardium is used by the nsd and fwhm methods only, not dl.")
+    if remote is not None and method == "dl":
+        raise InputError("A remote-myocardium region is used by the nsd and fwhm methods only.")
+    warnings = spacing_warnings(image)
+    info = {"method": method, "method_name": METHOD_NAMES[method]}
+    probabilities = None
+    if method == "dl" or myocardium is None:
+        network, info["weights"] = _run_network(image, device, weights, report)
+        warnings += list(getattr(network, "notes", []))
+        probabilities = network.probabilities
+        labels = network.labels
+        if method != "dl":
+            info["myocardium_source"] = "deep network"
+            myocardium = labels
+    else:
+        info["myocardium_source"] = "given"
+    if method != "dl":
+        report(60, f"{METHOD_NAMES[method]}: finding remote myocardium and thresholding")
+        if method == "nsd":
+            result = nsd_scar(image, myocardium, n_sd=n_sd, remote=remote)
+        else:
+            result = fwhm_scar(image, myocardium, remote=remote)
+        info["threshold"] = result.summary()
+        labels = result.labels
+        probabilities = None  # the network's probabilities do not describe a threshold's labels
+    report(90, "quantifying")
+    metrics = {**info, **quantify_scar(labels)}
+    report(100, "done")
+    return Segmentation(labels, probabilities, metrics, warnings)

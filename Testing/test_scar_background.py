@@ -1,0 +1,61 @@
+"""The background-process runner the ScarSegment panel uses: progress, Cancel, errors."""
+
+import numpy as np
+import pytest
+
+from AHABullseyeLib.io import write_volume
+from AHABullseyeLib.volume import Volume
+from ScarSegmentLib.background import CommandFailed, lib_environment, run_with_progress
+from ScarSegmentLib.scene import segment_command
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("inputs")
+    rng = np.random.default_rng(1)
+    z, y, x = np.mgrid[0:4, 0:40, 0:40]
+    radius = np.hypot(y - 20, x - 20)
+    labels = np.where(radius < 8, 1, np.where(radius < 13, 2, 0)).astype(np.uint8)
+    image = rng.normal(60, 5, labels.shape) + 200 * (labels == 1) + 180 * ((labels == 2) & (x < 18))
+    spacing = (1.5, 1.5, 8.0)
+    write_volume(Volume(image.astype(np.float32), spacing), folder / "image.nrrd")
+    write_volume(Volume(labels, spacing), folder / "myocardium.nrrd")
+    return folder
+
+
+def test_progress_reaches_the_end(inputs, tmp_path):
+    seen = []
+    command = segment_command(inputs / "image.nrrd", tmp_path / "out", method="nsd", n_sd=3,
+                              myocardium_path=inputs / "myocardium.nrrd")
+    run_with_progress(command, lambda fraction, message: seen.append((fraction, message)))
+    fractions = [f for f, _ in seen]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    assert any("threshold" in m for _, m in seen)
+    assert (tmp_path / "out" / "labels.nii.gz").exists()
+
+
+def test_cancel_stops_the_process_and_leaves_no_output(inputs, tmp_path):
+    class Cancelled(Exception):
+        pass
+
+    def cancel_at_once(fraction, message):
+        raise Cancelled()
+
+    command = segment_command(inputs / "image.nrrd", tmp_path / "out", method="nsd",
+                              myocardium_path=inputs / "myocardium.nrrd")
+    with pytest.raises(Cancelled):
+        run_with_progress(command, cancel_at_once)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_failing_command_raises_its_own_message(inputs, tmp_path):
+    command = segment_command(inputs / "image.nrrd", tmp_path / "out", method="dl",
+                              weights=tmp_path / "absent.safetensors")
+    with pytest.raises(CommandFailed, match="Weights file not found"):
+        run_with_progress(command)
+    assert not (tmp_path / "out").exists()
+
+
+def test_environment_finds_the_libs():
+    path = lib_environment()["PYTHONPATH"]
+    assert "AHABullseye" in path and "ScarSegment" in path

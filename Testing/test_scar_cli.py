@@ -1,0 +1,162 @@
+"""`scarsynth segment` and `scarsynth run` from the command line: files, grids, and clean errors."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from AHABullseyeLib import labels as L
+from AHABullseyeLib.io import read_image, read_labels, write_volume
+from AHABullseyeLib.volume import Volume
+from ScarSegmentLib.evaluate import dice
+
+phantom_module = pytest.importorskip("ScarSynthLib.phantom")
+
+
+def scarsynth(*args):
+    return subprocess.run([sys.executable, "-m", "ScarSynthLib.cli", *map(str, args)],
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def case(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("case")
+    phantom = phantom_module.make_phantom(seed=4, territory="LAD", transmurality=0.7, mvo=True,
+                                          look="scanner")
+    write_volume(phantom.image, folder / "lge.nrrd")
+    write_volume(phantom.labels, folder / "contours.nii.gz")
+    return folder, phantom
+
+
+def test_segment_nsd_with_a_given_myocardium_writes_files_on_the_input_grid(case, tmp_path):
+    folder, phantom = case
+    before = (folder / "lge.nrrd").read_bytes()
+    done = scarsynth("segment", folder / "lge.nrrd", "-o", tmp_path / "out", "--method", "nsd",
+                     "--sd", "3", "--myocardium", folder / "contours.nii.gz")
+    assert done.returncode == 0, done.stderr
+    assert "progress: 100%" in done.stderr
+    image = read_image(folder / "lge.nrrd")
+    labels = read_labels(tmp_path / "out" / "labels.nii.gz", like=image)  # raises if off-grid
+    assert dice(L.scar(labels.array), L.scar(phantom.labels.array)) > 0.85
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    voxel_ml = float(np.prod(phantom.image.spacing)) / 1000
+    assert metrics["scar_volume_ml"] == pytest.approx(L.scar(labels.array).sum() * voxel_ml)
+    assert metrics["threshold"]["method"] == "3-SD"
+    assert not (tmp_path / "out" / "probabilities.nii.gz").exists()  # thresholds have none
+    assert (folder / "lge.nrrd").read_bytes() == before
+
+
+def scarsynth_here(capsys, *args):
+    """Run the CLI in this process (faster than a subprocess); returns (exit code, stderr)."""
+    from ScarSynthLib.cli import main
+
+    try:
+        code = main([str(a) for a in args])
+    except SystemExit as exit:  # argparse rejects bad choices this way
+        code = exit.code
+    return code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("problem", ["nan", "grid", "method", "weights", "overwrite"])
+def test_bad_inputs_give_clear_errors_and_write_nothing(case, tmp_path, capsys, problem):
+    folder, phantom = case
+    image, myocardium = folder / "lge.nrrd", folder / "contours.nii.gz"
+    extra = ["--method", "nsd", "--myocardium", myocardium]
+    outdir = tmp_path / "out"
+    if problem == "nan":
+        broken = phantom.image.array.copy()
+        broken[3, 50, 50] = np.nan
+        image = write_volume(phantom.image.with_array(broken), tmp_path / "nan.nii.gz")
+        expected = "NaN"
+    elif problem == "grid":
+        moved = Volume(phantom.labels.array, (1.0, 1.0, 8.0), phantom.labels.origin, phantom.labels.direction)
+        extra[-1] = write_volume(moved, tmp_path / "moved.nii.gz")
+        expected = "not on the same grid"
+    elif problem == "method":
+        extra = ["--method", "otsu"]
+        expected = "invalid choice"
+    elif problem == "weights":
+        extra = ["--method", "dl", "--weights", tmp_path / "none.safetensors"]
+        expected = "Weights file not found"
+    else:
+        outdir = folder
+        extra = ["--method", "nsd", "--myocardium", write_volume(phantom.labels, tmp_path / "labels.nii.gz")]
+        image = folder / "lge.nrrd"
+        outdir = tmp_path
+        expected = "Refusing to overwrite the input"
+    code, stderr = scarsynth_here(capsys, "segment", image, "-o", outdir, *extra)
+    assert code == 2, stderr
+    assert expected in stderr and "Traceback" not in stderr
+    if problem != "overwrite":
+        assert not outdir.exists()
+    else:
+        assert read_labels(tmp_path / "labels.nii.gz").same_grid(phantom.labels)
+
+
+def test_run_without_input_reports_on_a_phantom(tmp_path):
+    pytest.importorskip("AHABullseyeLib.aha")
+    done = scarsynth("run", "-o", tmp_path / "report", "--method", "fwhm")
+    assert done.returncode == 0, done.stderr
+    out = tmp_path / "report"
+    for name in ("report.html", "report.md", "labels.nii.gz", "bullseye.png", "aha.csv",
+                 "slices.png", "metrics.json", "image.nii.gz", "truth_labels.nii.gz"):
+        assert (out / name).exists(), name
+    markdown = (out / "report.md").read_text()
+    assert "synthetic LGE phantom" in markdown and "FWHM" in markdown
+    assert "in the LAD territory" in markdown  # the headline names where the scar is
+    html = (out / "report.html").read_text()
+    assert html.count("data:image/png;base64,") == 3  # bullseye, transmurality, slices
+    truth = read_labels(out / "truth_labels.nii.gz")
+    labels = read_labels(out / "labels.nii.gz", like=truth)
+    assert dice(L.scar(labels.array), L.scar(truth.array)) > 0.85
+    aha_rows = (out / "aha.csv").read_text().splitlines()
+    lad = [r for r in aha_rows[1:] if r.split(",")[0] in ("1", "7")]
+    rca = [r for r in aha_rows[1:] if r.split(",")[0] in ("4", "10")]
+    column = aha_rows[0].split(",").index("scar_percent")
+    assert all(float(r.split(",")[column]) > 20 for r in lad)   # LAD scar found in LAD segments
+    assert all(float(r.split(",")[column]) < 5 for r in rca)
+
+
+def test_run_on_a_file_uses_the_given_myocardium_and_rv_insertion_points(case, tmp_path):
+    pytest.importorskip("AHABullseyeLib.aha")
+    from AHABullseyeLib.volume import lps_to_ras
+
+    folder, phantom = case
+    points = phantom.truth["representative_insertion_points_lps"]
+    anterior, inferior = lps_to_ras([points["anterior"], points["inferior"]])
+    done = scarsynth("run", folder / "lge.nrrd", "-o", tmp_path / "out", "--method", "nsd",
+                     "--myocardium", folder / "contours.nii.gz",
+                     "--rv-insertion", *anterior, "--rv-insertion", *inferior)
+    assert done.returncode == 0, done.stderr
+    aha = json.loads((tmp_path / "out" / "aha.json").read_text())["aha"]
+    assert aha["insertion_source"] == "user"
+    markdown = (tmp_path / "out" / "report.md").read_text()
+    assert "phantom" not in markdown.lower() and "Spacing assumed" not in markdown
+    assert not (tmp_path / "out" / "image.nii.gz").exists()  # the input is not copied
+
+
+def test_unit_spacing_is_reported_as_assumed(case, tmp_path, capsys):
+    folder, phantom = case
+    unit = Volume(phantom.image.array, (1, 1, 1), phantom.image.origin, phantom.image.direction)
+    write_volume(unit, tmp_path / "unit.nii.gz")
+    write_volume(unit.with_array(phantom.labels.array), tmp_path / "lab.nii.gz")
+    code, stderr = scarsynth_here(capsys, "segment", tmp_path / "unit.nii.gz", "-o", tmp_path / "out",
+                                  "--method", "fwhm", "--myocardium", tmp_path / "lab.nii.gz")
+    assert code == 0, stderr
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert any("Spacing assumed" in w for w in metrics["warnings"])
+    assert metrics["voxel_volume_ml"] == pytest.approx(0.001)
+
+
+def test_run_auto_method_and_bad_weights(tmp_path, capsys):
+    from ScarSegmentLib.cli import network_available
+
+    code, stderr = scarsynth_here(capsys, "run", "-o", tmp_path / "out", "--weights",
+                                  tmp_path / "absent.safetensors")
+    assert code == 2 and "Weights file not found" in stderr and not (tmp_path / "out").exists()
+    if network_available():
+        pytest.skip("a deep model is installed: auto picks it")
+    code, stderr = scarsynth_here(capsys, "run", tmp_path / "lge.nii.gz", "-o", tmp_path / "out")
+    assert code == 2 and "No deep segmentation model is installed" in stderr

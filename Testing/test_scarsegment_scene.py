@@ -1,0 +1,84 @@
+"""ScarSegment's MRML logic on a real slicer-core scene: in-process and as a background command."""
+
+import subprocess
+
+import numpy as np
+import pytest
+
+slicer = pytest.importorskip("slicer")
+from AHABullseyeLib import scene as S  # noqa: E402
+from AHABullseyeLib.volume import Volume  # noqa: E402
+from ScarSegmentLib import scene as SS  # noqa: E402
+from ScarSegmentLib.progress import parse_progress_line  # noqa: E402
+
+
+def ring_case():
+    """A small LGE-like stack: dark ring, bright blood pool, bright scar sector with a dark core."""
+    rng = np.random.default_rng(0)
+    z, y, x = np.mgrid[0:4, 0:48, 0:48]
+    radius = np.hypot(y - 24, x - 24)
+    angle = np.degrees(np.arctan2(y - 24, x - 24)) % 360
+    labels = np.zeros((4, 48, 48), np.uint8)
+    labels[radius < 9] = 1
+    labels[(radius >= 9) & (radius < 15)] = 2
+    scar = (labels == 2) & (angle < 80)
+    labels[scar] = 3
+    image = rng.normal(100, 8, labels.shape)
+    image[labels == 1] = rng.normal(300, 15, (labels == 1).sum())
+    image[labels == 2] = rng.normal(60, 6, (labels == 2).sum())
+    image[scar] = rng.normal(260, 15, scar.sum())
+    spacing = (1.4, 1.4, 8.0)
+    return Volume(image.astype(np.float32), spacing, (10.0, -20.0, 30.0)), Volume(labels, spacing, (10.0, -20.0, 30.0))
+
+
+@pytest.fixture
+def scene_with_case():
+    scene = slicer.vtkMRMLScene()
+    image, labels = ring_case()
+    volume_node = S.volume_to_node(image, scene, "LGE")
+    myocardium = labels.with_array(np.where(labels.array == 3, 2, labels.array).astype(np.uint8))
+    myocardium_node = S.labels_to_segmentation_node(myocardium, scene, volume_node, name="Contours")
+    return scene, volume_node, myocardium_node, labels
+
+
+def test_in_process_segmentation_makes_named_segments_and_a_table(scene_with_case):
+    scene, volume_node, myocardium_node, truth = scene_with_case
+    segmentation, table, result = SS.segment_volume_node(
+        volume_node, scene, method="nsd", n_sd=3, myocardium_node=myocardium_node)
+    names = {segmentation.GetSegmentation().GetNthSegment(i).GetName()
+             for i in range(segmentation.GetSegmentation().GetNumberOfSegments())}
+    assert {"Scar", "Healthy myocardium", "LV blood pool"} <= names
+    labels = S.segmentation_node_to_labels(segmentation, S.volume_from_node(volume_node))
+    scar, true_scar = labels.array == 3, truth.array == 3
+    assert 2 * (scar & true_scar).sum() / (scar.sum() + true_scar.sum()) > 0.9
+    rows = S.table_node_to_rows(table)
+    burden = next(r for r in rows if r["Measurement"].startswith("Scar burden"))
+    assert float(burden["Value"]) == pytest.approx(result.metrics["scar_burden_percent"], abs=0.01)
+    assert any(r["Measurement"] == "Method" and "3-SD" in r["Value"] for r in rows)
+
+
+def test_background_command_round_trip(scene_with_case, tmp_path):
+    scene, volume_node, myocardium_node, truth = scene_with_case
+    image_path, myocardium_path = SS.export_inputs(volume_node, tmp_path / "in", myocardium_node)
+    command = SS.segment_command(image_path, tmp_path / "out", method="fwhm",
+                                 myocardium_path=myocardium_path)
+    finished = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert finished.returncode == 0, finished.stderr
+    percents = [p[0] for p in map(parse_progress_line, finished.stderr.splitlines()) if p]
+    assert percents and percents[-1] == 100 and percents == sorted(percents)
+    segmentation, table, result = SS.import_outputs(tmp_path / "out", scene, volume_node)
+    assert result.metrics["method"] == "fwhm"
+    assert segmentation.GetSegmentation().GetSegment("scar") is not None
+    assert table.GetNumberOfRows() >= 9
+
+
+def test_failed_command_reports_the_problem_and_imports_nothing(scene_with_case, tmp_path):
+    scene, volume_node, _, _ = scene_with_case
+    image_path, _ = SS.export_inputs(volume_node, tmp_path / "in")
+    command = SS.segment_command(image_path, tmp_path / "out", method="nsd",
+                                 weights=tmp_path / "missing.safetensors")
+    finished = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert finished.returncode == 2 and "Weights file not found" in finished.stderr
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(Exception, match="No segmentation"):
+        SS.import_outputs(tmp_path / "out", scene, volume_node)
