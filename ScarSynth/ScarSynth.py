@@ -86,6 +86,8 @@ class ScarSynthParameterNode:
     territory: Annotated[str, Choice(["LAD", "RCA", "LCX", "custom"])] = "LAD"
     segments: str = formatSegments(CORONARY_TERRITORIES["LAD"])  # follows the 17 checkboxes
     transmurality: Annotated[float, WithinRange(0.0, 100.0)] = 50.0
+    extent: Annotated[float, WithinRange(5.0, 100.0)] = 100.0
+    pattern: Annotated[str, Choice(["ischaemic", "midwall", "epicardial", "patchy"])] = "ischaemic"
     mvo: bool = False
     seed: Annotated[int, WithinRange(0, 2**31 - 1)] = 0
     device: Annotated[str, Choice(["auto", "cpu", "cuda"])] = "auto"
@@ -264,29 +266,45 @@ class ScarSynthLogic(ScriptedLoadableModuleLogic):
         labels = scene.segmentation_node_to_labels(parameters.inputSegmentation, image, ignore_unknown=True)
         return image, labels
 
-    def previewMask(self, parameters, progress=None) -> str:
-        """Draw the scar mask only; return a one-line summary."""
-        image, labels = self.readInputs(parameters)
+    @staticmethod
+    def _scarRequest(parameters):
+        """Keyword arguments of ScarSynthLib.scene for the panel's scar choice."""
         segments = parseSegments(parameters.segments)
-        logging.info(f"ScarSynth mask preview in segments {segments} of a {image.shape} volume")
+        if not segments:
+            raise ValueError(_("Tick at least one AHA segment or pick a territory."))
+        if parameters.transmurality <= 0:
+            raise ValueError(_("Choose a transmurality above 0 %."))
+        return dict(segments=segments, transmurality=parameters.transmurality / 100.0,
+                    extent=parameters.extent / 100.0, pattern=parameters.pattern,
+                    mvo=parameters.mvo, seed=parameters.seed)
 
-        # FEATURE POINT (ScarSynthLib): draw a scar (label 3, MVO label 4 when parameters.mvo) in
-        # `segments` of the myocardium in `labels` with parameters.transmurality (percent) and
-        # parameters.seed, reporting to `progress`; put it into parameters.outputSegmentation or a
-        # new node (scene.labels_to_segmentation_node(..., parameters.inputVolume, node=...)).
-        ScarSynthCommon.not_available("Scar mask generation", "ScarSynthLib")
+    def previewMask(self, parameters, progress=None) -> str:
+        """Draw the scar mask only, into the output segmentation; return a one-line summary."""
+        from ScarSynthLib import scene as synthScene
+
+        request = self._scarRequest(parameters)
+        logging.info(f"ScarSynth mask preview: {request}")
+        node, params = synthScene.preview_scar(
+            slicer.mrmlScene, parameters.inputVolume, parameters.inputSegmentation,
+            output_segmentation=parameters.outputSegmentation, progress=progress, **request)
+        parameters.outputSegmentation = node
+        return synthScene._summary(params)
 
     def generate(self, parameters, progress=None) -> str:
         """Draw the scar mask and synthesise the LGE image; return a one-line summary."""
-        image, labels = self.readInputs(parameters)
-        segments = parseSegments(parameters.segments)
-        logging.info(f"ScarSynth generation in segments {segments}, device {parameters.device}")
+        from ScarSynthLib import scene as synthScene
 
-        # FEATURE POINT (ScarSynthLib): as previewMask, then synthesise an LGE image of `image`'s
-        # anatomy with that scar (diffusion model on parameters.device, parameters.seed),
-        # reporting to `progress`; put the image into parameters.outputVolume or a new node
-        # (scene.volume_to_node(..., slicer.mrmlScene, name, node=...)).
-        ScarSynthCommon.not_available("LGE image synthesis", "ScarSynthLib")
+        request = self._scarRequest(parameters)
+        device = None if parameters.device == "auto" else parameters.device
+        logging.info(f"ScarSynth generation: {request}, device {parameters.device}")
+        volume, segmentation, params = synthScene.generate_scar_image(
+            slicer.mrmlScene, parameters.inputVolume, parameters.inputSegmentation,
+            output_segmentation=parameters.outputSegmentation, output_volume=parameters.outputVolume,
+            device=device, progress=progress, **request)
+        parameters.outputSegmentation = segmentation
+        parameters.outputVolume = volume
+        slicer.util.setSliceViewerLayers(background=volume, fit=True)
+        return synthScene._summary(params)
 
 
 #
@@ -302,11 +320,13 @@ class ScarSynthTest(ScriptedLoadableModuleTest):
 
     def runTest(self):
         self.setUp()
+        self.test_TerritoriesAndParameters()
+        self.test_PreviewMaskOnPhantom()  # numpy and scipy only
         missing = ScarSynthCommon.missing_modules(TEST_REQUIREMENTS)
         if missing:
-            self.delayDisplay(f"ScarSynth self-test skipped: {', '.join(missing)} not installed.")
+            self.delayDisplay(f"ScarSynth generation self-test skipped: {', '.join(missing)} not installed.")
             return
-        self.test_TerritoriesAndParameters()
+        self.test_GenerateOnPhantom()
 
     def test_TerritoriesAndParameters(self):
         """Territories cover the 17 segments once; the parameter node keeps the chosen segments."""
@@ -317,4 +337,56 @@ class ScarSynthTest(ScriptedLoadableModuleTest):
         parameters = ScarSynthLogic().getParameterNode()
         parameters.segments = formatSegments([17, 3, 3, 9])
         self.assertEqual(parseSegments(parameters.segments), (3, 9, 17))
+        self.delayDisplay("Test passed")
+
+    def _phantomParameters(self):
+        from ScarSynthLib.phantom import make_phantom
+
+        phantom = make_phantom(seed=0, n_slices=8)
+        volumeNode = scene.volume_to_node(phantom.image, slicer.mrmlScene, "Phantom LGE")
+        heartNode = scene.labels_to_segmentation_node(phantom.labels, slicer.mrmlScene, volumeNode, "Heart")
+        parameters = ScarSynthLogic().getParameterNode()
+        parameters.inputVolume = volumeNode
+        parameters.inputSegmentation = heartNode
+        parameters.segments = formatSegments(CORONARY_TERRITORIES["LAD"])
+        parameters.transmurality = 80.0
+        parameters.mvo = True
+        return phantom, parameters
+
+    def test_GenerateOnPhantom(self):
+        """Generation gives a new volume on the input grid and the scar segmentation."""
+        from AHABullseyeLib.errors import WeightsError
+
+        try:
+            from ScarSynthLib.diffusion import load_generator
+
+            load_generator()
+        except (ImportError, WeightsError) as error:
+            self.delayDisplay(f"ScarSynth generation self-test skipped: {error}")
+            return
+        self.delayDisplay("Scar synthesis on the phantom")
+        phantom, parameters = self._phantomParameters()
+        ScarSynthLogic().generate(parameters)
+        synthetic = scene.volume_from_node(parameters.outputVolume)
+        self.assertTrue(phantom.image.same_grid(synthetic))
+        self.assertTrue(parameters.outputSegmentation is not None)
+        self.delayDisplay("Test passed")
+
+    def test_PreviewMaskOnPhantom(self):
+        """A previewed LAD scar lies in the phantom's LAD segments, inside its myocardium."""
+        import numpy as np
+
+        from AHABullseyeLib import labels as L
+
+        self.delayDisplay("Scar mask preview on the phantom")
+        phantom, parameters = self._phantomParameters()
+        logic = ScarSynthLogic()
+        summary = logic.previewMask(parameters)
+        self.assertIn("Scar of", summary)
+        drawn = scene.segmentation_node_to_labels(parameters.outputSegmentation, phantom.image).array
+        scar = L.scar(drawn)
+        self.assertTrue(scar.any() and (drawn == L.MVO).any())
+        self.assertTrue(np.all(L.lv_myocardium(phantom.labels.array)[scar]))
+        inLad = np.isin(phantom.aha_segments.array[scar], CORONARY_TERRITORIES["LAD"])
+        self.assertGreater(inLad.mean(), 0.9)  # the AHA split finds the RV in the phantom's labels
         self.delayDisplay("Test passed")

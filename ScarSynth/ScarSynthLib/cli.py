@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "ScarSegmentLib.train_cli",
     "ScarSegmentLib.cli",
     "ScarSynthLib.run_cli",
+    "ScarSynthLib.synth_cli",
 )
 
 

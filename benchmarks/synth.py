@@ -1,0 +1,259 @@
+"""Synthetic LGE with AHA-guided scars: speed, realism, and what it adds to segmenter training.
+
+    python benchmarks/synth.py speed     [--cases 2] [--steps 25]
+    python benchmarks/synth.py realism   [--cases 10] [--steps 25]
+    python benchmarks/synth.py training  [--train-cases 20] [--test-cases 10] [--synthetic 20]
+                                         [--epochs 3] [--iterations 20]
+
+Data: the EMIDEC folder (--data, default ../shared/data/emidec). Runs on CPU unless --device.
+
+speed: per synthesised slice, wall time and network evaluations of synthesize_volume (counted
+  with a forward hook on the generator), next to the time of drawing the scar mask and of one
+  generator evaluation in the same process.
+realism: random scars (random_scar_config) on cases without scar, rendered; the shipped segmenter
+  (trained on real data) segments the synthetic images; prints the Dice of its scar with the
+  requested scar, the same segmenter's scar Dice on real infarcts (reference; those cases may
+  include its training cases), and the scar / remote-myocardium mean-intensity ratio of the
+  synthetic scars next to that of the real expert-labelled scars.
+training: a small segmenter trained on N real cases, and on the same cases plus M synthetic ones
+  (made from that training split's cases without scar only; training-only extras, so validation
+  stays real), both scored (scar Dice) on held-out real cases. Small on purpose (CPU): the figures say whether synthetic data helps at this size,
+  not what a full run reaches.
+"""
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+for module in ("AHABullseye", "ScarSegment", "ScarSynth"):
+    sys.path.insert(0, str(REPO / module))
+
+from AHABullseyeLib import labels as L  # noqa: E402
+from AHABullseyeLib.io import read_emidec_dataset  # noqa: E402
+from ScarSynthLib.scar_masks import make_scar_labels, random_scar_config  # noqa: E402
+
+
+def dice(a, b):
+    total = a.sum() + b.sum()
+    return float(2.0 * (a & b).sum() / total) if total else 1.0
+
+
+def intensity_ratio(image, labels):
+    """Mean intensity of scar over that of healthy (remote) myocardium; NaN without both."""
+    scar, remote = L.scar(labels), labels == L.MYOCARDIUM
+    if not scar.any() or not remote.any():
+        return float("nan")
+    return float(image[scar].mean() / max(image[remote].mean(), 1e-6))
+
+
+def predicted_labels(result):
+    """Label array of a segment_dl result."""
+    return np.asarray(result.labels.array)
+
+
+def summary(values):
+    values = np.asarray([v for v in values if np.isfinite(v)])
+    if not len(values):
+        return "n/a"
+    q1, median, q3 = np.percentile(values, [25, 50, 75])
+    return f"median {median:.3f} (IQR {q1:.3f}-{q3:.3f}, n={len(values)})"
+
+
+def random_scars(cases, count, seed=0):
+    """(case, image, labels with a random scar, config) for `count` scars on `cases` in turn."""
+    loaded = {}
+    for i in range(count):
+        case = cases[i % len(cases)]
+        if case.name not in loaded:
+            loaded[case.name] = case.load()
+        image, labels = loaded[case.name]
+        config = random_scar_config(seed * 1_000_003 + i)
+        yield case, image, make_scar_labels(labels, **config)[0], config
+
+
+def run_speed(args, normal):
+    import torch
+
+    from ScarSynthLib import diffusion
+
+    model = diffusion.load_generator(args.weights, args.device)
+    evaluations = {"samples": 0}
+
+    def count(module, args_, kwargs, output):
+        sample = args_[0] if args_ else kwargs["sample"]
+        evaluations["samples"] += int(sample.shape[0])
+
+    hook = model.register_forward_hook(count, with_kwargs=True)
+    mask_seconds, seconds, slices = [], 0.0, 0
+    for i in range(args.cases):
+        image, labels = normal[i % len(normal)].load()
+        start = time.perf_counter()
+        labels, _ = make_scar_labels(labels, **random_scar_config(args.seed * 1_000_003 + i))
+        mask_seconds.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        diffusion.synthesize_volume(image, labels, num_inference_steps=args.steps,
+                                    weights=args.weights, device=args.device, progress=False)
+        seconds += time.perf_counter() - start
+        slices += int(L.lv_myocardium(labels.array).any(axis=(1, 2)).sum())
+    hook.remove()
+    # One generator evaluation on a batch of one, as the floor a sampling step costs.
+    parameter = next(model.parameters())
+    size = model.config.sample_size
+    x = torch.zeros(1, model.config.in_channels, size, size, device=parameter.device)
+    with torch.no_grad():
+        model(x, torch.tensor([10], device=parameter.device))
+        start = time.perf_counter()
+        model(x, torch.tensor([10], device=parameter.device))
+        one_eval = time.perf_counter() - start
+    print(f"speed on {args.device or 'default device'}, {torch.get_num_threads()} threads, "
+          f"{args.steps} steps: {slices} slices from {args.cases} volumes")
+    counted = (f"{evaluations['samples'] / slices:.1f} network evaluations per slice"
+               if evaluations["samples"] else "network evaluations not counted (model not shared)")
+    print(f"  synthesis: {seconds / slices:.2f} s per slice, {counted}")
+    print(f"  one generator evaluation (batch 1): {1000 * one_eval:.0f} ms; scar mask: "
+          f"{1000 * np.median(mask_seconds):.0f} ms per volume")
+
+
+def held_out_first(cases):
+    """`cases` with those the shipped segmenter never trained on (its split file) first."""
+    import ScarSegmentLib
+
+    split = Path(ScarSegmentLib.__file__).parent / "weights" / "emidec_split.json"
+    held_out = set(json.loads(split.read_text())["validation"]) if split.is_file() else set()
+    return sorted(cases, key=lambda case: case.name not in held_out)
+
+
+def run_realism(args, normal, pathological):
+    from ScarSynthLib.diffusion import synthesize_volume
+
+    segment = _segmenter(args)
+    if args.seg_weights is None:  # compare on cases the shipped segmenter has not seen
+        normal, pathological = held_out_first(normal), held_out_first(pathological)
+    dices, ratios = [], []
+    for _, image, labels, config in random_scars(normal, args.cases, args.seed):
+        synthetic = synthesize_volume(image, labels, seed=config["seed"],
+                                      num_inference_steps=args.steps, weights=args.weights,
+                                      device=args.device, progress=False)
+        ratios.append(intensity_ratio(synthetic.array, labels.array))
+        if segment is not None:
+            dices.append(dice(L.scar(segment(synthetic)), L.scar(labels.array)))
+    real_dices, real_ratios = [], []
+    for index, case in enumerate(pathological[:max(args.cases, 10)]):
+        image, labels = case.load()
+        real_ratios.append(intensity_ratio(image.array, labels.array))
+        if segment is not None and index < args.cases:
+            real_dices.append(dice(L.scar(segment(image)), L.scar(labels.array)))
+    print(f"realism: {args.cases} synthetic scars ({args.steps} steps) vs {len(real_ratios)} real infarcts")
+    if segment is not None:
+        print(f"  segmenter scar Dice, synthetic vs requested: {summary(dices)}")
+        print(f"  segmenter scar Dice, real vs expert (reference): {summary(real_dices)}")
+    print(f"  scar / remote myocardium intensity, synthetic: {summary(ratios)}")
+    print(f"  scar / remote myocardium intensity, real:      {summary(real_ratios)}")
+
+
+def _segmenter(args):
+    """image Volume -> predicted label array, or None (said so) when no segmenter is installed."""
+    from AHABullseyeLib.errors import ScarSynthError
+
+    try:
+        from ScarSegmentLib.inference import segment_dl
+        from ScarSegmentLib.segmenter import load_segmenter
+
+        load_segmenter(args.seg_weights)
+    except (ImportError, ScarSynthError) as error:
+        print(f"  segmenter not available ({error}): Dice figures skipped")
+        return None
+    return lambda image: predicted_labels(segment_dl(image, weights=args.seg_weights,
+                                                     device=args.device, progress=False))
+
+
+def run_training(args, cases):
+    from ScarSegmentLib.inference import segment_dl
+    from ScarSegmentLib.train import make_config, train_segmenter
+
+    from ScarSynthLib.cli import main as scarsynth
+
+    rng = np.random.default_rng(args.seed)
+    order = rng.permutation(len(cases))
+    test = [cases[i] for i in order[:args.test_cases]]
+    train = [cases[i] for i in order[args.test_cases:args.test_cases + args.train_cases]]
+    with tempfile.TemporaryDirectory(prefix="synth-benchmark-") as scratch:
+        scratch = Path(scratch)
+        real_dir = _link_cases(train, scratch / "real")
+        synthetic_dir = scratch / "synthetic"
+        code = scarsynth(["synth-dataset", str(real_dir), "-n", str(args.synthetic), "--seed",
+                          str(args.seed), "--steps", str(args.steps), "-o", str(synthetic_dir)]
+                         + (["--device", args.device] if args.device else [])
+                         + (["--weights", args.weights] if args.weights else []))
+        if code:
+            raise SystemExit("synth-dataset failed")
+        scores = {}
+        # Synthetic cases are training-only extras: validation and test stay real.
+        for name, extra in (("real", ()), ("real + synthetic", (str(synthetic_dir),))):
+            config = make_config("cpu", epochs=args.epochs, iterations_per_epoch=args.iterations,
+                                 validation_cases=2, seed=args.seed, extra_train_dirs=extra,
+                                 extra_weight=1.0)
+            start = time.perf_counter()
+            weights = train_segmenter(real_dir, scratch / f"model-{len(scores)}", config, progress=False)
+            minutes = (time.perf_counter() - start) / 60
+            per_case = []
+            for case in test:
+                image, labels = case.load()
+                prediction = predicted_labels(segment_dl(image, weights=weights, device=args.device,
+                                                         progress=False))
+                if L.scar(labels.array).any():
+                    per_case.append(dice(L.scar(prediction), L.scar(labels.array)))
+            scores[name] = per_case
+            print(f"  trained on {name}: {minutes:.1f} min; held-out scar Dice {summary(per_case)}")
+    print(f"training: {len(train)} real training cases, {args.synthetic} synthetic, "
+          f"{len(test)} held-out real cases; {args.epochs} epochs x {args.iterations} iterations")
+    print(json.dumps({k: [round(v, 4) for v in s] for k, s in scores.items()}))
+
+
+def _link_cases(cases, folder):
+    folder.mkdir(parents=True)
+    for case in cases:
+        (folder / case.name).symlink_to(case.image_path.parents[1].resolve())
+    return folder
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("part", choices=("speed", "realism", "training"))
+    parser.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "emidec"))
+    parser.add_argument("--cases", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=25)
+    parser.add_argument("--weights", help="diffusion weights (default: the shipped model)")
+    parser.add_argument("--seg-weights", help="segmenter weights for realism (default: the shipped model)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--train-cases", type=int, default=20)
+    parser.add_argument("--test-cases", type=int, default=10)
+    parser.add_argument("--synthetic", type=int, default=20)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--iterations", type=int, default=20)
+    args = parser.parse_args()
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    cases = read_emidec_dataset(args.data)
+    normal = [c for c in cases if not c.has_infarct]
+    pathological = [c for c in cases if c.has_infarct]
+    if args.part == "speed":
+        run_speed(args, normal)
+    elif args.part == "realism":
+        run_realism(args, normal, pathological)
+    else:
+        run_training(args, cases)
+
+
+if __name__ == "__main__":
+    main()
