@@ -11,6 +11,7 @@ import sys
 from AHABullseyeLib.errors import ScarSynthError
 
 COMMAND_MODULES = (
+    "ScarSynthLib.train_synth_cli",
 )
 
 
