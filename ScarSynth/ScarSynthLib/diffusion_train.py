@@ -103,6 +103,15 @@ def generator_settings(config):
     )
 
 
+def last_losses(loss_file, window=20):
+    """Mean of each logged loss column over the last `window` steps of a losses.csv."""
+    with open(loss_file) as handle:
+        rows = list(csv.DictReader(handle))[-window:]
+    names = [n for n in (rows[0] if rows else {}) if n not in ("step", "elapsed_s")]
+    return {f"final_{n}_mean_last_{len(rows)}": round(float(np.mean([float(r[n]) for r in rows])), 5)
+            for n in names}
+
+
 def train_synth(dataset_dir, out_dir, steps=3000, batch_size=16, learning_rate=2e-4, resume=False,
                 device=None, seed=0, checkpoint_every=200, name=DEFAULT_MODEL_NAME, config=None,
                 max_cases=None, progress=True, log=print):
@@ -130,14 +139,16 @@ def train_synth(dataset_dir, out_dir, steps=3000, batch_size=16, learning_rate=2
         f"held out: {', '.join(sorted(held_out))}; device {device}")
 
     torch.manual_seed(seed)
+    state = load_checkpoint(checkpoint_path) if resume else None
+    if state is not None:
+        config = state["config"] or None  # the run keeps the architecture it started with
     model = dm.build_unet(config).to(device)
     ema = make_ema(model)
     optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=1e-4)
     scheduler = dm.build_train_scheduler()
     start_step, elapsed = 0, 0.0
     rng = np.random.default_rng(seed)
-    if resume:
-        state = load_checkpoint(checkpoint_path)
+    if state is not None:
         model.load_state_dict(state["model"])
         ema.load_state_dict(state["ema"])
         optimizer.load_state_dict(state["optimizer"])
@@ -180,13 +191,12 @@ def train_synth(dataset_dir, out_dir, steps=3000, batch_size=16, learning_rate=2
             if (step + 1) % checkpoint_every == 0 or step + 1 == steps:
                 handle.flush()
                 checkpoint(step + 1)
-    summary = dict(steps=steps, batch_size=batch_size, learning_rate=learning_rate,
+    summary = dict(steps=max(steps, start_step), batch_size=batch_size, learning_rate=learning_rate,
                    training_slices=int(len(arrays["images"])), training_cases=len(train_cases),
                    held_out_cases=sorted(held_out), train_time_s=round(elapsed, 1),
-                   final_loss_mean_last_50=round(float(np.mean(recent)), 5) if recent else None,
-                   device=str(device))
+                   device=str(device), **last_losses(loss_file, window=50))
     export_weights(ema.module, out_dir, name, dict(generator_settings(dm.DEFAULT_CONFIG | (config or {})),
                                                    training=summary))
-    log(f"done: {steps} steps in {elapsed:.0f} s, mean loss of the last 50 steps "
-        f"{summary['final_loss_mean_last_50']}; weights in {out_dir / (name + '.safetensors')}")
+    log(f"done: {summary['steps']} steps in {elapsed:.0f} s, {summary}; "
+        f"weights in {out_dir / (name + '.safetensors')}")
     return summary

@@ -45,6 +45,7 @@ def _train_joint(args):
                 learning_rate=args.learning_rate, resume=args.resume, device=args.device,
                 seed=args.seed, checkpoint_every=args.checkpoint_every, max_cases=args.max_cases,
                 generator_weights=args.generator_weights, consistency_weight=args.consistency_weight,
+                segmenter_warmup=args.segmenter_warmup,
                 progress=not args.no_progress)
     return 0
 
@@ -65,4 +66,6 @@ def register(subparsers):
                             "shipped model; default: from scratch)")
     joint.add_argument("--consistency-weight", type=float, default=0.1,
                        help="weight of the segmentation-consistency loss on the generator")
+    joint.add_argument("--segmenter-warmup", type=int, default=20,
+                       help="steps of segmenter training before the consistency loss starts (default 20)")
     joint.set_defaults(func=_train_joint)
