@@ -110,9 +110,19 @@ def check_image(volume, name="image"):
     return volume
 
 
+def _nifti_has_nan(path):
+    """ITK's NIfTI reader turns NaN into 0, so look at the stored values with nibabel."""
+    import nibabel
+
+    data = np.asanyarray(nibabel.load(str(path)).dataobj)
+    return data.dtype.kind == "f" and not np.all(np.isfinite(data))
+
+
 def read_image(path):
     """Read an LGE volume (NIfTI, NRRD, MHA, or a DICOM series folder) as a float32 Volume."""
     volume = volume_from_sitk(_read_sitk(path))
+    if _suffix(path) in (".nii", ".nii.gz") and _nifti_has_nan(path):
+        raise InputError(f"The image {Path(path).name} contains NaN or infinite values.")
     check_image(volume, name=f"image {Path(path).name}")
     return volume.with_array(volume.array.astype(np.float32, copy=False))
 
@@ -135,18 +145,8 @@ def read_labels(path, like=None):
 
 def _label_for_segment(segment):
     """Project label number of a .seg.nrrd segment, by its name or ID, else its own label value."""
-    text = f"{segment.get('name', '')} {segment.get('id', '')}".lower()
-    keywords = [
-        (L.MVO, ("mvo", "no-reflow", "no reflow", "microvascular")),
-        (L.SCAR, ("scar", "infarct", "fibrosis", "enhancement")),
-        (L.RV_BLOOD_POOL, ("rv", "right ventric")),
-        (L.BLOOD_POOL, ("blood", "cavity", "lv pool", "lumen")),
-        (L.MYOCARDIUM, ("myocard", "myo")),
-    ]
-    for label, words in keywords:
-        if any(word in text for word in words):
-            return label
-    return int(segment["labelValue"])
+    label = L.label_for_segment(segment.get("name", ""), segment.get("id", ""))
+    return int(segment["labelValue"]) if label is None else label
 
 
 def _read_seg_nrrd(path):

@@ -19,28 +19,52 @@ SCAR_DENSITY_G_PER_ML = 1.05
 
 # Segment metadata for Slicer segmentations and .seg.nrrd files: name, RGB colour (0..1),
 # and DICOM terminology (category, type) as (coding scheme, code value, meaning) triples.
+# The SCT codes are those of Slicer's DICOM master terminology list (Terminologies module), so
+# Slicer shows the segments with their standard names; no SNOMED concept exists for MVO, so it
+# carries a code of this project's own scheme (allowed by DICOM for private codes).
+ANATOMICAL_STRUCTURE = ("SCT", "123037004", "Anatomical Structure")
+TISSUE = ("SCT", "85756007", "Tissue")
+MORPHOLOGICALLY_ALTERED = ("SCT", "49755003", "Morphologically Altered Structure")
+
 SEGMENTS = {
     BLOOD_POOL: dict(
         id="lv_blood_pool", name="LV blood pool", color=(0.85, 0.33, 0.31),
-        category=("SCT", "123037004", "Anatomical Structure"),
-        type=("SCT", "110125003", "Left ventricle cavity")),
+        category=ANATOMICAL_STRUCTURE, type=("SCT", "87878005", "Left ventricle")),
     MYOCARDIUM: dict(
         id="myocardium", name="Healthy myocardium", color=(0.89, 0.72, 0.47),
-        category=("SCT", "123037004", "Anatomical Structure"),
-        type=("SCT", "87878005", "Left ventricle myocardium")),
+        category=ANATOMICAL_STRUCTURE, type=("SCT", "74281007", "Myocardium")),
     SCAR: dict(
         id="scar", name="Scar", color=(0.98, 0.93, 0.36),
-        category=("SCT", "49755003", "Morphologically Altered Structure"),
-        type=("SCT", "22298006", "Myocardial infarction")),
+        category=TISSUE, type=("SCT", "12402003", "Scar tissue")),
     MVO: dict(
         id="mvo", name="MVO", color=(0.33, 0.55, 0.85),
-        category=("SCT", "49755003", "Morphologically Altered Structure"),
-        type=("SCT", "443949007", "Microvascular obstruction")),
+        category=MORPHOLOGICALLY_ALTERED, type=("ScarSynth", "mvo", "Microvascular obstruction")),
     RV_BLOOD_POOL: dict(
         id="rv_blood_pool", name="RV blood pool", color=(0.50, 0.68, 0.53),
-        category=("SCT", "123037004", "Anatomical Structure"),
-        type=("SCT", "91408009", "Right ventricle cavity")),
+        category=ANATOMICAL_STRUCTURE, type=("SCT", "53085002", "Right ventricle")),
 }
+
+
+# Words that identify a segment made elsewhere (other tools, hand edits), checked in this order.
+_SEGMENT_KEYWORDS = (
+    (MVO, ("mvo", "no-reflow", "no reflow", "microvascular")),
+    (SCAR, ("scar", "infarct", "fibrosis", "enhancement")),
+    (RV_BLOOD_POOL, ("rv", "right ventric")),
+    (BLOOD_POOL, ("blood", "cavity", "lv pool", "lumen")),
+    (MYOCARDIUM, ("myocard", "myo")),
+)
+
+
+def label_for_segment(name, segment_id=""):
+    """Project label of a segment from its name or ID (exact names first, then keywords); None if unknown."""
+    for label, info in SEGMENTS.items():
+        if name.strip().lower() == info["name"].lower() or segment_id == info["id"]:
+            return label
+    text = f"{name} {segment_id}".lower()
+    for label, words in _SEGMENT_KEYWORDS:
+        if any(word in text for word in words):
+            return label
+    return None
 
 
 def lv_myocardium(labels):

@@ -1,0 +1,49 @@
+"""A module panel's progress bar and Cancel button, as a callback for long Lib functions."""
+
+import slicer
+
+
+class Cancelled(Exception):
+    """The user pressed Cancel."""
+
+
+class PanelProgress:
+    """Context manager and callback: `progress(fraction, message)` updates the panel.
+
+    Use `with PanelProgress(ui.progressBar, ui.cancelButton, ui.statusLabel) as progress:` and pass
+    `progress` to the Lib function; each call keeps the GUI responsive and raises Cancelled once
+    the user has pressed Cancel.
+    """
+
+    def __init__(self, progress_bar, cancel_button=None, status_label=None):
+        self.progress_bar = progress_bar
+        self.cancel_button = cancel_button
+        self.status_label = status_label
+        self.cancelled = False
+
+    def _cancel(self):
+        self.cancelled = True
+
+    def __enter__(self):
+        self.cancelled = False
+        self.progress_bar.value = 0
+        self.progress_bar.visible = True
+        if self.cancel_button is not None:
+            self.cancel_button.enabled = True
+            self.cancel_button.connect("clicked(bool)", self._cancel)
+        return self
+
+    def __exit__(self, *exc_info):
+        self.progress_bar.visible = False
+        if self.cancel_button is not None:
+            self.cancel_button.disconnect("clicked(bool)", self._cancel)
+            self.cancel_button.enabled = False
+        return False
+
+    def __call__(self, fraction, message=""):
+        self.progress_bar.value = int(round(100 * min(max(fraction, 0.0), 1.0)))
+        if message and self.status_label is not None:
+            self.status_label.text = message
+        slicer.app.processEvents()  # let the Cancel click arrive
+        if self.cancelled:
+            raise Cancelled("Cancelled by the user.")

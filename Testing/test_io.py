@@ -1,0 +1,223 @@
+"""Image I/O: every format keeps the geometry, bad inputs give clear errors, writes are atomic."""
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from AHABullseyeLib import io
+from AHABullseyeLib.errors import InputError
+from AHABullseyeLib.volume import Volume
+
+OBLIQUE = np.array([
+    [0.8, -0.36, 0.48],
+    [0.6, 0.48, -0.64],
+    [0.0, 0.8, 0.6],
+])
+
+
+def _image(shape=(6, 20, 24), seed=0):
+    rng = np.random.default_rng(seed)
+    return Volume(
+        rng.uniform(0, 500, shape).astype(np.float32),
+        spacing=(1.4, 1.3, 8.5), origin=(-50.5, 20.25, 110.0), direction=OBLIQUE)
+
+
+def _labels(image):
+    labels = np.zeros(image.shape, dtype=np.uint8)
+    labels[:, 5:15, 6:18] = 2
+    labels[:, 8:12, 9:15] = 1
+    labels[1:4, 5:8, 6:10] = 3
+    labels[2, 6, 7] = 4
+    labels[:, 0:3, 0:4] = 5
+    return image.with_array(labels)
+
+
+def _assert_same(a, b, exact=True):
+    assert a.same_grid(b, tolerance=1e-4)
+    if exact:
+        np.testing.assert_array_equal(a.array, b.array)
+    else:
+        np.testing.assert_allclose(a.array, b.array, atol=1.0)
+
+
+@pytest.mark.parametrize("suffix", [".nii.gz", ".nrrd", ".mha"])
+def test_image_round_trip_keeps_geometry(tmp_path, suffix):
+    image = _image()
+    path = io.write_volume(image, tmp_path / f"lge{suffix}")
+    _assert_same(image, io.read_image(path))
+
+
+@pytest.mark.parametrize("suffix", [".nii.gz", ".nrrd", ".seg.nrrd"])
+def test_labels_round_trip_keeps_geometry_and_values(tmp_path, suffix):
+    image = _image()
+    labels = _labels(image)
+    path = io.write_volume(labels, tmp_path / f"labels{suffix}")
+    back = io.read_labels(path, like=image)
+    _assert_same(labels, back)
+    assert back.array.dtype == np.uint8
+
+
+def test_seg_nrrd_segments_are_named(tmp_path):
+    import slicerio
+
+    path = io.write_volume(_labels(_image()), tmp_path / "labels.seg.nrrd")
+    names = slicerio.segment_names(slicerio.read_segmentation(str(path)))
+    assert set(names) == {"LV blood pool", "Healthy myocardium", "Scar", "MVO", "RV blood pool"}
+
+
+def _write_dicom_series(volume, folder):
+    """Write `volume` as an MR DICOM series, one file per slice, with its patient geometry."""
+    folder.mkdir()
+    series_uid = "1.2.826.0.1.3680043.2.1125.1.4242"
+    rows, cols = volume.direction[:, 0], volume.direction[:, 1]
+    for k in range(volume.shape[0]):
+        slice_image = sitk.GetImageFromArray(volume.array[k].astype(np.int16))
+        slice_image.SetSpacing(volume.spacing[:2])
+        position = volume.index_to_lps([[k, 0, 0]])[0]
+        tags = {
+            "0008|0060": "MR",
+            "0020|000e": series_uid,
+            "0020|000d": "1.2.826.0.1.3680043.2.1125.1.4241",
+            "0020|0013": str(k + 1),
+            "0020|0032": "\\".join(f"{v:.6f}" for v in position),
+            "0020|0037": "\\".join(f"{v:.6f}" for v in np.concatenate([rows, cols])),
+            "0028|0030": f"{volume.spacing[1]:.6f}\\{volume.spacing[0]:.6f}",
+            "0018|0050": f"{volume.spacing[2]:.6f}",
+        }
+        for tag, value in tags.items():
+            slice_image.SetMetaData(tag, value)
+        writer = sitk.ImageFileWriter()
+        writer.KeepOriginalImageUIDOn()
+        writer.SetFileName(str(folder / f"slice{k:03d}.dcm"))
+        writer.Execute(slice_image)
+
+
+def test_dicom_series_folder_keeps_geometry(tmp_path):
+    image = _image()
+    image = image.with_array(np.round(image.array))
+    _write_dicom_series(image, tmp_path / "dicom")
+    back = io.read_image(tmp_path / "dicom")
+    _assert_same(image, back)
+
+
+def test_read_emidec_layout(tmp_path):
+    image = _image()
+    for name in ("Case_N001", "Case_P002"):
+        io.write_volume(image, tmp_path / name / "Images" / f"{name}.nii.gz")
+        io.write_volume(_labels(image), tmp_path / name / "Contours" / f"{name}.nii.gz")
+    (tmp_path / "notes").mkdir()
+    cases = io.read_emidec_dataset(tmp_path)
+    assert [c.name for c in cases] == ["Case_N001", "Case_P002"]
+    assert [c.has_infarct for c in cases] == [False, True]
+    loaded_image, loaded_labels = cases[1].load()
+    _assert_same(image, loaded_image)
+    assert loaded_labels.array.max() == 5
+
+
+def test_real_emidec_case_reads(emidec_dir):
+    cases = io.read_emidec_dataset(emidec_dir)
+    assert len(cases) >= 1
+    image, labels = cases[0].load()
+    assert image.shape == labels.shape and image.shape[1:] == (256, 256)
+    assert set(np.unique(labels.array)) <= {0, 1, 2, 3, 4}
+
+
+@pytest.mark.parametrize("array, message", [
+    (np.zeros((20, 24), np.float32) + np.arange(24), "2D"),
+    (np.random.default_rng(0).random((2, 3, 20, 24)).astype(np.float32), "4D"),
+])
+def test_wrong_dimensions_are_refused(tmp_path, array, message):
+    path = tmp_path / "bad.nii.gz"
+    sitk.WriteImage(sitk.GetImageFromArray(array, isVector=False), str(path))
+    with pytest.raises(InputError, match=message):
+        io.read_image(path)
+
+
+def test_single_frame_4d_is_accepted(tmp_path):
+    array = np.random.default_rng(0).random((1, 3, 20, 24)).astype(np.float32)
+    path = tmp_path / "one_frame.nii.gz"
+    sitk.WriteImage(sitk.GetImageFromArray(array, isVector=False), str(path))
+    assert io.read_image(path).shape == (3, 20, 24)
+
+
+def test_nan_and_constant_images_are_refused(tmp_path):
+    image = _image()
+    with_nan = image.array.copy()
+    with_nan[2, 3, 4] = np.nan
+    io.write_volume(image.with_array(with_nan), tmp_path / "nan.nii.gz")
+    with pytest.raises(InputError, match="NaN"):
+        io.read_image(tmp_path / "nan.nii.gz")
+    io.write_volume(image.with_array(np.full(image.shape, 7, np.float32)), tmp_path / "flat.nii.gz")
+    with pytest.raises(InputError, match="constant"):
+        io.read_image(tmp_path / "flat.nii.gz")
+
+
+def test_corrupt_and_missing_files_are_refused(tmp_path):
+    corrupt = tmp_path / "corrupt.nii.gz"
+    corrupt.write_bytes(b"this is not an image" * 10)
+    with pytest.raises(InputError, match="Could not read"):
+        io.read_image(corrupt)
+    with pytest.raises(InputError, match="No such file"):
+        io.read_image(tmp_path / "absent.nrrd")
+    bad_seg = tmp_path / "broken.seg.nrrd"
+    bad_seg.write_bytes(b"NRRD0004\nnonsense")
+    with pytest.raises(InputError, match="segmentation"):
+        io.read_labels(bad_seg)
+
+
+def test_labels_on_another_grid_are_refused(tmp_path):
+    image = _image()
+    labels = _labels(image)
+    shifted = Volume(labels.array, labels.spacing, (0.0, 0.0, 0.0), labels.direction)
+    io.write_volume(shifted, tmp_path / "shifted.nii.gz")
+    with pytest.raises(InputError, match="origin"):
+        io.read_labels(tmp_path / "shifted.nii.gz", like=image)
+    cropped = Volume(labels.array[:, :10], labels.spacing, labels.origin, labels.direction)
+    io.write_volume(cropped, tmp_path / "cropped.nii.gz")
+    with pytest.raises(InputError, match="shape"):
+        io.read_labels(tmp_path / "cropped.nii.gz", like=image)
+
+
+def test_unknown_label_values_are_refused(tmp_path):
+    labels = _labels(_image())
+    array = labels.array.copy()
+    array[0, 0, 0] = 9
+    io.write_volume(labels.with_array(array), tmp_path / "odd.nii.gz")
+    with pytest.raises(InputError, match=r"unknown label values \[9\]"):
+        io.read_labels(tmp_path / "odd.nii.gz")
+
+
+def test_write_refuses_to_overwrite_an_input(tmp_path):
+    path = io.write_volume(_image(), tmp_path / "input.nii.gz")
+    before = path.read_bytes()
+    with pytest.raises(InputError, match="overwrite"):
+        io.write_volume(_image(seed=1), path, protect=[path])
+    assert path.read_bytes() == before
+
+
+def test_failed_write_leaves_nothing(tmp_path):
+    with pytest.raises(InputError):
+        io.write_volume(_image(), tmp_path / "out.png.unknown")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_atomic_output_dir_writes_all_or_nothing(tmp_path):
+    with pytest.raises(RuntimeError):
+        with io.atomic_output_dir(tmp_path / "out") as staging:
+            (staging / "a.txt").write_text("partial")
+            raise RuntimeError("failure half-way")
+    assert not (tmp_path / "out").exists()
+    assert [p.name for p in tmp_path.iterdir()] == []
+    with io.atomic_output_dir(tmp_path / "out") as staging:
+        (staging / "a.txt").write_text("done")
+        (staging / "b.txt").write_text("done")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.txt", "b.txt"]
+
+
+def test_volume_index_and_physical_points_agree():
+    image = _image()
+    sitk_image = io.volume_to_sitk(image)
+    for zyx in ([0, 0, 0], [3, 7, 11], [5, 19, 23]):
+        expected = sitk_image.TransformIndexToPhysicalPoint([int(v) for v in zyx[::-1]])
+        np.testing.assert_allclose(image.index_to_lps([zyx])[0], expected, atol=1e-6)
+        np.testing.assert_allclose(image.lps_to_index(image.index_to_lps([zyx]))[0], zyx, atol=1e-9)
