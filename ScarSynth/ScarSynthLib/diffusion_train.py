@@ -47,10 +47,33 @@ def diffusion_loss(model, scheduler, images, labels, regions, generator=None):
 
 
 def make_ema(model):
+    """Exponential moving average of the weights; its decay ramps up so short runs forget the
+    random initialisation quickly (decay = min(EMA_DECAY, (1 + n) / (10 + n)) after n updates)."""
     import torch
 
-    return torch.optim.swa_utils.AveragedModel(
-        model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(EMA_DECAY))
+    def average(averaged, current, num_averaged):
+        decay = min(EMA_DECAY, (1.0 + float(num_averaged)) / (10.0 + float(num_averaged)))
+        return decay * averaged + (1.0 - decay) * current
+
+    return torch.optim.swa_utils.AveragedModel(model, avg_fn=average)
+
+
+def validation_loss(model, arrays, batches=4, batch_size=16, seed=1234):
+    """Mean DDPM loss on fixed batches (same crops, noise and timesteps for every model)."""
+    import torch
+
+    scheduler = dm.build_train_scheduler()
+    device = next(model.parameters()).device
+    rng = np.random.default_rng(seed)
+    generator = torch.Generator(device=device).manual_seed(seed)
+    losses = []
+    model.eval()
+    with torch.no_grad():
+        for _ in range(batches):
+            images, labels, regions = (t.to(device) for t in data.random_batch(arrays, batch_size, rng))
+            losses.append(diffusion_loss(model, scheduler, images, labels, regions, generator)[0].item())
+    model.train()
+    return float(np.mean(losses))
 
 
 def save_checkpoint(path, state):
@@ -195,8 +218,14 @@ def train_synth(dataset_dir, out_dir, steps=3000, batch_size=16, learning_rate=2
                    training_slices=int(len(arrays["images"])), training_cases=len(train_cases),
                    held_out_cases=sorted(held_out), train_time_s=round(elapsed, 1),
                    device=str(device), **last_losses(loss_file, window=50))
-    export_weights(ema.module, out_dir, name, dict(generator_settings(dm.DEFAULT_CONFIG | (config or {})),
-                                                   training=summary))
+    # Ship the EMA unless the raw weights do better on held-out slices (e.g. in a very short run).
+    held_out_arrays = data.load_training_arrays([c for c in cases if c.name in held_out], progress=False)
+    scores = {"ema": validation_loss(ema.module, held_out_arrays), "raw": validation_loss(model, held_out_arrays)}
+    chosen = min(scores, key=scores.get)
+    summary.update(held_out_loss_ema=round(scores["ema"], 5), held_out_loss_raw=round(scores["raw"], 5),
+                   exported_weights=chosen)
+    export_weights(ema.module if chosen == "ema" else model, out_dir, name,
+                   dict(generator_settings(dm.DEFAULT_CONFIG | (config or {})), training=summary))
     log(f"done: {summary['steps']} steps in {elapsed:.0f} s, {summary}; "
         f"weights in {out_dir / (name + '.safetensors')}")
     return summary

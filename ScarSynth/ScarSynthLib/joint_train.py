@@ -5,7 +5,7 @@ Each step:
   1. generator: DDPM loss on real crops + weight * consistency loss (see joint_losses) on crops
      whose scar was replaced by a random new one, through x0_hat at the sampled timestep;
   2. segmenter: Dice + CE on real crops and on the buffer of freshly synthesised crops;
-  3. every `refresh_every` steps the buffer is re-synthesised (DPM-Solver, few steps) by the
+  3. every `refresh_every` steps the buffer is re-synthesised (DDIM, few steps) by the
      current generator from new random scars.
 """
 

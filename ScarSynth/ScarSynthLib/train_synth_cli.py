@@ -1,5 +1,5 @@
-"""CLI: `scarsynth train-synth` (the diffusion generator) and `scarsynth train-joint`
-(generator and segmenter trained together with a segmentation-consistency loss)."""
+"""CLI: `scarsynth train-synth` (the diffusion generator), `scarsynth train-joint` (generator and
+segmenter trained together with a segmentation-consistency loss) and `scarsynth evaluate-synth`."""
 
 from pathlib import Path
 
@@ -50,7 +50,37 @@ def _train_joint(args):
     return 0
 
 
+def _evaluate_synth(args):
+    import json
+
+    from .diffusion_eval import evaluate_generator, save_montage
+
+    _set_threads(args)
+    rows, summary, examples = evaluate_generator(args.dataset_dir, weights=args.weights,
+                                                 num_inference_steps=args.steps, seed=args.seed,
+                                                 progress=not args.no_progress)
+    for row in rows:
+        print(json.dumps(row))
+    print(json.dumps(summary, indent=2))
+    if args.montage:
+        print(f"montage: {save_montage(examples, args.montage)}")
+    return 0
+
+
 def register(subparsers):
+    evaluate = subparsers.add_parser(
+        "evaluate-synth",
+        help="realism figures (scar/remote and blood/myocardium intensity ratios, real vs synthetic) "
+             "of the generator on the held-out cases of a dataset")
+    evaluate.add_argument("dataset_dir", type=Path, help="dataset in the EMIDEC layout")
+    evaluate.add_argument("--weights", default=None, help="generator weights (default: the shipped model)")
+    evaluate.add_argument("--steps", type=int, default=25, help="sampling steps = network evaluations (<= 50)")
+    evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument("--montage", type=Path, default=None, help="write a PNG montage real | labels | synthetic")
+    evaluate.add_argument("--threads", type=int, default=None)
+    evaluate.add_argument("--no-progress", action="store_true")
+    evaluate.set_defaults(func=_evaluate_synth)
+
     synth = subparsers.add_parser(
         "train-synth", help="train the conditional diffusion generator (DDPM) on a labelled dataset")
     _common_arguments(synth)
