@@ -20,7 +20,8 @@ def tiny_weights(tmp_path_factory):
     torch.manual_seed(0)
     folder = tmp_path_factory.mktemp("tiny_generator")
     model = dm.build_unet(TINY_CONFIG)
-    export_weights(model, folder, "tiny", generator_settings(dm.DEFAULT_CONFIG | TINY_CONFIG))
+    export_weights(model, folder, "tiny", dict(generator_settings(dm.DEFAULT_CONFIG | TINY_CONFIG),
+                                               label_means=[0.0, 0.1, -0.3, 0.5, -0.4]))
     return str(folder / "tiny.safetensors")
 
 
@@ -85,6 +86,11 @@ def test_synthesize_slice_reports_network_evaluations(image_and_labels, tiny_wei
     assert new_slice.shape == image.array[1].shape
     with pytest.raises(InputError, match="num_inference_steps"):
         synthesize_slice(image.array[1], labels.array[1], num_inference_steps=51, weights=tiny_weights)
+    partial, evaluations = synthesize_slice(image.array[1], labels.array[1], seed=1, num_inference_steps=10,
+                                            weights=tiny_weights, strength=0.5)
+    assert evaluations == 5 and np.all(np.isfinite(partial))
+    with pytest.raises(InputError, match="strength"):
+        synthesize_slice(image.array[1], labels.array[1], weights=tiny_weights, strength=1.5)
     empty, evaluations = synthesize_slice(image.array[1], np.zeros_like(labels.array[1]), weights=tiny_weights)
     assert evaluations == 0 and np.array_equal(empty, image.array[1])
 

@@ -77,15 +77,30 @@ def _check_steps(num_inference_steps):
                          f"got {num_inference_steps!r}.")
 
 
-def sample_normalised(model, images, regions, labels, seeds, num_inference_steps=25, progress=False):
+def label_template(images, regions, labels, label_means):
+    """The context outside the region and each label's mean intensity inside it (normalised)."""
+    import torch
+
+    means = torch.as_tensor(label_means, dtype=torch.float32)
+    return images * (1.0 - regions) + regions * means[labels]
+
+
+def sample_normalised(model, images, regions, labels, seeds, num_inference_steps=25, progress=False,
+                      strength=1.0, label_means=None):
     """Generate normalised crops (N, S, S) from arrays of context images, regions and labels.
 
     Returns (samples, network evaluations per crop). DDIM (eta 0) is deterministic given the
     starting noise, which comes from a per-crop generator seeded with its seed. Its x0 estimate is
     clipped to +-SAMPLE_CLIP: the cosine schedule ends near zero signal, where an epsilon model's
     x0 estimate is unbounded (DPM-Solver++ starting at t = 999 diverges on it).
+
+    strength < 1 starts from a label template (`label_means` per class, see label_template)
+    noised to that fraction of the schedule instead of pure noise (SDEdit, Meng et al. 2022): the
+    labels then also shape the start, and only strength x num_inference_steps evaluations run.
     """
     import torch
+
+    dm.ensure_diffusers_importable()
     from diffusers import DDIMScheduler
     from tqdm import tqdm
 
@@ -98,10 +113,20 @@ def sample_normalised(model, images, regions, labels, seeds, num_inference_steps
                                   torch.as_tensor(labels).long()).to(device)
     noise = [torch.randn((1,) + tuple(images.shape[1:]), generator=torch.Generator().manual_seed(int(s)))
              for s in seeds]
-    sample = torch.cat(noise).to(device) * scheduler.init_noise_sigma
+    noise = torch.cat(noise).to(device)
+    timesteps = scheduler.timesteps
+    if strength < 1.0:
+        if label_means is None:
+            raise InputError("strength < 1 needs the label means of the weights' registry entry.")
+        timesteps = timesteps[-max(1, int(round(strength * len(timesteps)))):]
+        template = label_template(images, torch.as_tensor(regions, dtype=torch.float32),
+                                  torch.as_tensor(labels).long(), label_means).to(device)
+        sample = scheduler.add_noise(template, noise, timesteps[:1].to(device))
+    else:
+        sample = noise * scheduler.init_noise_sigma
     evaluations = 0
     with torch.no_grad():
-        for t in tqdm(scheduler.timesteps, desc="synthesising", disable=not progress, leave=False):
+        for t in tqdm(timesteps, desc="synthesising", disable=not progress, leave=False):
             model_input = torch.cat([scheduler.scale_model_input(sample, t)[:, None], condition], 1)
             epsilon = model(model_input, t.expand(len(images)).to(device)).sample[:, 0]
             evaluations += 1
@@ -109,11 +134,22 @@ def sample_normalised(model, images, regions, labels, seeds, num_inference_steps
     return sample.cpu().numpy(), evaluations
 
 
-def sample_crops(model, crops, seeds, num_inference_steps=25, progress=False):
+def sample_crops(model, crops, seeds, num_inference_steps=25, progress=False, strength=1.0,
+                 label_means=None):
     """Generate normalised heart crops for SliceCrops (one seed each): (samples, evaluations)."""
     return sample_normalised(model, np.stack([c.image for c in crops]), np.stack([c.region for c in crops]),
                              np.stack([c.labels for c in crops]).astype(np.int64), seeds,
-                             num_inference_steps, progress)
+                             num_inference_steps, progress, strength, label_means)
+
+
+def sampling_settings(weights=None, strength=None):
+    """(strength, label means) to sample with: `strength` or the weights' recommended one."""
+    _, entry = _resolve_weights(weights)
+    recommended = entry.get("sampling", {})
+    strength = recommended.get("strength", 1.0) if strength is None else float(strength)
+    if not 0.0 < strength <= 1.0:
+        raise InputError(f"strength must lie in (0, 1]; got {strength}.")
+    return strength, entry.get("label_means")
 
 
 def paste_back(image2d, crop, sample):
@@ -141,7 +177,7 @@ def _check_pair(image_array, label_array):
 
 
 def synthesize_slice(image2d, labels2d, seed=0, num_inference_steps=25, weights=None, device=None,
-                     progress=False, lv_extent=None):
+                     progress=False, lv_extent=None, strength=None):
     """One 2D slice: (new image (H, W) float32, number of network evaluations used).
 
     `labels2d` (0..5) describes the heart to render (e.g. with a new scar); `lv_extent` (pixels)
@@ -157,17 +193,21 @@ def synthesize_slice(image2d, labels2d, seed=0, num_inference_steps=25, weights=
     extent = lv_extent or data.lv_extent(labels2d[None])
     crop = data.crop_slice(image2d.astype(np.float32), labels2d, extent)
     model = load_generator(weights, device)
-    samples, evaluations = sample_crops(model, [crop], [seed], num_inference_steps, progress)
+    strength, label_means = sampling_settings(weights, strength)
+    samples, evaluations = sample_crops(model, [crop], [seed], num_inference_steps, progress, strength,
+                                        label_means)
     return paste_back(image2d, crop, samples[0]), evaluations
 
 
 def synthesize_volume(image, labels, seed=0, num_inference_steps=25, weights=None, device=None,
-                      progress=True, batch_size=16):
+                      progress=True, batch_size=16, strength=None):
     """A new LGE Volume (float32, on `image`'s grid) whose heart follows `labels`.
 
     `labels` (Volume, 0..5, on the same grid) carries the wanted anatomy, e.g. a new scar. Every
     slice with LV labels is synthesised (slice z uses seed + z); the rest of the volume, and every
     pixel outside the heart region, is identical to `image`. The inputs are not modified.
+    `strength` (0, 1]: 1 starts from pure noise; below 1 from a noised label template (see
+    sample_normalised); None takes the weights' recommended value (registry entry "sampling").
     """
     _check_steps(num_inference_steps)
     image.check_same_grid(labels, what="label map")
@@ -178,6 +218,7 @@ def synthesize_volume(image, labels, seed=0, num_inference_steps=25, weights=Non
     result = source.copy()
     slices = [z for z in range(source.shape[0]) if data.lv_mask(label_array[z]).any()]
     model = load_generator(weights, device)
+    strength, label_means = sampling_settings(weights, strength)
     from tqdm import tqdm
 
     for start in tqdm(range(0, len(slices), batch_size), desc="synthesise volume",
@@ -185,7 +226,7 @@ def synthesize_volume(image, labels, seed=0, num_inference_steps=25, weights=Non
         chunk = slices[start:start + batch_size]
         crops = [data.crop_slice(source[z], label_array[z], extent) for z in chunk]
         samples, _ = sample_crops(model, crops, [seed + z for z in chunk], num_inference_steps,
-                                  progress=progress)
+                                  progress, strength, label_means)
         for z, crop, sample in zip(chunk, crops, samples):
             result[z] = paste_back(source[z], crop, sample)
     return image.with_array(result)

@@ -168,6 +168,18 @@ def load_training_arrays(cases, progress=True):
                 regions=np.stack(regions).astype(np.float32))
 
 
+def label_intensity_means(arrays):
+    """Mean normalised intensity of each label class (0..4) inside the heart regions."""
+    from .diffusion_model import NUM_LABEL_CLASSES
+
+    inside = arrays["regions"] > 0.5
+    means = []
+    for label in range(NUM_LABEL_CLASSES):
+        pixels = arrays["images"][inside & (arrays["labels"] == label)]
+        means.append(round(float(pixels.mean()), 4) if pixels.size else 0.0)
+    return means
+
+
 def random_batch(arrays, batch_size, generator):
     """A batch of torch tensors (images, labels, regions) with random flips and 90-degree turns."""
     import torch

@@ -32,8 +32,28 @@ DEFAULT_CONFIG = dict(
 )
 
 
+def ensure_diffusers_importable():
+    """Let diffusers import where a broken torchvision is installed.
+
+    A torchvision wheel that does not match the CPU torch build fails on import; diffusers imports
+    it whenever it is installed and then cannot load its UNet. The generator never needs it, so
+    diffusers is told it is absent.
+    """
+    import importlib.util
+
+    if importlib.util.find_spec("torchvision") is None:
+        return
+    try:
+        import torchvision  # noqa: F401
+    except Exception:  # RuntimeError / ImportError raised inside torchvision itself
+        from diffusers.utils import import_utils
+
+        import_utils._torchvision_available = False
+
+
 def build_unet(config=None):
     """A fresh diffusers UNet2DModel with `config` (DEFAULT_CONFIG when None)."""
+    ensure_diffusers_importable()
     from diffusers import UNet2DModel
 
     settings = dict(DEFAULT_CONFIG)
@@ -44,6 +64,7 @@ def build_unet(config=None):
 
 def build_train_scheduler():
     """The DDPM noise schedule used for training (and shared with the fast samplers)."""
+    ensure_diffusers_importable()
     from diffusers import DDPMScheduler
 
     return DDPMScheduler(num_train_timesteps=NUM_TRAIN_TIMESTEPS, beta_schedule=BETA_SCHEDULE,

@@ -177,7 +177,8 @@ def train_joint(dataset_dir, out_dir, steps=200, batch_size=8, learning_rate=1e-
                    generator_start=generator_weights or "scratch", training_slices=int(len(arrays["images"])),
                    train_time_s=round(elapsed, 1), device=str(device), **dt.last_losses(loss_file))
     dt.export_weights(ema.module, out_dir, JOINT_GENERATOR_NAME,
-                      dict(dt.generator_settings(dm.DEFAULT_CONFIG | settings), training=summary))
+                      dict(dt.generator_settings(dm.DEFAULT_CONFIG | settings),
+                           label_means=data.label_intensity_means(arrays), training=summary))
     dt.export_weights(segmenter, out_dir, JOINT_SEGMENTER_NAME,
                       dict(kind="joint-training-segmenter", architecture="monai.networks.nets.UNet",
                            input="normalised heart crop (see the generator's settings)",
