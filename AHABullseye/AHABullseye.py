@@ -5,6 +5,7 @@ AHABullseyeLib.scene and calls AHABullseyeLib for the analysis. Nothing heavy is
 """
 
 import logging
+import os
 from typing import Annotated, Optional
 
 import qt
@@ -31,7 +32,6 @@ from slicer.util import VTKObservationMixin
 
 import ScarSynthCommon
 from AHABullseyeLib import scene
-from AHABullseyeLib.volume import ras_to_lps
 
 # Python packages the analysis (and so its self-test) imports beyond Slicer's own.
 TEST_REQUIREMENTS = ("scipy", "matplotlib")
@@ -161,10 +161,14 @@ class AHABullseyeWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         with slicer.util.tryWithErrorDisplay(_("AHA analysis failed."), waitCursor=True):
             ScarSynthCommon.ensure_dependencies(self.resourcePath("requirements.txt"), need_torch=False)
             with ScarSynthCommon.PanelProgress(self.ui.progressBar, None, self.ui.statusLabel) as progress:
-                result = self.logic.process(self._parameterNode, progress=progress)
+                bullseyePath = os.path.join(slicer.app.temporaryPath, "AHABullseye", "bullseye.png")
+                result = self.logic.process(self._parameterNode, progress=progress, bullseyePath=bullseyePath)
             self.ui.statusLabel.text = result.summary
             if result.bullseyePng:
-                self.ui.bullseyeLabel.setPixmap(qt.QPixmap(result.bullseyePng))
+                pixmap = qt.QPixmap(result.bullseyePng)
+                width = max(240, min(self.ui.bullseyeLabel.width, 480))
+                self.ui.bullseyeLabel.setPixmap(pixmap.scaledToWidth(width, qt.Qt.SmoothTransformation))
+                self.ui.bullseyeLabel.toolTip = result.bullseyePng
 
 
 #
@@ -189,37 +193,27 @@ class AHABullseyeLogic(ScriptedLoadableModuleLogic):
     def getParameterNode(self):
         return AHABullseyeParameterNode(super().getParameterNode())
 
-    @staticmethod
-    def readLabels(parameters):
-        """The input label map as a Volume, on the LGE volume's grid when one is chosen."""
-        reference = scene.volume_from_node(parameters.lgeVolume) if parameters.lgeVolume else None
-        if parameters.inputSegmentation:
-            return scene.segmentation_node_to_labels(parameters.inputSegmentation, reference)
-        if parameters.inputLabelMap:
-            return scene.labelmap_node_to_labels(parameters.inputLabelMap, reference)
-        raise ValueError(_("Select a segmentation or a label map."))
-
-    @staticmethod
-    def insertionPointsLps(parameters):
-        """The RV insertion points (anterior, inferior) in LPS, or None when no list is chosen."""
-        if not parameters.insertionPoints:
-            return None
-        return ras_to_lps(scene.fiducial_points_ras(parameters.insertionPoints))
-
-    def process(self, parameters, progress=None) -> AHABullseyeResult:
-        """Analyse the chosen inputs and fill the chosen outputs."""
-        labels = self.readLabels(parameters)
-        lge = scene.volume_from_node(parameters.lgeVolume) if parameters.lgeVolume else None
-        points = self.insertionPointsLps(parameters)
-        logging.info(f"AHA analysis of a {labels.shape} label map, insertion points: {points is not None}")
-
-        # FEATURE POINT (AHABullseyeLib): split the myocardium into the AHA 17 segments and quantify
-        # scar per segment from `labels`, `lge`, `points`, parameters.apexSide and
-        # parameters.direction, reporting to `progress`; then put the segment map into
-        # parameters.outputSegmentation / a new segmentation node (scene.labels_to_segmentation_node
-        # with AHA segment names), the per-segment rows into parameters.outputTable
-        # (scene.rows_to_table_node), and return an AHABullseyeResult with the bullseye PNG path.
-        ScarSynthCommon.not_available("AHA 17-segment analysis", "AHABullseyeLib")
+    def process(self, parameters, progress=None, bullseyePath=None) -> AHABullseyeResult:
+        """Analyse the chosen inputs and fill the chosen outputs (new nodes where none is chosen)."""
+        logging.info("AHA analysis started")
+        analysis = scene.aha_analysis_on_nodes(
+            slicer.mrmlScene,
+            segmentation_node=parameters.inputSegmentation,
+            labelmap_node=None if parameters.inputSegmentation else parameters.inputLabelMap,
+            lge_node=parameters.lgeVolume,
+            points_node=parameters.insertionPoints,
+            apex=parameters.apexSide,
+            direction=parameters.direction,
+            output_segmentation=parameters.outputSegmentation,
+            output_table=parameters.outputTable,
+            bullseye_path=bullseyePath,
+            progress=progress,
+        )
+        parameters.outputSegmentation = analysis.segmentation_node
+        parameters.outputTable = analysis.table_node
+        for warning in analysis.result.warnings:
+            logging.warning(warning)
+        return AHABullseyeResult(analysis.summary, str(analysis.bullseye_path))
 
 
 #
@@ -240,6 +234,7 @@ class AHABullseyeTest(ScriptedLoadableModuleTest):
             self.delayDisplay(f"AHABullseye self-test skipped: {', '.join(missing)} not installed.")
             return
         self.test_LabelsThroughTheScene()
+        self.test_AnalysisOfAPhantom()
 
     def test_LabelsThroughTheScene(self):
         """A synthetic label map goes into a segmentation node and comes back unchanged."""
@@ -263,4 +258,29 @@ class AHABullseyeTest(ScriptedLoadableModuleTest):
 
         parameters = AHABullseyeLogic().getParameterNode()
         self.assertEqual(parameters.apexSide, "auto")
+        self.delayDisplay("Test passed")
+
+    def test_AnalysisOfAPhantom(self):
+        """The logic on a phantom with an RV: 17 segments close to the true map, table, bullseye."""
+        import numpy as np
+
+        try:
+            from ScarSynthLib.phantom import make_phantom
+        except ImportError as error:
+            self.delayDisplay(f"Phantom analysis skipped: {error}")
+            return
+
+        self.delayDisplay("Analysing a phantom")
+        phantom = make_phantom(seed=3, territory="LAD", transmurality=0.6, matrix_size=128, pixel_spacing=1.6)
+        labelsNode = scene.labels_to_segmentation_node(phantom.labels, slicer.mrmlScene, name="phantom labels")
+        parameters = AHABullseyeLogic().getParameterNode()
+        parameters.inputSegmentation = labelsNode
+        result = AHABullseyeLogic().process(parameters)
+
+        segments = scene.segmentation_node_to_aha_segments(parameters.outputSegmentation, phantom.labels)
+        myocardium = phantom.aha_segments.array > 0
+        agreement = np.mean(segments.array[myocardium] == phantom.aha_segments.array[myocardium])
+        self.assertGreaterEqual(agreement, 0.95)
+        self.assertEqual(parameters.outputTable.GetTable().GetNumberOfRows(), 17 + 1 + 3)
+        self.assertTrue(os.path.getsize(result.bullseyePng) > 0)
         self.delayDisplay("Test passed")

@@ -221,3 +221,15 @@ def test_volume_index_and_physical_points_agree():
         expected = sitk_image.TransformIndexToPhysicalPoint([int(v) for v in zyx[::-1]])
         np.testing.assert_allclose(image.index_to_lps([zyx])[0], expected, atol=1e-6)
         np.testing.assert_allclose(image.lps_to_index(image.index_to_lps([zyx]))[0], zyx, atol=1e-9)
+
+
+def test_written_files_have_ordinary_permissions(tmp_path):
+    import os
+    import stat
+
+    umask = os.umask(0o022)
+    try:
+        path = io.write_volume(_image(), tmp_path / "out.nii.gz")
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644

@@ -202,6 +202,12 @@ def _write_seg_nrrd(volume, path):
     })
 
 
+def _default_file_mode():
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def write_volume(volume, path, protect=()):
     """Write a Volume atomically (format from the suffix; .seg.nrrd writes a Slicer segmentation).
 
@@ -224,6 +230,7 @@ def write_volume(volume, path, protect=()):
             import SimpleITK as sitk
 
             sitk.WriteImage(volume_to_sitk(volume), temporary, useCompression=True)
+        os.chmod(temporary, _default_file_mode())  # mkstemp makes owner-only files
         os.replace(temporary, path)
     finally:
         if os.path.exists(temporary):

@@ -11,6 +11,8 @@ import sys
 from AHABullseyeLib.errors import ScarSynthError
 
 COMMAND_MODULES = (
+    "AHABullseyeLib.cli",
+    "ScarSynthLib.phantom_cli",
     "ScarSynthLib.train_synth_cli",
 )
 

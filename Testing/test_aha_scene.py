@@ -1,0 +1,88 @@
+"""The AHABullseye logic on a real MRML scene (slicer-core): nodes in, segments, table and bullseye out."""
+
+import numpy as np
+import pytest
+
+slicer = pytest.importorskip("slicer")
+if not hasattr(slicer, "vtkMRMLScene"):
+    pytest.skip("slicer-core is not installed", allow_module_level=True)
+
+from AHABullseyeLib import labels as L  # noqa: E402
+from AHABullseyeLib import scene as S  # noqa: E402
+from AHABullseyeLib.aha import segment_aha  # noqa: E402
+from AHABullseyeLib.errors import InputError  # noqa: E402
+from AHABullseyeLib.quantify import COLUMNS  # noqa: E402
+from AHABullseyeLib.volume import lps_to_ras  # noqa: E402
+from ScarSynthLib.phantom import make_phantom  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def phantom():
+    return make_phantom(seed=31, territory="RCA", transmurality=0.7, mvo=True,
+                        matrix_size=128, pixel_spacing=1.6)
+
+
+@pytest.fixture
+def mrml_scene():
+    return slicer.vtkMRMLScene()
+
+
+def agreement(segments, phantom):
+    myocardium = phantom.aha_segments.array > 0
+    return float(np.mean(segments.array[myocardium] == phantom.aha_segments.array[myocardium]))
+
+
+def test_segmentation_in_segments_table_and_bullseye_out(mrml_scene, phantom, tmp_path):
+    lge = S.volume_to_node(phantom.image, mrml_scene, "LGE")
+    labels_node = S.labels_to_segmentation_node(phantom.labels, mrml_scene, lge, name="labels")
+    progress = []
+    analysis = S.aha_analysis_on_nodes(
+        mrml_scene, segmentation_node=labels_node, lge_node=lge,
+        bullseye_path=tmp_path / "bullseye.png", progress=lambda f, m: progress.append(f))
+
+    assert analysis.result.insertion_source == "rv_label"
+    segmentation = analysis.segmentation_node.GetSegmentation()
+    assert segmentation.GetNumberOfSegments() == 17
+    assert segmentation.GetSegment("aha_01").GetName() == "1 basal anterior"
+    segments = S.segmentation_node_to_aha_segments(analysis.segmentation_node, phantom.labels)
+    assert np.array_equal(segments.array, segment_aha(phantom.labels).segments.array)
+    assert agreement(segments, phantom) >= 0.95
+
+    rows = S.table_node_to_rows(analysis.table_node)
+    assert [r["segment"] for r in rows] == [str(s) for s in range(1, 18)] + ["total", "LAD", "RCA", "LCX"]
+    assert list(rows[0]) == list(COLUMNS)
+    total_scar = L.scar(phantom.labels.array).sum() * phantom.labels.voxel_volume_ml
+    assert rows[17]["scar_ml"] == pytest.approx(total_scar, abs=1e-3)
+    assert (tmp_path / "bullseye.png").read_bytes()[:4] == b"\x89PNG"
+    assert progress[0] == 0.0 and progress[-1] == 1.0
+    assert "insertion points: rv_label" in analysis.summary
+
+
+def test_label_map_with_markups_points_and_chosen_outputs(mrml_scene, phantom, tmp_path):
+    no_rv = phantom.labels.with_array(np.where(phantom.labels.array == L.RV_BLOOD_POOL, 0,
+                                               phantom.labels.array))
+    labelmap = S.volume_to_node(no_rv, mrml_scene, "labels", labelmap=True)
+    pair = phantom.truth["representative_insertion_points_lps"]
+    points = mrml_scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", "RV insertion")
+    for name in ("anterior", "inferior"):
+        points.AddControlPoint(lps_to_ras(np.array(pair[name])).tolist(), name)
+    out_segmentation = mrml_scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "mine")
+    out_table = mrml_scene.AddNewNodeByClass("vtkMRMLTableNode", "my table")
+    analysis = S.aha_analysis_on_nodes(
+        mrml_scene, labelmap_node=labelmap, points_node=points, apex="first",
+        output_segmentation=out_segmentation, output_table=out_table,
+        bullseye_path=tmp_path / "b.png")
+    assert analysis.segmentation_node is out_segmentation and analysis.table_node is out_table
+    assert analysis.result.insertion_source == "user" and analysis.result.apex_source == "user"
+    assert agreement(S.segmentation_node_to_aha_segments(out_segmentation, no_rv), phantom) >= 0.95
+    # Running again replaces the outputs instead of adding to them.
+    S.aha_analysis_on_nodes(mrml_scene, labelmap_node=labelmap, points_node=points,
+                            output_segmentation=out_segmentation, output_table=out_table,
+                            bullseye_path=tmp_path / "b.png")
+    assert out_segmentation.GetSegmentation().GetNumberOfSegments() == 17
+    assert out_table.GetTable().GetNumberOfRows() == 21
+
+
+def test_missing_input_is_a_clear_error(mrml_scene):
+    with pytest.raises(InputError, match="segmentation or a label map"):
+        S.aha_analysis_on_nodes(mrml_scene)
