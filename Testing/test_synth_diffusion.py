@@ -9,6 +9,17 @@ TINY_CONFIG = dict(block_out_channels=(8, 16), down_block_types=("DownBlock2D", 
                    up_block_types=("UpBlock2D", "UpBlock2D"), norm_num_groups=8, attention_head_dim=8)
 
 
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """One torch thread: on a busy shared CPU, two threads of small ops wait on each other."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
 @pytest.fixture(scope="module")
 def tiny_weights(tmp_path_factory):
     """A small randomly initialised generator saved like a trained one (safetensors + JSON)."""
@@ -26,15 +37,12 @@ def tiny_weights(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def image_and_labels(emidec_dir):
-    """Three middle slices of a pathological EMIDEC case (image, labels), to keep tests fast."""
-    from AHABullseyeLib.io import read_emidec_dataset
-    from AHABullseyeLib.volume import Volume
+def image_and_labels():
+    """A small LGE phantom with an anterior scar (image, labels)."""
+    from ScarSynthLib.phantom import make_phantom
 
-    case = next(c for c in read_emidec_dataset(emidec_dir) if c.has_infarct)
-    image, labels = case.load()
-    z = slice(image.shape[0] // 2 - 1, image.shape[0] // 2 + 2)
-    return tuple(Volume(v.array[z], v.spacing, v.origin, v.direction) for v in (image, labels))
+    phantom = make_phantom(seed=0, n_slices=4, matrix_size=96, scar_segments=(7, 8), transmurality=0.6)
+    return phantom.image, phantom.labels
 
 
 def _heart_regions(labels):

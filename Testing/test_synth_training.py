@@ -11,14 +11,39 @@ TINY_CONFIG = dict(block_out_channels=(8, 16), down_block_types=("DownBlock2D", 
                    up_block_types=("UpBlock2D", "UpBlock2D"), norm_num_groups=8, attention_head_dim=8)
 
 
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """One torch thread: on a busy shared CPU, two threads of small ops wait on each other."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
 @pytest.fixture(scope="module")
-def crops(emidec_dir):
-    """Training arrays (normalised crops, labels, regions) of one pathological real case."""
+def phantom_dataset(tmp_path_factory):
+    """Two small LGE phantoms written in the EMIDEC layout (Case_X/Images, Case_X/Contours)."""
+    from AHABullseyeLib.io import write_volume
+    from ScarSynthLib.phantom import make_phantom
+
+    root = tmp_path_factory.mktemp("phantom_dataset")
+    for seed, name in ((1, "Case_P001"), (2, "Case_P002")):
+        phantom = make_phantom(seed=seed, n_slices=4, matrix_size=96, scar_segments=(8, 9, 10),
+                               transmurality=0.7, mvo=True)
+        write_volume(phantom.image, root / name / "Images" / f"{name}.nii.gz")
+        write_volume(phantom.labels, root / name / "Contours" / f"{name}.nii.gz")
+    return root
+
+
+@pytest.fixture(scope="module")
+def crops(phantom_dataset):
+    """Training arrays (normalised crops, labels, regions) of the phantom cases."""
     from AHABullseyeLib.io import read_emidec_dataset
     from ScarSynthLib.diffusion_data import load_training_arrays
 
-    case = next(c for c in read_emidec_dataset(emidec_dir) if c.has_infarct)
-    return load_training_arrays([case], progress=False)
+    return load_training_arrays(read_emidec_dataset(phantom_dataset), progress=False)
 
 
 def test_consistency_loss_alone_sends_gradient_into_the_generator(crops):
@@ -62,15 +87,15 @@ def test_random_scar_labels_stay_inside_the_myocardium(crops):
         assert L.scar(new).any()
 
 
-def test_train_synth_runs_resumes_and_exports(emidec_dir, tmp_path):
+def test_train_synth_runs_resumes_and_exports(phantom_dataset, tmp_path):
     from ScarSynthLib.diffusion import load_generator
     from ScarSynthLib.diffusion_train import DEFAULT_MODEL_NAME, train_synth
 
     out = tmp_path / "run"
-    summary = train_synth(emidec_dir, out, steps=2, batch_size=2, max_cases=1, config=TINY_CONFIG,
+    summary = train_synth(phantom_dataset, out, steps=2, batch_size=2, max_cases=1, config=TINY_CONFIG,
                           checkpoint_every=1, progress=False, log=lambda *_: None)
     assert summary["steps"] == 2 and np.isfinite(summary["final_loss_mean_last_2"])
-    train_synth(emidec_dir, out, steps=3, batch_size=2, max_cases=1, resume=True, progress=False,
+    train_synth(phantom_dataset, out, steps=3, batch_size=2, max_cases=1, resume=True, progress=False,
                 log=lambda *_: None)
     with open(out / "losses.csv") as handle:
         assert [row["step"] for row in csv.DictReader(handle)] == ["1", "2", "3"]
@@ -78,11 +103,11 @@ def test_train_synth_runs_resumes_and_exports(emidec_dir, tmp_path):
     assert model.config.block_out_channels == (8, 16)
 
 
-def test_train_joint_runs_with_consistency_loss(emidec_dir, tmp_path):
+def test_train_joint_runs_with_consistency_loss(phantom_dataset, tmp_path):
     from ScarSynthLib.joint_train import JOINT_GENERATOR_NAME, JOINT_SEGMENTER_NAME, train_joint
 
     out = tmp_path / "joint"
-    summary = train_joint(emidec_dir, out, steps=2, batch_size=2, max_cases=1, config=TINY_CONFIG,
+    summary = train_joint(phantom_dataset, out, steps=2, batch_size=2, max_cases=1, config=TINY_CONFIG,
                           segmenter_warmup=0, refresh_every=2, progress=False, log=lambda *_: None)
     assert summary["final_consistency_loss_mean_last_2"] > 0
     assert (out / f"{JOINT_GENERATOR_NAME}.safetensors").is_file()

@@ -113,7 +113,7 @@ class SliceCrop:
     """Everything the generator needs for one slice, plus how to map its output back."""
 
     image: np.ndarray  # (S, S) float32, normalised
-    labels: np.ndarray  # (S, S) uint8
+    labels: np.ndarray  # (S, S) uint8, 0..4
     region: np.ndarray  # (S, S) float32 in {0, 1}
     geometry: CropGeometry
     normalisation: Normalisation
@@ -129,6 +129,7 @@ def crop_slice(image2d, labels2d, extent):
     region = (geometry.crop(region_full.astype(np.float32), order=1) >= 0.5).astype(np.float32)
     image_crop = geometry.crop(image2d, order=1)
     labels_crop = geometry.crop(labels2d, order=0).astype(np.uint8)
+    labels_crop[labels_crop > L.MVO] = L.BACKGROUND  # RV (5) is context, like EMIDEC's unlabelled RV
     normalisation = Normalisation.of(image_crop, region)
     return SliceCrop(normalisation.forward(image_crop), labels_crop, region, geometry, normalisation,
                      region_full)

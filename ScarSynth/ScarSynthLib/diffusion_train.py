@@ -236,11 +236,14 @@ def train_synth(dataset_dir, out_dir, steps=3000, batch_size=16, learning_rate=2
                    held_out_cases=sorted(held_out), train_time_s=round(elapsed, 1),
                    device=str(device), **last_losses(loss_file, window=50))
     # Ship the EMA unless the raw weights do better on held-out slices (e.g. in a very short run).
-    held_out_arrays = data.load_training_arrays([c for c in cases if c.name in held_out], progress=False)
-    scores = {"ema": validation_loss(ema.module, held_out_arrays), "raw": validation_loss(model, held_out_arrays)}
-    chosen = min(scores, key=scores.get)
-    summary.update(held_out_loss_ema=round(scores["ema"], 5), held_out_loss_raw=round(scores["raw"], 5),
-                   exported_weights=chosen)
+    chosen = "ema"
+    if held_out:  # small datasets have no held-out case: then the EMA is shipped
+        held_out_arrays = data.load_training_arrays([c for c in cases if c.name in held_out], progress=False)
+        scores = {"ema": validation_loss(ema.module, held_out_arrays),
+                  "raw": validation_loss(model, held_out_arrays)}
+        chosen = min(scores, key=scores.get)
+        summary.update(held_out_loss_ema=round(scores["ema"], 5), held_out_loss_raw=round(scores["raw"], 5))
+    summary.update(exported_weights=chosen)
     export_weights(ema.module if chosen == "ema" else model, out_dir, name,
                    dict(generator_settings(dm.DEFAULT_CONFIG | (config or {})),
                         label_means=data.label_intensity_means(arrays), training=summary))
