@@ -25,7 +25,8 @@ def _with_new_scars(labels, seed):
     return np.stack([random_scar_labels(s, rng) if L.lv_myocardium(s).any() else s for s in labels])
 
 
-def evaluate_generator(dataset_dir, weights=None, num_inference_steps=25, seed=0, progress=False):
+def evaluate_generator(dataset_dir, weights=None, num_inference_steps=25, seed=0, progress=False,
+                       strength=None):
     """Realism figures on the held-out cases; returns (per-case rows, summary, examples)."""
     from AHABullseyeLib.io import read_emidec_dataset
 
@@ -38,7 +39,7 @@ def evaluate_generator(dataset_dir, weights=None, num_inference_steps=25, seed=0
         target = labels.array if case.has_infarct else _with_new_scars(labels.array, seed)
         synthetic = synthesize_volume(image, labels.with_array(target), seed=seed,
                                       num_inference_steps=num_inference_steps, weights=weights,
-                                      progress=progress).array
+                                      progress=progress, strength=strength).array
         row = dict(case=case.name, new_scar=not case.has_infarct,
                    scar_remote_real=_ratio(image.array, labels.array, L.SCAR_LABELS, [L.MYOCARDIUM]),
                    scar_remote_synthetic=_ratio(synthetic, target, L.SCAR_LABELS, [L.MYOCARDIUM]),

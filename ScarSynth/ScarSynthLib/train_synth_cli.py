@@ -58,7 +58,7 @@ def _evaluate_synth(args):
     _set_threads(args)
     rows, summary, examples = evaluate_generator(args.dataset_dir, weights=args.weights,
                                                  num_inference_steps=args.steps, seed=args.seed,
-                                                 progress=not args.no_progress)
+                                                 progress=not args.no_progress, strength=args.strength)
     for row in rows:
         print(json.dumps(row))
     print(json.dumps(summary, indent=2))
@@ -76,6 +76,9 @@ def register(subparsers):
     evaluate.add_argument("--weights", default=None, help="generator weights (default: the shipped model)")
     evaluate.add_argument("--steps", type=int, default=25, help="sampling steps = network evaluations (<= 50)")
     evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument("--strength", type=float, default=None,
+                          help="1 = start from pure noise; below 1 from a noised label template "
+                               "(default: the weights' recommended value)")
     evaluate.add_argument("--montage", type=Path, default=None, help="write a PNG montage real | labels | synthetic")
     evaluate.add_argument("--threads", type=int, default=None)
     evaluate.add_argument("--no-progress", action="store_true")
