@@ -33,13 +33,19 @@ def evaluate_generator(dataset_dir, weights=None, num_inference_steps=25, seed=0
     from .diffusion import synthesize_volume
     from .diffusion_data import held_out_cases
 
+    import time
+
     rows, examples = [], []
+    seconds, slices = 0.0, 0
     for case in held_out_cases(read_emidec_dataset(dataset_dir)):
         image, labels = case.load()
         target = labels.array if case.has_infarct else _with_new_scars(labels.array, seed)
+        began = time.time()
         synthetic = synthesize_volume(image, labels.with_array(target), seed=seed,
                                       num_inference_steps=num_inference_steps, weights=weights,
                                       progress=progress, strength=strength).array
+        seconds += time.time() - began
+        slices += int(L.lv_myocardium(target).any(axis=(1, 2)).sum())
         row = dict(case=case.name, new_scar=not case.has_infarct,
                    scar_remote_real=_ratio(image.array, labels.array, L.SCAR_LABELS, [L.MYOCARDIUM]),
                    scar_remote_synthetic=_ratio(synthetic, target, L.SCAR_LABELS, [L.MYOCARDIUM]),
@@ -54,6 +60,7 @@ def evaluate_generator(dataset_dir, weights=None, num_inference_steps=25, seed=0
             values = [r[key] for r in rows if r[key] is not None and r["new_scar"] == new_scar]
             if values:
                 summary[f"{key}{'_new_scar' if new_scar else ''}_median"] = round(float(np.median(values)), 3)
+    summary["seconds_per_slice"] = round(seconds / max(slices, 1), 3)
     return rows, summary, examples
 
 

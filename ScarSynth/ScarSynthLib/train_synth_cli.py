@@ -62,6 +62,12 @@ def _evaluate_synth(args):
     for row in rows:
         print(json.dumps(row))
     print(json.dumps(summary, indent=2))
+    if args.json:
+        from .diffusion import sampling_settings
+
+        strength, _ = sampling_settings(args.weights, args.strength)
+        args.json.write_text(json.dumps(dict(steps=args.steps, seed=args.seed, strength=strength,
+                                             rows=rows, summary=summary), indent=2) + "\n")
     if args.montage:
         print(f"montage: {save_montage(examples, args.montage)}")
     return 0
@@ -80,6 +86,7 @@ def register(subparsers):
                           help="1 = start from pure noise; below 1 from a noised label template "
                                "(default: the weights' recommended value)")
     evaluate.add_argument("--montage", type=Path, default=None, help="write a PNG montage real | labels | synthetic")
+    evaluate.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
     evaluate.add_argument("--threads", type=int, default=None)
     evaluate.add_argument("--no-progress", action="store_true")
     evaluate.set_defaults(func=_evaluate_synth)
