@@ -139,3 +139,14 @@ def test_shipped_weights_load_with_their_checksum_verified():
     assert sha256_of(entry["path"]) == entry["sha256"]
     model = load_generator()
     assert sum(p.numel() for p in model.parameters()) > 1_000_000
+
+
+def test_shipped_weights_synthesise_with_their_recommended_settings(image_and_labels):
+    from ScarSynthLib.diffusion import sampling_settings, synthesize_slice
+
+    strength, label_means = sampling_settings()
+    assert 0 < strength <= 1 and len(label_means) == 5
+    image, labels = image_and_labels
+    new_slice, evaluations = synthesize_slice(image.array[2], labels.array[2], seed=0, num_inference_steps=10)
+    assert evaluations == round(10 * strength)
+    assert np.all(np.isfinite(new_slice))

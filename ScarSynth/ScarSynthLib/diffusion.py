@@ -1,9 +1,10 @@
 """Synthesise LGE slices from label maps with the conditional diffusion generator (inpainting).
 
 Each slice with LV labels is cropped around the heart, the heart region (LV dilated by a margin) is
-rendered by the generator from the labels and the surrounding real image, sampled with
-DDIM in `num_inference_steps` network evaluations, mapped back onto the input grid and
-blended into the heart region. Pixels outside the heart region are the input's, exactly.
+rendered by the generator from the labels and the surrounding real image, sampled with DDIM
+(at most `num_inference_steps` <= 50 network evaluations; fewer with strength < 1), mapped back
+onto the input grid and blended into the heart region. Pixels outside the heart region are the
+input's, exactly.
 """
 
 import functools
