@@ -89,7 +89,7 @@ def test_synthesize_slice_reports_network_evaluations(image_and_labels, tiny_wei
 
     image, labels = image_and_labels
     new_slice, evaluations = synthesize_slice(image.array[1], labels.array[1], seed=1, num_inference_steps=5,
-                                              weights=tiny_weights)
+                                              weights=tiny_weights, strength=1.0)
     assert evaluations == 5
     assert new_slice.shape == image.array[1].shape
     with pytest.raises(InputError, match="num_inference_steps"):

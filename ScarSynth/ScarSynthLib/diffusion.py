@@ -146,8 +146,11 @@ def sample_crops(model, crops, seeds, num_inference_steps=25, progress=False, st
 def sampling_settings(weights=None, strength=None):
     """(strength, label means) to sample with: `strength` or the weights' recommended one."""
     _, entry = _resolve_weights(weights)
-    recommended = entry.get("sampling", {})
-    strength = recommended.get("strength", 1.0) if strength is None else float(strength)
+    if strength is None:
+        # Weights without label means cannot start from the label template: pure noise then.
+        fallback = dm.RECOMMENDED_STRENGTH if entry.get("label_means") else 1.0
+        strength = entry.get("sampling", {}).get("strength", fallback)
+    strength = float(strength)
     if not 0.0 < strength <= 1.0:
         raise InputError(f"strength must lie in (0, 1]; got {strength}.")
     return strength, entry.get("label_means")

@@ -140,6 +140,8 @@ def generator_settings(config):
         prediction_type="epsilon",
         conditioning=["noisy image", "image outside heart region", "heart region mask",
                       "one-hot labels: background, LV blood pool, myocardium, scar, MVO"],
+        sampling=dict(scheduler="DDIM (eta 0, x0 clipped to +-3)", default_steps=25,
+                      strength=dm.RECOMMENDED_STRENGTH),
     )
 
 
