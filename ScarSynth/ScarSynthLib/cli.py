@@ -13,6 +13,7 @@ from AHABullseyeLib.errors import ScarSynthError
 COMMAND_MODULES = (
     "AHABullseyeLib.cli",
     "ScarSynthLib.phantom_cli",
+    "ScarSegmentLib.train_cli",
     "ScarSynthLib.train_synth_cli",
 )
 

@@ -1,0 +1,136 @@
+"""Training slices from datasets in the EMIDEC layout (real cases, or phantoms written that way).
+
+Each case is resampled in-plane to the network's pixel spacing, its intensities are normalised by
+percentiles (the same function inference uses), and it is cut into 2D slices that remember where
+the LV is, so training patches can be taken around it with a random offset.
+"""
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from AHABullseyeLib import labels as L
+from AHABullseyeLib.errors import InputError
+from AHABullseyeLib.io import read_emidec_dataset
+
+NORMAL, INFARCT, MVO = "normal", "infarct", "mvo"
+
+
+def normalise_intensity(array, percentiles=(1.0, 99.5)):
+    """Map the low/high percentiles of `array` to 0 and 1 (robust to any scanner's range)."""
+    array = np.asarray(array, dtype=np.float32)
+    low, high = np.percentile(array, percentiles)
+    if high <= low:
+        high = low + 1.0
+    return ((array - low) / (high - low)).astype(np.float32)
+
+
+def in_plane_spacing(volume, lost_spacing_mm):
+    """In-plane pixel size (mm); a header of exactly 1x1x1 means the spacing was lost (EMIDEC)."""
+    if lost_spacing_mm and np.allclose(volume.spacing, (1.0, 1.0, 1.0)):
+        return float(lost_spacing_mm)
+    return float(np.mean(volume.spacing[:2]))
+
+
+def resample_slices(array, factor, order):
+    """Zoom every slice of a [z, y, x] array in-plane by `factor` (order 0 for labels)."""
+    from scipy import ndimage
+
+    if abs(factor - 1.0) < 1e-3:
+        return array
+    return ndimage.zoom(array, (1.0, factor, factor), order=order, grid_mode=True, mode="grid-constant")
+
+
+def case_kind(labels):
+    """normal / infarct / mvo, from what the labels hold."""
+    if np.any(labels == L.MVO):
+        return MVO
+    if np.any(labels == L.SCAR):
+        return INFARCT
+    return NORMAL
+
+
+@dataclass
+class CaseSlices:
+    """One case on the network's grid: normalised image and labels [z, y, x], LV centre per slice."""
+
+    name: str
+    kind: str
+    image: np.ndarray
+    labels: np.ndarray
+    centres: np.ndarray  # (z, 2) row, column of the LV in each slice
+
+
+def lv_centres(labels):
+    """Centre of the labelled LV in each slice; slices without labels use the case's centre."""
+    foreground = labels > 0
+    if not foreground.any():
+        raise InputError("A training case has no labelled LV.")
+    rows, cols = np.nonzero(foreground.any(axis=0))
+    overall = np.array([rows.mean(), cols.mean()])
+    centres = np.tile(overall, (labels.shape[0], 1))
+    for z in range(labels.shape[0]):
+        rows, cols = np.nonzero(foreground[z])
+        if rows.size:
+            centres[z] = (rows.mean(), cols.mean())
+    return centres
+
+
+def load_case_slices(case, settings, lost_spacing_mm):
+    """Read one case and bring it onto the network's grid."""
+    image, labels = case.load()
+    factor = in_plane_spacing(image, lost_spacing_mm) / settings.pixel_spacing_mm
+    image_array = normalise_intensity(image.array, settings.percentiles)
+    image_array = resample_slices(image_array, factor, order=1).astype(np.float32)
+    label_array = resample_slices(labels.array, factor, order=0).astype(np.uint8)
+    label_array[label_array == L.RV_BLOOD_POOL] = L.BACKGROUND  # the network has no RV class
+    return CaseSlices(case.name, case_kind(label_array), image_array, label_array, lv_centres(label_array))
+
+
+def stratified_split(cases_by_kind, n_validation, seed=0):
+    """Hold out `n_validation` cases, shared among the kinds (normal, infarct, MVO) in proportion."""
+    rng = np.random.default_rng(seed)
+    kinds = sorted(cases_by_kind)
+    total = sum(len(cases_by_kind[kind]) for kind in kinds)
+    n_validation = min(n_validation, total)
+    shares = {kind: n_validation * len(cases_by_kind[kind]) / total for kind in kinds}
+    counts = {kind: int(shares[kind]) for kind in kinds}
+    # Largest remainders get the cases left over by rounding down.
+    for kind in sorted(kinds, key=lambda k: shares[k] - counts[k], reverse=True)[:n_validation - sum(counts.values())]:
+        counts[kind] += 1
+    validation = []
+    for kind in kinds:
+        validation += list(rng.choice(sorted(cases_by_kind[kind]), size=counts[kind], replace=False))
+    return sorted(str(name) for name in validation)
+
+
+def load_dataset(dataset_dir, settings, lost_spacing_mm, progress=True):
+    """All cases of an EMIDEC-layout folder as CaseSlices, in name order."""
+    from tqdm import tqdm
+
+    cases = read_emidec_dataset(dataset_dir)
+    return [load_case_slices(case, settings, lost_spacing_mm)
+            for case in tqdm(cases, desc="loading cases", disable=not progress, leave=False)]
+
+
+def read_split(path):
+    """The validation case names of a split JSON file ({"validation": [...]})."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"Split file not found: {path}")
+    return sorted(json.loads(path.read_text())["validation"])
+
+
+def crop_around(array, centre, size, fill=0):
+    """A size x size window of a 2D array centred on `centre` (row, col), padded with `fill`."""
+    window = np.full((size, size), fill, dtype=array.dtype)
+    top = int(round(centre[0])) - size // 2
+    left = int(round(centre[1])) - size // 2
+    src_rows = slice(max(top, 0), min(top + size, array.shape[0]))
+    src_cols = slice(max(left, 0), min(left + size, array.shape[1]))
+    if src_rows.start < src_rows.stop and src_cols.start < src_cols.stop:
+        window[src_rows.start - top:src_rows.stop - top, src_cols.start - left:src_cols.stop - left] = \
+            array[src_rows, src_cols]
+    return window

@@ -1,0 +1,254 @@
+"""Deep-learning segmentation of any LGE short-axis volume, on the input's own grid.
+
+Steps: pick the slice axis (the coarsest one), normalise intensities by percentiles, resample each
+slice in-plane to the network's pixel size, find LV candidates with a coarse sliding-window pass over
+the whole slices (no assumption that the heart is centred), predict again on windows centred on
+them, keep the one that looks most like a ring of myocardium around a blood pool (rotation and flip
+test-time augmentation), map the probabilities back onto the input grid, and clean the labels up
+anatomically.
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from AHABullseyeLib.errors import InputError
+from AHABullseyeLib.io import check_image
+from AHABullseyeLib.volume import Volume
+
+from .data import normalise_intensity
+from .postprocess import FULL_3D, clean_labels
+
+MIN_IN_PLANE_MM = 40.0  # smaller fields of view cannot hold a left ventricle
+
+
+@dataclass
+class SegmentationResult:
+    """Labels (uint8 0..4) and class probabilities (5, z, y, x), both on the input grid.
+
+    `probabilities` are the network's (summing to 1 per voxel; background outside the window
+    around the LV); `labels` are their argmax after the anatomical clean-up, so a few voxels may
+    differ from the plain argmax. `lv_found` is False when no LV was found; `notes` says why.
+    """
+
+    labels: Volume
+    probabilities: np.ndarray
+    lv_found: bool = True
+    notes: list = field(default_factory=list)
+
+
+def slice_axis(volume):
+    """Array axis that runs across slices: the one with clearly the largest spacing, else axis 0."""
+    spacing_by_axis = np.asarray(volume.spacing)[::-1]  # array axes are [z, y, x]
+    coarsest = int(np.argmax(spacing_by_axis))
+    if spacing_by_axis[coarsest] > 1.5 * spacing_by_axis[0]:
+        return coarsest
+    return 0
+
+
+def _check_input(image):
+    if not isinstance(image, Volume):
+        raise InputError(f"segment_dl needs an AHABullseyeLib Volume; got {type(image).__name__}.")
+    check_image(image)
+    axis = slice_axis(image)
+    in_plane = [a for a in range(3) if a != axis]
+    spacing_by_axis = np.asarray(image.spacing)[::-1]
+    extent = [image.shape[a] * spacing_by_axis[a] for a in in_plane]
+    if min(extent) < MIN_IN_PLANE_MM:
+        raise InputError(
+            f"The slices cover only {min(extent):.0f} mm (shape {image.shape}, spacing "
+            f"{tuple(round(s, 3) for s in image.spacing)}); a short-axis slice must show the whole "
+            f"heart (at least {MIN_IN_PLANE_MM:.0f} mm).")
+    return axis, in_plane, spacing_by_axis
+
+
+def _choose_device(device):
+    import torch
+
+    if device in (None, "", "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device not in ("cpu", "cuda") and not str(device).startswith("cuda:"):
+        raise InputError(f"device must be 'cpu', 'cuda' or None; got {device!r}.")
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
+        raise InputError("device 'cuda' was asked for but no GPU is available.")
+    return torch.device(device)
+
+
+def _softmax_sliding(network, slices, patch, device):
+    """Class probabilities of whole slices (N, 1, H, W) by a sliding window of patch x patch."""
+    import torch
+    from monai.inferers import sliding_window_inference
+
+    with torch.no_grad():
+        logits = sliding_window_inference(
+            slices.to(device), (patch, patch), sw_batch_size=16, predictor=network, overlap=0.25,
+            mode="gaussian", padding_mode="constant", cval=0.0)
+    return torch.softmax(logits, dim=1).cpu()
+
+
+def _softmax_mirrored(network, batch, device):
+    """Class probabilities averaged over the 8 in-plane rotations and flips of a square window.
+
+    The network was trained with any rotation and flip, so each of these views is one it knows.
+    """
+    import torch
+
+    total = 0
+    with torch.no_grad():
+        for flip in (False, True):
+            for turns in range(4):
+                view = torch.rot90(torch.flip(batch, (3,)) if flip else batch, turns, (2, 3))
+                probabilities = torch.rot90(torch.softmax(network(view.to(device)), dim=1).cpu(), -turns, (2, 3))
+                total = total + (torch.flip(probabilities, (3,)) if flip else probabilities)
+    return total / 8
+
+
+def lv_candidates(probabilities, count=3, min_fraction=0.2):
+    """In-plane centres (row, col) of the largest 3D LV-like components of a prediction.
+
+    At most `count`, largest first, each at least `min_fraction` of the largest one's size.
+    """
+    from scipy import ndimage
+
+    foreground = (probabilities.argmax(dim=1) > 0).numpy()
+    components, found = ndimage.label(foreground, structure=FULL_3D)
+    if found == 0:
+        return []
+    sizes = np.bincount(components.ravel())
+    sizes[0] = 0
+    centres = []
+    for label in np.argsort(sizes)[::-1][:count]:
+        if sizes[label] == 0 or sizes[label] < min_fraction * sizes.max():
+            break
+        _, rows, cols = np.nonzero(components == label)
+        centres.append((rows.mean(), cols.mean()))
+    return centres
+
+
+def locate_lv(probabilities):
+    """In-plane centre (row, col) of the largest 3D LV component of a prediction, or None."""
+    candidates = lv_candidates(probabilities, count=1)
+    return candidates[0] if candidates else None
+
+
+def ring_score(probabilities):
+    """How much of a prediction looks like a short-axis LV: blood pool enclosed by a myocardial ring.
+
+    Counts blood-pool pixels inside closed rings of myocardium (healthy, scar or MVO), over slices.
+    """
+    from scipy import ndimage
+
+    labels = probabilities.argmax(dim=1).numpy()
+    score = 0
+    for slice_labels in labels:
+        myocardium = slice_labels >= 2
+        enclosed = ndimage.binary_fill_holes(myocardium) & ~myocardium
+        score += int((enclosed & (slice_labels == 1)).sum())
+    return score
+
+
+def _predict_around(network, slices, centre, patch, device):
+    """Rotated and mirrored probabilities in a patch x patch window centred on `centre`, and the
+    window's top-left corner (row, col) in the slices."""
+    import torch.nn.functional as F
+
+    height, width = slices.shape[-2:]
+    top = int(round(centre[0])) - patch // 2
+    left = int(round(centre[1])) - patch // 2
+    # Pad so the window always lies inside; padding is zero, like the background after normalising.
+    pad = (max(0, -left), max(0, left + patch - width), max(0, -top), max(0, top + patch - height))
+    padded = F.pad(slices, pad)
+    top, left = top + pad[2], left + pad[0]
+    window = padded[..., top:top + patch, left:left + patch]
+    probabilities = _softmax_mirrored(network, window, device)
+    return probabilities, (top - pad[2], left - pad[0])
+
+
+def _refine_around_lv(network, slices, centre, patch, device, rounds=3):
+    """Predict in a window on the LV, re-centre on what that finds, and repeat until it settles.
+
+    Returns full-slice probabilities (background outside the final window: the LV lies inside
+    it by construction) and the ring score of the window's prediction.
+    """
+    import torch
+
+    for _ in range(rounds):
+        window, (top, left) = _predict_around(network, slices, centre, patch, device)
+        found = locate_lv(window)
+        if found is None:
+            break
+        new_centre = (found[0] + top, found[1] + left)
+        moved = np.hypot(new_centre[0] - centre[0], new_centre[1] - centre[1])
+        centre = new_centre
+        if moved < patch / 16:
+            break
+    height, width = slices.shape[-2:]
+    probabilities = torch.zeros((slices.shape[0], window.shape[1], height, width))
+    probabilities[:, 0] = 1.0
+    rows = slice(max(top, 0), min(top + patch, height))
+    cols = slice(max(left, 0), min(left + patch, width))
+    probabilities[..., rows, cols] = window[..., rows.start - top:rows.stop - top, cols.start - left:cols.stop - left]
+    return probabilities, ring_score(window)
+
+
+def segment_dl(image, weights=None, device=None, progress=True):
+    """Segment an LGE volume with the deep model; labels and probabilities on the input grid.
+
+    image: a Volume (any spacing, orientation, size and intensity range).
+    weights: None for the shipped model, or a .safetensors path with its NAME.json, or a model folder.
+    device: "cpu", "cuda" or None (a GPU when there is one).
+    """
+    import torch
+    import torch.nn.functional as F
+    from tqdm import tqdm
+
+    from .segmenter import load_segmenter
+
+    axis, in_plane, spacing_by_axis = _check_input(image)
+    device = _choose_device(device)
+    network, settings = load_segmenter(weights)
+    network = network.to(device)
+    patch, target = settings.patch_size, settings.pixel_spacing_mm
+    notes = []
+    steps = tqdm(total=4, desc="segmenting", disable=not progress, leave=False)
+
+    # Slices first; then the two in-plane axes, resampled to the network's pixel size.
+    array = np.moveaxis(np.asarray(image.array), axis, 0)
+    original_size = array.shape[1:]
+    normalised = torch.from_numpy(normalise_intensity(array, settings.percentiles))[:, None]
+    model_size = tuple(max(1, int(round(n * spacing_by_axis[a] / target))) for n, a in zip(original_size, in_plane))
+    downsampling = any(m < n for m, n in zip(model_size, original_size))
+    slices = F.interpolate(normalised, size=model_size, mode="bilinear", align_corners=False, antialias=downsampling)
+    steps.update(1)
+
+    coarse = _softmax_sliding(network, slices, patch, device)
+    candidates = lv_candidates(coarse)
+    steps.update(1)
+    if not candidates:
+        notes.append("No left ventricle was found; every voxel is background.")
+        probabilities = torch.zeros_like(coarse)
+        probabilities[:, 0] = 1.0
+    else:
+        # Several LV-like blobs (the aorta or stomach can look alike at first sight): keep the
+        # one whose close-up prediction is most clearly a ring of myocardium around a blood pool.
+        refined = [_refine_around_lv(network, slices, centre, patch, device) for centre in candidates]
+        probabilities = max(refined, key=lambda pair: pair[1])[0]
+    steps.update(1)
+
+    # Back onto the input grid: bilinear weights sum to one, so probabilities still sum to one.
+    probabilities = F.interpolate(probabilities, size=original_size, mode="bilinear", align_corners=False)
+    probabilities = probabilities.numpy().transpose(1, 0, 2, 3)  # (class, slice, rows, cols)
+    probabilities = np.moveaxis(probabilities, 1, axis + 1).astype(np.float32)
+    probabilities /= probabilities.sum(axis=0, keepdims=True)
+    pixel_area = float(spacing_by_axis[in_plane[0]] * spacing_by_axis[in_plane[1]])
+    labels = np.moveaxis(clean_labels(np.moveaxis(probabilities.argmax(axis=0), axis, 0), pixel_area), 0, axis)
+    steps.update(1)
+    steps.close()
+    if candidates and not labels.any():
+        notes.append("No left ventricle remained after post-processing.")
+    return SegmentationResult(
+        labels=image.with_array(labels.astype(np.uint8)),
+        probabilities=probabilities,
+        lv_found=bool(labels.any()),
+        notes=notes,
+    )

@@ -1,0 +1,85 @@
+"""The model card (NAME.md) written next to trained weights, from their registry entry."""
+
+
+def _score(value):
+    return "n/a" if value is None or value != value else f"{value:.3f}"
+
+
+def model_card_text(entry):
+    """Markdown model card: data and licence, how to retrain, measured validation scores, sha256."""
+    training = entry["training"]
+    config = training["config"]
+    settings = entry["settings"]
+    scores = entry.get("validation", {})
+    minutes = training["seconds"] / 60.0
+    extra = training.get("extra_train_cases", 0)
+    phantom_step = ""
+    extra_flag = ""
+    extra_data = ""
+    if extra:
+        phantom_step = f"    python scripts/make_phantom_training_set.py PHANTOM_DIR --cases {extra}\n"
+        extra_flag = " --extra-train PHANTOM_DIR"
+        extra_data = (f"\nAlso trained on {extra} synthetic LGE phantoms of the project (ScarSynthLib.phantom; "
+                      "mostly with scanner contrast, various pixel sizes, fields of view and orientations), "
+                      f"sampled at {config.get('extra_weight', 1.0)} x the weight of a real slice.\n")
+    return f"""# {entry['name']}
+
+2D segmentation of LGE short-axis slices into background (0), LV blood pool (1), healthy
+myocardium (2), scar (3) and MVO (4): {entry['architecture']}, channels {settings['channels']},
+strides {settings['strides']}, {settings['num_res_units']} residual unit(s) per level, on a
+{settings['pixel_spacing_mm']} mm in-plane grid, {settings['patch_size']}x{settings['patch_size']} patches,
+intensities normalised by the {settings['percentiles'][0]}/{settings['percentiles'][1]} percentiles.
+Used by `ScarSegmentLib.inference.segment_dl` (resampling, LV localisation, cropping, mapping back).
+
+## Data and licence
+
+Trained on the EMIDEC challenge training set (Lalande et al., Data 2020; Medical Image Analysis
+2022): real LGE stacks with expert labels, here an 8-bit PNG re-export whose pixel spacing was
+lost; a pixel was assumed to be {config['lost_spacing_mm']} mm. {training['train_cases']} cases for training,
+{len(training['validation_cases'])} held out by case (stratified over normal, infarct and MVO cases):
+{', '.join(training['validation_cases'])}.
+{extra_data}
+Licence: CC BY-NC-SA 4.0 (attribution, non-commercial, share-alike), inherited from the data.
+These weights are for research only, not for clinical use.
+
+## Training
+
+Loss: Dice + class-weighted cross-entropy {tuple(config['class_weights'])} + {config['kl_weight']} x KL
+divergence to Gaussian-smoothed (sigma {config['kl_sigma']} px) soft labels. Slices with scar / MVO
+oversampled. Augmentation (MONAI): any rotation, flips, scaling 0.75-1.25, shear, elastic warps,
+gamma, histogram shift, bias field, intensity scale/shift, simulated low resolution, blur, noise.
+{config['epochs']} epochs x {config['iterations_per_epoch']} iterations x batch {config['batch_size']},
+AdamW, learning rate {config['learning_rate']} (warm-up, cosine decay). Training time:
+{minutes:.1f} min on {config['device'] or 'auto'} device.
+
+Retrain with (a GPU is used when there is one; `--resume` continues from MODEL_DIR/checkpoint.pt):
+
+{phantom_step}    scarsynth train-seg DATASET_DIR -o MODEL_DIR --preset {config.get('preset', 'cpu')}{extra_flag}
+    torchrun --nproc_per_node 4 -m ScarSynthLib.cli train-seg DATASET_DIR -o MODEL_DIR --preset gpu
+
+The per-epoch losses and validation Dice are in MODEL_DIR/training_log.csv
+({training.get('processes', 1)} process(es) trained this model).
+
+## Validation (held-out cases, patches centred on the true LV, last epoch)
+
+| structure | mean Dice | cases |
+| --- | --- | --- |
+| LV myocardium | {_score(scores.get('dice_myocardium'))} | {scores.get('cases_with_myocardium', 'n/a')} |
+| scar (incl. MVO) | {_score(scores.get('dice_scar'))} | {scores.get('cases_with_scar', 'n/a')} |
+| MVO | {_score(scores.get('dice_mvo'))} | {scores.get('cases_with_mvo', 'n/a')} |
+| LV blood pool | {_score(scores.get('dice_blood_pool'))} | {scores.get('cases_with_blood_pool', 'n/a')} |
+
+Mean absolute scar-burden error: {_score(scores.get('scar_burden_abs_error'))} percentage points.
+
+## Limitations
+
+2D per slice (no through-plane context); one training set from one centre, seen through a lossy
+8-bit export with an assumed pixel size; generalisation to other scanners rests on resampling to
+{settings['pixel_spacing_mm']} mm, percentile normalisation and augmentation, and should be checked
+on local data. MVO and small scars are the least reliable structures.
+
+## Files
+
+- `{entry['file']}` sha256 `{entry['sha256']}` (checked on load)
+- `{entry['name']}.json` registry entry with the architecture settings and training configuration
+"""

@@ -1,0 +1,390 @@
+"""Training the 2D scar segmenter: one process, or several through torchrun (PyTorch DDP).
+
+`train_segmenter(dataset_dir, out_dir)` holds out a stratified set of cases, trains with heavy
+augmentation and the robust loss, logs losses and validation Dice per epoch to
+out_dir/training_log.csv, checkpoints every epoch (resume with resume=True), and finally writes
+the weights (safetensors), their registry entry (JSON) and a model card into out_dir.
+"""
+
+import csv
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from AHABullseyeLib.errors import InputError
+from AHABullseyeLib.models import sha256_of
+
+from . import data as D
+from .network import NetworkSettings
+
+MODEL_NAME = "scar_segmenter_2d"
+CHECKPOINT = "checkpoint.pt"
+LOG_FILE = "training_log.csv"
+LOG_COLUMNS = ("epoch", "seconds", "lr", "loss", "dice_ce", "kl",
+               "val_dice_myocardium", "val_dice_scar", "val_dice_mvo", "val_dice_blood_pool")
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run depends on; saved with the checkpoint and the weights."""
+
+    epochs: int = 45
+    iterations_per_epoch: int = 50  # summed over all processes
+    batch_size: int = 16  # per process
+    learning_rate: float = 2e-3
+    weight_decay: float = 1e-4
+    warmup_iterations: int = 50
+    kl_weight: float = 0.5
+    kl_sigma: float = 1.0  # pixels; smoothing of the soft labels
+    class_weights: tuple = (0.5, 1.0, 1.0, 2.0, 3.0)  # background, pool, myocardium, scar, MVO
+    scar_oversampling: float = 1.0  # extra sampling weight of slices with scar
+    mvo_oversampling: float = 2.0  # and with MVO
+    jitter: float = 0.4  # random offset of the LV in a patch, as a fraction of the patch size
+    background_patches: float = 0.25  # fraction of patches anywhere in the slice
+    validation_cases: int = 16
+    split_file: str = ""  # JSON {"validation": [...]}; empty = stratified split by seed
+    extra_train_dirs: tuple = ()  # more EMIDEC-layout datasets used for training only (phantoms, synthetic)
+    extra_weight: float = 0.5  # sampling weight of their slices relative to the main dataset's
+    lost_spacing_mm: float = 1.35  # pixel size assumed where a header says 1x1x1 (EMIDEC)
+    seed: int = 0
+    device: str = ""  # "", "cpu" or "cuda"
+    threads: int = 0  # CPU threads per process; 0 = the CPU cores divided among processes
+    workers: int = 0  # data loader worker processes
+    name: str = MODEL_NAME
+    preset: str = "cpu"
+    network: NetworkSettings = field(default_factory=NetworkSettings)
+
+    def to_dict(self):
+        values = asdict(self)
+        values["class_weights"] = list(self.class_weights)
+        values["extra_train_dirs"] = [Path(d).name for d in self.extra_train_dirs]
+        values["network"] = self.network.to_dict()
+        return values
+
+
+PRESETS = {
+    # Trains on a 2-core CPU in under an hour: the shipped model comes from this one.
+    "cpu": TrainConfig(network=NetworkSettings(patch_size=128)),
+    # A GPU: wider network, larger patches, many more iterations.
+    "gpu": TrainConfig(
+        epochs=300, iterations_per_epoch=100, batch_size=32, workers=4, learning_rate=1e-3,
+        network=NetworkSettings(channels=(32, 64, 128, 256, 512), num_res_units=2, patch_size=128)),
+    # A few iterations, for tests.
+    "tiny": TrainConfig(
+        epochs=1, iterations_per_epoch=2, batch_size=2, warmup_iterations=1, validation_cases=1,
+        network=NetworkSettings(channels=(4, 8, 16), strides=(2, 2), num_res_units=0, patch_size=32)),
+}
+
+
+def make_config(preset="cpu", **overrides):
+    """A TrainConfig from a preset with some fields replaced (network fields by name too)."""
+    if preset not in PRESETS:
+        raise InputError(f"Unknown preset '{preset}'; choose one of {', '.join(PRESETS)}.")
+    config = PRESETS[preset]
+    network_fields = {k: overrides.pop(k) for k in list(overrides) if k in NetworkSettings.__dataclass_fields__}
+    unknown = [k for k in overrides if k not in TrainConfig.__dataclass_fields__]
+    if unknown:
+        raise InputError(f"Unknown training settings: {', '.join(unknown)}.")
+    return replace(config, preset=preset, network=replace(config.network, **network_fields), **overrides)
+
+
+class _Distributed:
+    """Rank, world size and device of this process; starts torch.distributed under torchrun."""
+
+    def __init__(self, device_name):
+        import torch
+        import torch.distributed as dist
+
+        self.world_size = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        use_cuda = device_name == "cuda" or (not device_name and torch.cuda.is_available())
+        if use_cuda and not torch.cuda.is_available():
+            raise InputError("device 'cuda' was asked for but no GPU is available.")
+        self.device = torch.device(f"cuda:{local_rank}" if use_cuda else "cpu")
+        if use_cuda:
+            torch.cuda.set_device(self.device)
+        self.started_here = False
+        if self.world_size > 1 and not dist.is_initialized():
+            dist.init_process_group(backend="nccl" if use_cuda else "gloo")
+            self.started_here = True
+
+    @property
+    def main(self):
+        return self.rank == 0
+
+    def barrier(self):
+        import torch.distributed as dist
+
+        if self.world_size > 1:
+            dist.barrier()
+
+    def close(self):
+        import torch.distributed as dist
+
+        if self.started_here:
+            dist.destroy_process_group()
+
+
+class PatchDataset:
+    """Training patches: a slice drawn by weight, a window around its LV, then augmentation."""
+
+    def __init__(self, cases, config, epoch_indices, seed):
+        from .augment import training_transforms
+
+        self.cases = cases
+        self.config = config
+        self.indices = epoch_indices
+        self.seed = seed
+        self.transforms = training_transforms(config.network.patch_size)
+        self.transforms.set_random_state(seed=seed)
+
+    def __len__(self):
+        return len(self.indices)
+
+    def __getitem__(self, item):
+        case_index, z = self.indices[item]
+        case = self.cases[case_index]
+        rng = np.random.default_rng((self.seed, item))
+        patch = self.config.network.patch_size
+        if rng.random() < self.config.background_patches:
+            centre = rng.uniform(0, case.image.shape[1:])
+        else:
+            centre = case.centres[z] + rng.uniform(-1, 1, 2) * self.config.jitter * patch
+        window = int(math.ceil(patch * 1.5))  # room for rotation and zooming out
+        image = D.crop_around(case.image[z], centre, window)
+        labels = D.crop_around(case.labels[z], centre, window)
+        sample = self.transforms({"image": image[None], "label": labels[None].astype(np.float32)})
+        return sample["image"], sample["label"]
+
+
+def slice_index(cases):
+    """(case, slice) pairs of every slice of the cases."""
+    return [(case_index, z) for case_index, case in enumerate(cases) for z in range(case.image.shape[0])]
+
+
+def sampling_weights(cases, pairs, config, extra_from=None):
+    """Probability of drawing each slice: slices with scar, and more so with MVO, come up more often;
+    slices of the extra (training-only) cases, from index `extra_from` on, less often."""
+    weights = []
+    for case_index, z in pairs:
+        labels = cases[case_index].labels[z]
+        weight = 1.0
+        if (labels == 3).any():
+            weight += config.scar_oversampling
+        if (labels == 4).any():
+            weight += config.mvo_oversampling
+        if extra_from is not None and case_index >= extra_from:
+            weight *= config.extra_weight
+        weights.append(weight)
+    weights = np.asarray(weights)
+    return weights / weights.sum()
+
+
+def validation_patches(cases, patch):
+    """Deterministic patches centred on the true LV of every slice of the validation cases."""
+    images, labels, owners = [], [], []
+    for case_index, case in enumerate(cases):
+        for z in range(case.image.shape[0]):
+            images.append(D.crop_around(case.image[z], case.centres[z], patch))
+            labels.append(D.crop_around(case.labels[z], case.centres[z], patch))
+            owners.append(case_index)
+    return np.stack(images)[:, None], np.stack(labels), np.asarray(owners)
+
+
+def validate(network, cases, config, device):
+    """Mean Dice per structure on the validation cases (per case in 3D, then averaged)."""
+    import torch
+
+    from .metrics import score_cases
+
+    images, labels, owners = validation_patches(cases, config.network.patch_size)
+    network.eval()
+    predictions = []
+    with torch.no_grad():
+        for start in range(0, len(images), 32):
+            batch = torch.from_numpy(images[start:start + 32]).to(device)
+            predictions.append(network(batch).argmax(dim=1).cpu().numpy())
+    network.train()
+    predictions = np.concatenate(predictions)
+    case_ids = range(len(cases))
+    summary, _ = score_cases([predictions[owners == i] for i in case_ids], [labels[owners == i] for i in case_ids])
+    return summary
+
+
+def learning_rate(config, step, total_steps):
+    """Linear warm-up, then cosine decay to zero."""
+    warmup = min(1.0, (step + 1) / max(config.warmup_iterations, 1))
+    return config.learning_rate * warmup * 0.5 * (1.0 + math.cos(math.pi * min(step / total_steps, 1.0)))
+
+
+def _choose_split(cases, config):
+    names = [case.name for case in cases]
+    if config.split_file:
+        validation = D.read_split(config.split_file)
+        missing = sorted(set(validation) - set(names))
+        if missing:
+            raise InputError(f"Validation cases not in the dataset: {', '.join(missing)}.")
+    else:
+        by_kind = {}
+        for case in cases:
+            by_kind.setdefault(case.kind, []).append(case.name)
+        validation = D.stratified_split(by_kind, config.validation_cases, config.seed)
+    train = [case for case in cases if case.name not in validation]
+    valid = [case for case in cases if case.name in validation]
+    if not train:
+        raise InputError("Every case was held out for validation; no case is left to train on.")
+    return train, valid
+
+
+def _save_atomic(write, path):
+    temporary = Path(f"{path}.partial")
+    write(temporary)
+    os.replace(temporary, path)
+
+
+def _write_model(network, config, out_dir, scores, seconds, train_cases, valid_cases, processes, extra_cases=0):
+    """NAME.safetensors + NAME.json (registry entry) + NAME.md (model card) in out_dir."""
+    from safetensors.torch import save_file
+
+    from .model_card import model_card_text
+
+    weights_path = out_dir / f"{config.name}.safetensors"
+    state = {k: v.detach().cpu().contiguous() for k, v in network.state_dict().items()}
+    _save_atomic(lambda p: save_file(state, str(p)), weights_path)
+    entry = {
+        "name": config.name,
+        "file": weights_path.name,
+        "sha256": sha256_of(weights_path),
+        "architecture": "monai.networks.nets.UNet (2D)",
+        "settings": config.network.to_dict(),
+        "training": {
+            "config": config.to_dict(),
+            "seconds": round(seconds, 1),
+            "processes": processes,
+            "train_cases": len(train_cases),
+            "extra_train_cases": extra_cases,
+            "validation_cases": [case.name for case in valid_cases],
+        },
+        "validation": {k: (round(v, 4) if isinstance(v, float) else v) for k, v in scores.items()},
+    }
+    _save_atomic(lambda p: p.write_text(json.dumps(entry, indent=2) + "\n"), out_dir / f"{config.name}.json")
+    _save_atomic(lambda p: p.write_text(model_card_text(entry)), out_dir / f"{config.name}.md")
+    (out_dir / "split.json").write_text(json.dumps(
+        {"validation": entry["training"]["validation_cases"],
+         "train": [case.name for case in train_cases]}, indent=2) + "\n")
+    return weights_path
+
+
+def _append_log(path, row):
+    new = not path.exists()
+    with open(path, "a", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=LOG_COLUMNS)
+        if new:
+            writer.writeheader()
+        writer.writerow({k: (f"{row[k]:.5g}" if isinstance(row.get(k), float) else row.get(k, "")) for k in LOG_COLUMNS})
+
+
+def train_segmenter(dataset_dir, out_dir, config=None, resume=False, progress=True):
+    """Train on an EMIDEC-layout dataset; return the path of the written weights (main process).
+
+    Under torchrun each process trains on its own patches and DDP averages the gradients; the
+    main process validates, logs and writes files.
+    """
+    import torch
+    from tqdm import tqdm
+
+    from .losses import RobustSegmentationLoss
+    from .network import build_network
+
+    config = config or make_config("cpu")
+    out_dir = Path(out_dir)
+    checkpoint_path = out_dir / CHECKPOINT
+    if resume and not checkpoint_path.exists():
+        raise InputError(f"Nothing to resume: {checkpoint_path} does not exist.")
+    if not resume and checkpoint_path.exists():
+        raise InputError(f"{out_dir} already holds a training run; pass resume=True (--resume) or use a new folder.")
+
+    dist = _Distributed(config.device)
+    try:
+        if dist.device.type == "cpu":
+            torch.set_num_threads(config.threads or max(1, (os.cpu_count() or 1) // dist.world_size))
+        torch.manual_seed(config.seed + dist.rank)
+        cases = D.load_dataset(dataset_dir, config.network, config.lost_spacing_mm, progress and dist.main)
+        train_cases, valid_cases = _choose_split(cases, config)
+        extra_cases = [case for folder in config.extra_train_dirs
+                       for case in D.load_dataset(folder, config.network, config.lost_spacing_mm, progress and dist.main)]
+        pairs = slice_index(train_cases + extra_cases)
+        weights = sampling_weights(train_cases + extra_cases, pairs, config, extra_from=len(train_cases))
+
+        network = build_network(config.network).to(dist.device)
+        optimizer = torch.optim.AdamW(network.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+        loss_function = RobustSegmentationLoss(
+            config.network.num_classes, config.class_weights, config.kl_weight, config.kl_sigma, dist.device)
+        start_epoch, step, seconds = 0, 0, 0.0
+        if resume:
+            state = torch.load(checkpoint_path, map_location=dist.device, weights_only=True)
+            network.load_state_dict(state["network"])
+            optimizer.load_state_dict(state["optimizer"])
+            start_epoch, step, seconds = int(state["epoch"]), int(state["step"]), float(state["seconds"])
+        model = network
+        if dist.world_size > 1:
+            from torch.nn.parallel import DistributedDataParallel
+
+            model = DistributedDataParallel(network, device_ids=[dist.device.index] if dist.device.type == "cuda" else None)
+
+        per_process = max(1, config.iterations_per_epoch // dist.world_size)
+        total_steps = config.epochs * per_process
+        if dist.main:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        bar = tqdm(total=total_steps, initial=step, desc="training", unit="it", disable=not (progress and dist.main))
+        scores = {}
+        for epoch in range(start_epoch, config.epochs):
+            started = time.time()
+            epoch_seed = config.seed * 100003 + epoch * 1009 + dist.rank
+            chosen = np.random.default_rng(epoch_seed).choice(len(pairs), size=per_process * config.batch_size, p=weights)
+            dataset = PatchDataset(train_cases + extra_cases, config, [pairs[i] for i in chosen], epoch_seed)
+            from monai.data import DataLoader
+
+            loader = DataLoader(dataset, batch_size=config.batch_size, shuffle=False, num_workers=config.workers)
+            totals = {"loss": 0.0, "dice_ce": 0.0, "kl": 0.0}
+            for images, labels in loader:
+                for group in optimizer.param_groups:
+                    group["lr"] = learning_rate(config, step, total_steps)
+                loss, parts = loss_function(model(images.to(dist.device)), labels.to(dist.device))
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                step += 1
+                totals["loss"] += float(loss.detach())
+                for key, value in parts.items():
+                    totals[key] += value
+                bar.update(1)
+                bar.set_postfix(epoch=epoch + 1, loss=f"{float(loss.detach()):.3f}")
+            seconds += time.time() - started
+            if dist.main:
+                scores = validate(network, valid_cases, config, dist.device) if valid_cases else {}
+                row = {k: v / per_process for k, v in totals.items()}
+                row.update(epoch=epoch + 1, seconds=round(seconds, 1), lr=optimizer.param_groups[0]["lr"])
+                row.update({f"val_{k}": v for k, v in scores.items() if k.startswith("dice_")})
+                _append_log(out_dir / LOG_FILE, row)
+                state = {"network": network.state_dict(), "optimizer": optimizer.state_dict(),
+                         "epoch": epoch + 1, "step": step, "seconds": seconds}
+                _save_atomic(lambda p: torch.save(state, p), checkpoint_path)
+                bar.write(f"epoch {epoch + 1}/{config.epochs}: loss {row['loss']:.4f}, validation Dice "
+                          + ", ".join(f"{k[5:]} {v:.3f}" for k, v in scores.items() if k.startswith("dice_")))
+            dist.barrier()
+        bar.close()
+        if not dist.main:
+            return None
+        if not scores and valid_cases:
+            scores = validate(network, valid_cases, config, dist.device)
+        return _write_model(network, config, out_dir, scores, seconds, train_cases, valid_cases, dist.world_size,
+                            len(extra_cases))
+    finally:
+        dist.close()

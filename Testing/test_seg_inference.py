@@ -1,0 +1,206 @@
+"""Deep segmentation with the shipped model: any grid in, labels and probabilities on that grid out."""
+
+import shutil
+
+import numpy as np
+import pytest
+
+from AHABullseyeLib.errors import InputError, WeightsError
+from AHABullseyeLib.volume import Volume
+
+HELD_OUT = ("Case_P045", "Case_P055")  # held out of training (see the model's registry entry)
+ASSUMED_EMIDEC_SPACING = 1.35
+
+
+def myocardium_dice(predicted, truth):
+    a, b = np.isin(predicted, (2, 3, 4)), np.isin(truth, (2, 3, 4))
+    return 2 * np.logical_and(a, b).sum() / max(a.sum() + b.sum(), 1)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """One CPU thread: the test machine's cores are shared, and oversubscription is slow."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def held_out_case(emidec_dir):
+    """A held-out real case with its spacing set to the value assumed in training."""
+    from AHABullseyeLib.io import read_emidec_dataset
+
+    case = next(c for c in read_emidec_dataset(emidec_dir) if c.name == HELD_OUT[0])
+    image, labels = case.load()
+    spacing = (ASSUMED_EMIDEC_SPACING, ASSUMED_EMIDEC_SPACING, 10.0)
+    return Volume(image.array, spacing), Volume(labels.array, spacing)
+
+
+def resample(volume, reference, interpolator):
+    """`volume` resampled onto the grid of `reference` (SimpleITK)."""
+    import SimpleITK as sitk
+
+    from AHABullseyeLib.io import volume_from_sitk, volume_to_sitk
+
+    moved = sitk.Resample(volume_to_sitk(volume), volume_to_sitk(reference), sitk.Transform(), interpolator, 0.0)
+    return volume_from_sitk(moved)
+
+
+def scanner_like_grid(case_image):
+    """Another scanner's grid: 0.9 mm pixels, in-plane rotation of 30 degrees, slice order reversed,
+    a 280 x 240 matrix with the heart well off its centre."""
+    angle = np.deg2rad(30)
+    direction = np.array([[np.cos(angle), -np.sin(angle), 0], [np.sin(angle), np.cos(angle), 0], [0, 0, -1.0]])
+    spacing = (0.9, 0.9, 10.0)
+    centre = case_image.index_to_lps([[0, 128, 128]])[0]
+    last_slice_z = case_image.index_to_lps([[case_image.shape[0] - 1, 0, 0]])[0][2]
+    offset = np.array([-70.0, -40.0, 0.0])  # the heart lands 70 / 40 mm from the grid's centre
+    size = (280, 240)
+    corner = centre + offset - direction[:, :2] @ (np.array(size) * np.array(spacing[:2]) / 2)
+    corner[2] = last_slice_z
+    return Volume(np.zeros((case_image.shape[0],) + size[::-1], np.float32), spacing, corner, direction)
+
+
+def test_labels_and_probabilities_on_the_input_grid(held_out_case):
+    from ScarSegmentLib.inference import segment_dl
+
+    image, truth = held_out_case
+    result = segment_dl(image, progress=False)
+    assert result.labels.same_grid(image) and result.labels.array.dtype == np.uint8
+    assert result.probabilities.shape == (5,) + image.shape and result.probabilities.dtype == np.float32
+    assert np.allclose(result.probabilities.sum(axis=0), 1.0, atol=1e-4)
+    assert set(np.unique(result.labels.array)) <= {0, 1, 2, 3, 4}
+    assert myocardium_dice(result.labels.array, truth.array) > 0.6
+
+
+def test_other_scanner_geometry_and_intensity_range(held_out_case):
+    """Other spacing, orientation, matrix, slice order and a 12-bit intensity range."""
+    import SimpleITK as sitk
+
+    from ScarSegmentLib.inference import segment_dl
+
+    image, truth = held_out_case
+    grid = scanner_like_grid(image)
+    moved_image = resample(image, grid, sitk.sitkLinear)
+    moved_image = moved_image.with_array(moved_image.array * 12.0 + 150.0)
+    moved_truth = resample(truth, grid, sitk.sitkNearestNeighbor)
+    assert np.isin(moved_truth.array, (2, 3, 4)).sum() > 1000  # the heart is inside the new grid
+    result = segment_dl(moved_image, progress=False)
+    assert result.labels.same_grid(moved_image)
+    assert myocardium_dice(result.labels.array, moved_truth.array) > 0.6
+
+
+def test_slice_axis_last_is_found_from_the_spacing(held_out_case):
+    from ScarSegmentLib.inference import segment_dl
+
+    image, truth = held_out_case
+    # The same stack stored [x, y, z]: slices along the last array axis, which has the 10 mm spacing.
+    permuted = Volume(np.ascontiguousarray(image.array.transpose(2, 1, 0)), (10.0, 1.35, 1.35))
+    result = segment_dl(permuted, progress=False)
+    assert result.labels.shape == permuted.shape
+    assert myocardium_dice(result.labels.array, truth.array.transpose(2, 1, 0)) > 0.6
+
+
+def test_small_low_resolution_input(held_out_case):
+    """A coarse 2.7 mm, 2-slice, 128 x 128 input still gives labels on its own grid."""
+    import SimpleITK as sitk
+
+    from ScarSegmentLib.inference import segment_dl
+
+    image, truth = held_out_case
+    grid = Volume(np.zeros((2, 128, 128), np.float32), (2.7, 2.7, 10.0),
+                  image.index_to_lps([[image.shape[0] // 2, 0, 0]])[0])
+    result = segment_dl(resample(image, grid, sitk.sitkLinear), progress=False)
+    assert result.labels.same_grid(grid)
+    truth_small = resample(truth, grid, sitk.sitkNearestNeighbor)
+    assert myocardium_dice(result.labels.array, truth_small.array) > 0.4
+
+
+@pytest.mark.parametrize("look", [pytest.param("emidec", marks=pytest.mark.slow), "scanner"])
+def test_myocardium_found_on_a_phantom(look):
+    """A phantom on an oblique grid, 1.6 mm pixels, base first: the LV myocardium is found."""
+    from ScarSegmentLib.inference import segment_dl
+    from ScarSynthLib.phantom import make_phantom
+
+    phantom = make_phantom(seed=1005, n_slices=8, pixel_spacing=1.6, matrix_size=144, apex_first=False,
+                           territory="LCX", transmurality=0.6, look=look)
+    result = segment_dl(phantom.image, progress=False)
+    assert result.labels.same_grid(phantom.image)
+    assert myocardium_dice(result.labels.array, phantom.labels.array) > 0.5
+
+
+def test_shipped_weights_are_checked(tmp_path):
+    from ScarSegmentLib.segmenter import find_entry, load_segmenter
+
+    entry = find_entry()
+    assert entry["name"] == "scar_segmenter_2d"
+    network, settings = load_segmenter()
+    assert settings.num_classes == 5 and not network.training
+
+    # A corrupted copy with the same registry entry is refused.
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    shutil.copy(entry["path"], copy / entry["file"])
+    shutil.copy(entry["path"].replace(".safetensors", ".json"), copy / "scar_segmenter_2d.json")
+    data = bytearray((copy / entry["file"]).read_bytes())
+    data[-100] ^= 0xFF
+    (copy / entry["file"]).write_bytes(bytes(data))
+    with pytest.raises(WeightsError, match="sha256"):
+        load_segmenter(copy / entry["file"])
+    (copy / "scar_segmenter_2d.json").unlink()
+    with pytest.raises(WeightsError, match="registry entry"):
+        load_segmenter(copy / entry["file"])
+
+
+def test_bad_inputs_give_clear_errors(held_out_case):
+    from ScarSegmentLib.inference import segment_dl
+
+    image, _ = held_out_case
+    with pytest.raises(InputError, match="Volume"):
+        segment_dl(image.array, progress=False)
+    with pytest.raises(InputError, match="constant"):
+        segment_dl(image.with_array(np.zeros(image.shape, np.float32)), progress=False)
+    with pytest.raises(InputError, match="NaN"):
+        segment_dl(image.with_array(np.full(image.shape, np.nan, np.float32)), progress=False)
+    with pytest.raises(InputError, match="whole"):
+        segment_dl(Volume(image.array[:, :20, :20], image.spacing), progress=False)
+    with pytest.raises(InputError, match="device"):
+        segment_dl(image, device="tpu", progress=False)
+    with pytest.raises(WeightsError):
+        segment_dl(image, weights="/no/such/model.safetensors", progress=False)
+
+
+def test_test_time_views_are_undone_exactly():
+    """With a pixel-wise network, averaging over rotated and flipped views changes nothing."""
+    import torch
+
+    from ScarSegmentLib.inference import _softmax_mirrored
+
+    def pixelwise(x):
+        return torch.cat([x * k for k in range(5)], dim=1)
+
+    batch = torch.rand(3, 1, 16, 16)
+    expected = torch.softmax(pixelwise(batch), dim=1)
+    assert torch.allclose(_softmax_mirrored(pixelwise, batch, torch.device("cpu")), expected, atol=1e-6)
+
+
+def test_lv_is_located_off_centre():
+    """The coarse localisation returns the centre of the largest 3D LV component, wherever it is."""
+    import torch
+
+    from ScarSegmentLib.inference import locate_lv
+
+    probabilities = torch.zeros(4, 5, 100, 120)
+    probabilities[:, 0] = 1.0
+    probabilities[:, 0, 70:90, 10:30] = 0.0
+    probabilities[:, 2, 70:90, 10:30] = 1.0  # the LV, far from the centre, in every slice
+    probabilities[1, 0, 5:8, 100:103] = 0.0
+    probabilities[1, 2, 5:8, 100:103] = 1.0  # a small stray blob
+    row, col = locate_lv(probabilities)
+    assert abs(row - 79.5) < 0.01 and abs(col - 19.5) < 0.01
+    probabilities[:, 2] = 0.0
+    probabilities[:, 0] = 1.0
+    assert locate_lv(probabilities) is None

@@ -1,0 +1,143 @@
+"""Training of the deep segmenter: end to end for a few iterations, resume, CLI, DDP (gloo)."""
+
+import csv
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from AHABullseyeLib.errors import InputError
+from AHABullseyeLib.models import load_state_dict, sha256_of
+
+
+@pytest.fixture(scope="module")
+def small_dataset(emidec_dir, tmp_path_factory):
+    """Four real cases (normal, infarct, MVO), linked into an EMIDEC-layout folder."""
+    root = tmp_path_factory.mktemp("small_emidec")
+    for name in ("Case_N006", "Case_N012", "Case_P001", "Case_P002"):
+        (root / name).symlink_to(emidec_dir / name)
+    return root
+
+
+@pytest.fixture(scope="module")
+def phantom_dataset(tmp_path_factory):
+    """Three small phantoms (normal, scar, scar with MVO) written in the EMIDEC layout."""
+    from AHABullseyeLib.io import write_volume
+    from ScarSynthLib.phantom import make_phantom
+
+    root = tmp_path_factory.mktemp("phantoms")
+    kinds = {"Case_N001": {}, "Case_P001": {"territory": "LAD"}, "Case_P002": {"territory": "RCA", "mvo": True,
+                                                                              "transmurality": 0.8}}
+    for seed, (name, scar) in enumerate(kinds.items()):
+        phantom = make_phantom(seed=seed, n_slices=4, matrix_size=64, pixel_spacing=2.0, **scar)
+        write_volume(phantom.image, root / name / "Images" / f"{name}.nii.gz")
+        write_volume(phantom.labels, root / name / "Contours" / f"{name}.nii.gz")
+    return root
+
+
+def test_training_on_phantoms(phantom_dataset, tmp_path):
+    """Phantoms carry their true spacing (2 mm) and an RV label, which training leaves out."""
+    from ScarSegmentLib.data import load_dataset
+    from ScarSegmentLib.train import make_config, train_segmenter
+
+    config = make_config("tiny", threads=1)
+    cases = load_dataset(phantom_dataset, config.network, config.lost_spacing_mm, progress=False)
+    assert {case.kind for case in cases} == {"normal", "infarct", "mvo"}
+    assert all(case.labels.max() <= 4 for case in cases)
+    assert cases[0].image.shape[1:] == (95, 95)  # 64 pixels of 2 mm on the 1.35 mm grid
+    weights = train_segmenter(phantom_dataset, tmp_path / "model", config, progress=False)
+    assert weights.is_file() and len(read_log(tmp_path / "model")) == 1
+
+
+def read_log(model_dir):
+    with open(model_dir / "training_log.csv") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_training_writes_weights_log_card_and_resumes(small_dataset, tmp_path):
+    from ScarSegmentLib.segmenter import load_segmenter
+    from ScarSegmentLib.train import make_config, train_segmenter
+
+    out = tmp_path / "model"
+    weights = train_segmenter(small_dataset, out, make_config("tiny", threads=1), progress=False)
+    entry = json.loads((out / "scar_segmenter_2d.json").read_text())
+    assert entry["sha256"] == sha256_of(weights)
+    assert len(entry["training"]["validation_cases"]) == 1
+    assert "CC BY-NC-SA 4.0" in (out / "scar_segmenter_2d.md").read_text()
+    rows = read_log(out)
+    assert [row["epoch"] for row in rows] == ["1"]
+    assert float(rows[0]["loss"]) > 0 and rows[0]["val_dice_myocardium"] != ""
+    network, settings = load_segmenter(out)
+    assert settings.patch_size == 32 and sum(p.numel() for p in network.parameters()) > 0
+
+    # Resume continues from the checkpoint to the new number of epochs.
+    train_segmenter(small_dataset, out, make_config("tiny", threads=1, epochs=2), resume=True, progress=False)
+    assert [row["epoch"] for row in read_log(out)] == ["1", "2"]
+    assert set(load_state_dict(out / "scar_segmenter_2d.safetensors")) == set(network.state_dict())
+
+    with pytest.raises(InputError, match="already holds a training run"):
+        train_segmenter(small_dataset, out, make_config("tiny"), progress=False)
+    with pytest.raises(InputError, match="Nothing to resume"):
+        train_segmenter(small_dataset, tmp_path / "empty", make_config("tiny"), resume=True, progress=False)
+
+
+def test_train_seg_cli_with_extra_phantoms(small_dataset, phantom_dataset, tmp_path):
+    out = tmp_path / "cli_model"
+    command = [sys.executable, "-m", "ScarSynthLib.cli", "train-seg", str(small_dataset), "-o", str(out),
+               "--preset", "tiny", "--threads", "1", "--no-progress", "--extra-train", str(phantom_dataset)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert (out / "scar_segmenter_2d.safetensors").is_file() and (out / "checkpoint.pt").is_file()
+    training = json.loads((out / "scar_segmenter_2d.json").read_text())["training"]
+    assert training["extra_train_cases"] == 3 and training["train_cases"] == 3
+    bad = subprocess.run(command[:4] + [str(tmp_path / "missing"), "-o", str(tmp_path / "x"), "--preset", "tiny"],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "Dataset folder not found" in bad.stderr
+
+
+def test_bad_settings_are_named():
+    from ScarSegmentLib.train import make_config
+
+    with pytest.raises(InputError, match="Unknown preset"):
+        make_config("huge")
+    with pytest.raises(InputError, match="learning_rat"):
+        make_config("cpu", learning_rat=1.0)
+
+
+def test_stratified_split_holds_out_each_kind():
+    from ScarSegmentLib.data import stratified_split
+
+    kinds = {"normal": [f"N{i}" for i in range(26)], "infarct": [f"I{i}" for i in range(24)],
+             "mvo": [f"M{i}" for i in range(30)]}
+    held = stratified_split(kinds, 16, seed=0)
+    assert len(held) == 16 and len(set(held)) == 16
+    counts = {kind: sum(name in names for name in held) for kind, names in kinds.items()}
+    assert counts == {"normal": 5, "infarct": 5, "mvo": 6}
+
+
+def test_ddp_two_gloo_processes(small_dataset, tmp_path):
+    """torchrun with two CPU processes: gradients are averaged over gloo and rank 0 writes the model."""
+    out = tmp_path / "ddp_model"
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+               "-m", "ScarSynthLib.cli", "train-seg", str(small_dataset), "-o", str(out),
+               "--preset", "tiny", "--iterations-per-epoch", "4", "--device", "cpu", "--threads", "1", "--no-progress"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=240, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert (out / "scar_segmenter_2d.safetensors").is_file()
+    assert [row["epoch"] for row in read_log(out)] == ["1"]
+    # Only rank 0 writes; the registry entry records the world of two processes.
+    assert done.stdout.count("weights:") == 1
+    assert json.loads((out / "scar_segmenter_2d.json").read_text())["training"]["processes"] == 2
+
+
+def test_modules_import_without_torch_or_slicer():
+    """torch and monai load lazily; the Lib never imports Slicer, Qt or VTK."""
+    code = ("import sys\n"
+            "import ScarSegmentLib.inference, ScarSegmentLib.train, ScarSegmentLib.train_cli, ScarSegmentLib.segmenter\n"
+            "print(sorted(m for m in ('torch', 'monai', 'slicer', 'vtk', 'qt') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
