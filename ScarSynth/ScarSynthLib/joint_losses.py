@@ -1,4 +1,5 @@
-"""The segmenter used in joint training, new-scar label maps, and the segmentation-consistency loss.
+"""Joint training pieces: the segmenter and its loss (ScarSegment's), new-scar label maps, and the
+segmentation-consistency loss.
 
 The consistency loss asks that the generator's one-step denoised estimate x0_hat, conditioned on a
 label map, is segmented back into that label map by the segmenter. The segmenter's weights are
@@ -16,18 +17,26 @@ CONSISTENCY_MAX_TIMESTEP = 400  # beyond this x0_hat is too blurred to segment m
 
 
 def build_segmenter():
-    """A small MONAI residual U-Net: (N, 1, S, S) crop -> (N, 5, S, S) logits."""
-    from monai.networks.nets import UNet
+    """ScarSegment's residual U-Net, sized for 64 x 64 heart crops: (N, 1, S, S) -> (N, 5, S, S)."""
+    from ScarSegmentLib.network import NetworkSettings, build_network
 
-    return UNet(spatial_dims=2, in_channels=1, out_channels=dm.NUM_LABEL_CLASSES,
-                channels=(16, 32, 64, 128), strides=(2, 2, 2), num_res_units=1, norm="instance")
+    return build_network(NetworkSettings(channels=(16, 32, 64, 128), strides=(2, 2, 2), dropout=0.0,
+                                         patch_size=dm.CROP_SIZE))
 
 
-def segmentation_loss():
-    """Dice + cross-entropy over the four foreground classes; labels are (N, 1, H, W) integers."""
-    from monai.losses import DiceCELoss
+def segmentation_loss(device="cpu"):
+    """ScarSegment's training loss (Dice + CE + KL to smoothed labels) as one tensor.
 
-    return DiceCELoss(include_background=False, to_onehot_y=True, softmax=True, batch=True)
+    Takes logits (N, 5, H, W) and integer labels (N, 1, H, W).
+    """
+    from ScarSegmentLib.losses import RobustSegmentationLoss
+
+    loss = RobustSegmentationLoss(num_classes=dm.NUM_LABEL_CLASSES, device=device)
+
+    def total(logits, labels):
+        return loss(logits, labels)[0]
+
+    return total
 
 
 def random_scar_labels(labels, rng):

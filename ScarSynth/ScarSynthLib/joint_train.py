@@ -103,7 +103,7 @@ def train_joint(dataset_dir, out_dir, steps=200, batch_size=8, learning_rate=1e-
     generator_optimizer = torch.optim.AdamW(generator.parameters(), lr=learning_rate, weight_decay=1e-4)
     segmenter_optimizer = torch.optim.AdamW(segmenter.parameters(), lr=1e-3, weight_decay=1e-4)
     scheduler = dm.build_train_scheduler()
-    seg_loss = jl.segmentation_loss()
+    seg_loss = jl.segmentation_loss(device)
     start_step, elapsed = 0, 0.0
     if resume:
         state = dt.load_checkpoint(checkpoint_path)
@@ -180,7 +180,9 @@ def train_joint(dataset_dir, out_dir, steps=200, batch_size=8, learning_rate=1e-
                       dict(dt.generator_settings(dm.DEFAULT_CONFIG | settings),
                            label_means=data.label_intensity_means(arrays), training=summary))
     dt.export_weights(segmenter, out_dir, JOINT_SEGMENTER_NAME,
-                      dict(kind="joint-training-segmenter", architecture="monai.networks.nets.UNet",
+                      dict(kind="joint-training-segmenter",
+                           architecture="ScarSegmentLib.network.build_network (MONAI residual UNet), "
+                                        "channels 16-128, 3 strides",
                            input="normalised heart crop (see the generator's settings)",
                            training=summary))
     log(f"done: {steps} joint steps in {elapsed:.0f} s; {summary}")
