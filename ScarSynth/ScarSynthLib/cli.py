@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "ScarSegmentLib.cli",
     "ScarSynthLib.run_cli",
     "ScarSynthLib.synth_cli",
+    "ScarSynthLib.train_synth_cli",
 )
 
 

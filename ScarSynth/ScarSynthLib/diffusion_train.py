@@ -1,0 +1,254 @@
+"""DDPM training of the conditional generator on heart crops of an EMIDEC-layout dataset.
+
+One output folder holds everything of a run: `checkpoint.pt` (model, EMA, optimiser and step, for
+--resume; read back with torch.load(weights_only=True), which runs no code), `losses.csv`, and at
+the end the shipped form: NAME.safetensors (EMA weights), NAME.json (registry entry), NAME.md.
+"""
+
+import csv
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from AHABullseyeLib.errors import InputError
+
+from . import diffusion_data as data
+from . import diffusion_model as dm
+
+DEFAULT_MODEL_NAME = "scarsynth_lge_diffusion"
+CONTEXT_LOSS_WEIGHT = 0.1  # noise outside the heart region matters less: it is pasted back anyway
+EMA_DECAY = 0.998
+
+
+def pick_device(device=None):
+    import torch
+
+    if device:
+        return torch.device(device)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def sample_timesteps(count, num_train_timesteps, generator=None, device=None):
+    """Training timesteps: half uniform over the schedule, half in the mid-noise band.
+
+    In the band (about 30-95 % noise with the cosine schedule) the image must be inferred from the
+    labels; near the end of the schedule the epsilon target is almost the input itself, and near
+    the start the noisy image gives the answer away. Oversampling the band teaches the label
+    conditioning sooner on a small compute budget.
+    """
+    import torch
+
+    uniform = torch.randint(0, num_train_timesteps, (count,), generator=generator, device=device)
+    low, high = int(0.3 * num_train_timesteps), int(0.9 * num_train_timesteps)
+    band = torch.randint(low, high, (count,), generator=generator, device=device)
+    use_band = torch.arange(count, device=device) % 2 == 1
+    return torch.where(use_band, band, uniform)
+
+
+def diffusion_loss(model, scheduler, images, labels, regions, generator=None):
+    """Region-weighted epsilon MSE at random timesteps; also returns (noisy, timesteps, eps_pred)."""
+    import torch
+
+    noise = torch.randn(images.shape, generator=generator, device=images.device)
+    timesteps = sample_timesteps(images.shape[0], scheduler.config.num_train_timesteps, generator,
+                                 images.device)
+    noisy = scheduler.add_noise(images, noise, timesteps)
+    condition = dm.make_condition(images, regions, labels)
+    predicted = model(torch.cat([noisy[:, None], condition], 1), timesteps).sample[:, 0]
+    weight = regions + CONTEXT_LOSS_WEIGHT * (1.0 - regions)
+    loss = (weight * (predicted - noise) ** 2).sum() / weight.sum()
+    return loss, (noisy, timesteps, predicted)
+
+
+def make_ema(model):
+    """Exponential moving average of the weights; its decay ramps up so short runs forget the
+    random initialisation quickly (decay = min(EMA_DECAY, (1 + n) / (10 + n)) after n updates)."""
+    import torch
+
+    def average(averaged, current, num_averaged):
+        decay = min(EMA_DECAY, (1.0 + float(num_averaged)) / (10.0 + float(num_averaged)))
+        return decay * averaged + (1.0 - decay) * current
+
+    return torch.optim.swa_utils.AveragedModel(model, avg_fn=average)
+
+
+def validation_loss(model, arrays, batches=4, batch_size=16, seed=1234):
+    """Mean DDPM loss on fixed batches (same crops, noise and timesteps for every model)."""
+    import torch
+
+    scheduler = dm.build_train_scheduler()
+    device = next(model.parameters()).device
+    rng = np.random.default_rng(seed)
+    generator = torch.Generator(device=device).manual_seed(seed)
+    losses = []
+    model.eval()
+    with torch.no_grad():
+        for _ in range(batches):
+            images, labels, regions = (t.to(device) for t in data.random_batch(arrays, batch_size, rng))
+            losses.append(diffusion_loss(model, scheduler, images, labels, regions, generator)[0].item())
+    model.train()
+    return float(np.mean(losses))
+
+
+def save_checkpoint(path, state):
+    """Write the resume checkpoint atomically (a crash never leaves half a file)."""
+    import torch
+
+    temporary = Path(str(path) + ".tmp")
+    torch.save(state, temporary)
+    os.replace(temporary, path)
+
+
+def load_checkpoint(path):
+    import torch
+
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def export_weights(model, out_dir, name, settings, card_text=None):
+    """Save `model` as NAME.safetensors plus its registry entry NAME.json (and card NAME.md)."""
+    from safetensors.torch import save_file
+
+    from AHABullseyeLib.models import sha256_of
+
+    out_dir = Path(out_dir)
+    weights = out_dir / f"{name}.safetensors"
+    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    save_file(tensors, str(weights))
+    entry = dict(name=name, file=weights.name, sha256=sha256_of(weights), **settings)
+    (out_dir / f"{name}.json").write_text(json.dumps(entry, indent=2) + "\n")
+    if card_text:
+        (out_dir / f"{name}.md").write_text(card_text)
+    return entry
+
+
+def generator_settings(config):
+    """The registry settings that rebuild the generator and its crops exactly."""
+    return dict(
+        kind="conditional-diffusion-generator",
+        architecture="diffusers.UNet2DModel",
+        unet_config={k: list(v) if isinstance(v, tuple) else v for k, v in config.items()},
+        crop_size=dm.CROP_SIZE,
+        crop_side_per_lv_extent=data.CROP_SIDE_PER_EXTENT,
+        region_margin_per_lv_extent=data.REGION_MARGIN_PER_EXTENT,
+        normalise_percentiles=list(data.NORMALISE_PERCENTILES),
+        num_train_timesteps=dm.NUM_TRAIN_TIMESTEPS,
+        beta_schedule=dm.BETA_SCHEDULE,
+        prediction_type="epsilon",
+        conditioning=["noisy image", "image outside heart region", "heart region mask",
+                      "one-hot labels: background, LV blood pool, myocardium, scar, MVO"],
+        sampling=dict(scheduler="DDIM (eta 0, x0 clipped to +-3)", default_steps=25,
+                      strength=dm.RECOMMENDED_STRENGTH),
+    )
+
+
+def last_losses(loss_file, window=20):
+    """Mean of each logged loss column over the last `window` steps of a losses.csv."""
+    with open(loss_file) as handle:
+        rows = list(csv.DictReader(handle))[-window:]
+    names = [n for n in (rows[0] if rows else {}) if n not in ("step", "elapsed_s")]
+    return {f"final_{n}_mean_last_{len(rows)}": round(float(np.mean([float(r[n]) for r in rows])), 5)
+            for n in names}
+
+
+def train_synth(dataset_dir, out_dir, steps=3000, batch_size=16, learning_rate=2e-4, resume=False,
+                device=None, seed=0, checkpoint_every=200, name=DEFAULT_MODEL_NAME, config=None,
+                max_cases=None, progress=True, log=print):
+    """Train the generator with DDPM on every slice of the non-held-out cases; returns a summary."""
+    import torch
+    from tqdm import tqdm
+
+    from AHABullseyeLib.io import read_emidec_dataset
+
+    if steps < 1 or batch_size < 1:
+        raise InputError(f"steps and batch size must be positive (got {steps}, {batch_size}).")
+    out_dir = Path(out_dir)
+    checkpoint_path = out_dir / "checkpoint.pt"
+    if resume and not checkpoint_path.is_file():
+        raise InputError(f"--resume: no checkpoint at {checkpoint_path}.")
+    if not resume and checkpoint_path.exists():
+        raise InputError(f"{out_dir} already holds a run; pass --resume to continue it or pick "
+                         "another output folder.")
+    device = pick_device(device)
+    cases = read_emidec_dataset(dataset_dir)
+    held_out = {c.name for c in data.held_out_cases(cases)}
+    train_cases = [c for c in cases if c.name not in held_out][:max_cases]
+    arrays = data.load_training_arrays(train_cases, progress=progress)
+    log(f"{len(train_cases)} training cases, {len(arrays['images'])} slices; "
+        f"held out: {', '.join(sorted(held_out))}; device {device}")
+
+    torch.manual_seed(seed)
+    state = load_checkpoint(checkpoint_path) if resume else None
+    if state is not None:
+        config = state["config"] or None  # the run keeps the architecture it started with
+    model = dm.build_unet(config).to(device)
+    ema = make_ema(model)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=1e-4)
+    scheduler = dm.build_train_scheduler()
+    start_step, elapsed = 0, 0.0
+    rng = np.random.default_rng(seed)
+    if state is not None:
+        model.load_state_dict(state["model"])
+        ema.load_state_dict(state["ema"])
+        optimizer.load_state_dict(state["optimizer"])
+        start_step, elapsed = int(state["step"]), float(state["elapsed_s"])
+        rng = np.random.default_rng([seed, start_step])
+        log(f"resumed at step {start_step}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    torch_generator = torch.Generator(device=device).manual_seed(seed + start_step)
+
+    def checkpoint(step):
+        save_checkpoint(checkpoint_path, dict(model=model.state_dict(), ema=ema.state_dict(),
+                                              optimizer=optimizer.state_dict(), step=step,
+                                              elapsed_s=elapsed, config=config or {}))
+
+    loss_file = out_dir / "losses.csv"
+    new_log = not loss_file.exists()
+    recent = []
+    with open(loss_file, "a", newline="") as handle:
+        writer = csv.writer(handle)
+        if new_log:
+            writer.writerow(["step", "loss", "elapsed_s"])
+        bar = tqdm(range(start_step, steps), desc="train-synth", disable=not progress,
+                   initial=start_step, total=steps)
+        for step in bar:
+            began = time.time()
+            images, labels, regions = (t.to(device) for t in data.random_batch(arrays, batch_size, rng))
+            # A short linear warm-up keeps the first Adam steps from overshooting.
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate * min(1.0, (step + 1) / 100)
+            loss, _ = diffusion_loss(model, scheduler, images, labels, regions, torch_generator)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            ema.update_parameters(model)
+            elapsed += time.time() - began
+            recent = (recent + [loss.item()])[-50:]
+            writer.writerow([step + 1, f"{loss.item():.5f}", f"{elapsed:.1f}"])
+            bar.set_postfix(loss=f"{np.mean(recent):.4f}")
+            if (step + 1) % checkpoint_every == 0 or step + 1 == steps:
+                handle.flush()
+                checkpoint(step + 1)
+    summary = dict(steps=max(steps, start_step), batch_size=batch_size, learning_rate=learning_rate,
+                   training_slices=int(len(arrays["images"])), training_cases=len(train_cases),
+                   held_out_cases=sorted(held_out), train_time_s=round(elapsed, 1),
+                   device=str(device), **last_losses(loss_file, window=50))
+    # Ship the EMA unless the raw weights do better on held-out slices (e.g. in a very short run).
+    chosen = "ema"
+    if held_out:  # small datasets have no held-out case: then the EMA is shipped
+        held_out_arrays = data.load_training_arrays([c for c in cases if c.name in held_out], progress=False)
+        scores = {"ema": validation_loss(ema.module, held_out_arrays),
+                  "raw": validation_loss(model, held_out_arrays)}
+        chosen = min(scores, key=scores.get)
+        summary.update(held_out_loss_ema=round(scores["ema"], 5), held_out_loss_raw=round(scores["raw"], 5))
+    summary.update(exported_weights=chosen)
+    export_weights(ema.module if chosen == "ema" else model, out_dir, name,
+                   dict(generator_settings(dm.DEFAULT_CONFIG | (config or {})),
+                        label_means=data.label_intensity_means(arrays), training=summary))
+    log(f"done: {summary['steps']} steps in {elapsed:.0f} s, {summary}; "
+        f"weights in {out_dir / (name + '.safetensors')}")
+    return summary

@@ -1,0 +1,99 @@
+"""Joint training pieces: the segmenter and its loss (ScarSegment's), new-scar label maps, and the
+segmentation-consistency loss.
+
+The consistency loss asks that the generator's one-step denoised estimate x0_hat, conditioned on a
+label map, is segmented back into that label map by the segmenter. The segmenter's weights are
+frozen for this term, so its gradient flows only into the generator.
+"""
+
+import numpy as np
+from scipy import ndimage
+
+from AHABullseyeLib import labels as L
+
+from . import diffusion_model as dm
+
+CONSISTENCY_MAX_TIMESTEP = 400  # beyond this x0_hat is too blurred to segment meaningfully
+
+
+def build_segmenter():
+    """ScarSegment's residual U-Net, sized for 64 x 64 heart crops: (N, 1, S, S) -> (N, 5, S, S)."""
+    from ScarSegmentLib.network import NetworkSettings, build_network
+
+    return build_network(NetworkSettings(channels=(16, 32, 64, 128), strides=(2, 2, 2), dropout=0.0,
+                                         patch_size=dm.CROP_SIZE))
+
+
+def segmentation_loss(device="cpu"):
+    """ScarSegment's training loss (Dice + CE + KL to smoothed labels) as one tensor.
+
+    Takes logits (N, 5, H, W) and integer labels (N, 1, H, W).
+    """
+    from ScarSegmentLib.losses import RobustSegmentationLoss
+
+    loss = RobustSegmentationLoss(num_classes=dm.NUM_LABEL_CLASSES, device=device)
+
+    def total(logits, labels):
+        return loss(logits, labels)[0]
+
+    return total
+
+
+def random_scar_labels(labels, rng):
+    """A copy of a crop's labels (S, S) with its scar replaced by a new random one.
+
+    The new scar is an angular sector of the myocardium (40-160 degrees wide) reaching from the
+    endocardium to a random transmurality (25-100 %); MVO is added in its core half the time.
+    """
+    labels = np.array(labels, copy=True)
+    myocardium = L.lv_myocardium(labels)
+    labels[myocardium] = L.MYOCARDIUM
+    if not myocardium.any():
+        return labels
+    pool = labels == L.BLOOD_POOL
+    centre = np.argwhere(pool if pool.any() else myocardium).mean(0)
+    rows, cols = np.indices(labels.shape)
+    angle = np.degrees(np.arctan2(rows - centre[0], cols - centre[1]))
+    start, width = rng.uniform(-180, 180), rng.uniform(40, 160)
+    in_sector = ((angle - start) % 360) < width
+    depth_from_pool = ndimage.distance_transform_edt(~pool) if pool.any() else np.zeros(labels.shape)
+    depth_to_outside = ndimage.distance_transform_edt(myocardium)
+    # 0 on the endocardial layer, towards 1 at the epicardium: the scar always starts endocardially.
+    inner = np.maximum(depth_from_pool - 1.0, 0.0)
+    wall_fraction = inner / np.maximum(inner + depth_to_outside, 1e-6)
+    transmurality = rng.uniform(0.25, 1.0)
+    scar = myocardium & in_sector & (wall_fraction <= transmurality)
+    labels[scar] = L.SCAR
+    if rng.random() < 0.5:
+        core = scar & (wall_fraction <= transmurality / 3) & (((angle - start) % 360) > width / 3) & (
+            ((angle - start) % 360) < 2 * width / 3)
+        labels[core] = L.MVO
+    return labels
+
+
+def consistency_loss(generator, segmenter, scheduler, images, labels, regions, loss_function,
+                     generator_rng=None, max_timestep=CONSISTENCY_MAX_TIMESTEP):
+    """Segmentation loss of the segmenter on the generator's x0_hat composited into the context.
+
+    images, regions: (N, S, S) normalised crops and heart-region masks; labels: (N, S, S) integers
+    describing what the generator must render. Returns (loss, x0_hat composite detached).
+    """
+    import torch
+
+    noise = torch.randn(images.shape, generator=generator_rng, device=images.device)
+    timesteps = torch.randint(0, max_timestep, (images.shape[0],), generator=generator_rng,
+                              device=images.device)
+    noisy = scheduler.add_noise(images, noise, timesteps)
+    condition = dm.make_condition(images, regions, labels)
+    epsilon = generator(torch.cat([noisy[:, None], condition], 1), timesteps).sample[:, 0]
+    x0_hat = dm.x0_from_epsilon(noisy, epsilon, timesteps, scheduler)
+    composite = regions * x0_hat + (1.0 - regions) * images
+    trainable = [p.requires_grad for p in segmenter.parameters()]
+    for parameter in segmenter.parameters():
+        parameter.requires_grad_(False)
+    try:
+        loss = loss_function(segmenter(composite[:, None]), labels[:, None].long())
+    finally:
+        for parameter, flag in zip(segmenter.parameters(), trainable):
+            parameter.requires_grad_(flag)
+    return loss, composite.detach()

@@ -1,0 +1,111 @@
+"""CLI: `scarsynth train-synth` (the diffusion generator), `scarsynth train-joint` (generator and
+segmenter trained together with a segmentation-consistency loss) and `scarsynth evaluate-synth`."""
+
+from pathlib import Path
+
+
+def _common_arguments(parser):
+    parser.add_argument("dataset_dir", type=Path, help="dataset in the EMIDEC layout (Case_X/Images, Case_X/Contours)")
+    parser.add_argument("-o", "--output", type=Path, required=True, help="folder for checkpoints, loss log and weights")
+    parser.add_argument("--steps", type=int, default=3000, help="training steps (default 3000)")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--learning-rate", type=float, default=2e-4)
+    parser.add_argument("--resume", action="store_true", help="continue the run in --output from its checkpoint")
+    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when present)")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
+    parser.add_argument("--checkpoint-every", type=int, default=200, help="steps between checkpoints")
+    parser.add_argument("--max-cases", type=int, default=None, help="train on the first N training cases only")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _set_threads(args):
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+
+
+def _train_synth(args):
+    from .diffusion_train import train_synth
+
+    _set_threads(args)
+    train_synth(args.dataset_dir, args.output, steps=args.steps, batch_size=args.batch_size,
+                learning_rate=args.learning_rate, resume=args.resume, device=args.device,
+                seed=args.seed, checkpoint_every=args.checkpoint_every, max_cases=args.max_cases,
+                progress=not args.no_progress)
+    return 0
+
+
+def _train_joint(args):
+    from .joint_train import train_joint
+
+    _set_threads(args)
+    train_joint(args.dataset_dir, args.output, steps=args.steps, batch_size=args.batch_size,
+                learning_rate=args.learning_rate, resume=args.resume, device=args.device,
+                seed=args.seed, checkpoint_every=args.checkpoint_every, max_cases=args.max_cases,
+                generator_weights=args.generator_weights, consistency_weight=args.consistency_weight,
+                segmenter_warmup=args.segmenter_warmup,
+                progress=not args.no_progress)
+    return 0
+
+
+def _evaluate_synth(args):
+    import json
+
+    from .diffusion_eval import evaluate_generator, save_montage
+
+    _set_threads(args)
+    rows, summary, examples = evaluate_generator(args.dataset_dir, weights=args.weights,
+                                                 num_inference_steps=args.steps, seed=args.seed,
+                                                 progress=not args.no_progress, strength=args.strength)
+    for row in rows:
+        print(json.dumps(row))
+    print(json.dumps(summary, indent=2))
+    if args.json:
+        from .diffusion import sampling_settings
+
+        strength, _ = sampling_settings(args.weights, args.strength)
+        args.json.write_text(json.dumps(dict(steps=args.steps, seed=args.seed, strength=strength,
+                                             rows=rows, summary=summary), indent=2) + "\n")
+    if args.montage:
+        print(f"montage: {save_montage(examples, args.montage)}")
+    return 0
+
+
+def register(subparsers):
+    evaluate = subparsers.add_parser(
+        "evaluate-synth",
+        help="realism figures (scar/remote and blood/myocardium intensity ratios, real vs synthetic) "
+             "of the generator on the held-out cases of a dataset")
+    evaluate.add_argument("dataset_dir", type=Path, help="dataset in the EMIDEC layout")
+    evaluate.add_argument("--weights", default=None, help="generator weights (default: the shipped model)")
+    evaluate.add_argument("--steps", type=int, default=25, help="sampling steps = network evaluations (<= 50)")
+    evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument("--strength", type=float, default=None,
+                          help="1 = start from pure noise; below 1 from a noised label template "
+                               "(default: the weights' recommended value)")
+    evaluate.add_argument("--montage", type=Path, default=None, help="write a PNG montage real | labels | synthetic")
+    evaluate.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
+    evaluate.add_argument("--threads", type=int, default=None)
+    evaluate.add_argument("--no-progress", action="store_true")
+    evaluate.set_defaults(func=_evaluate_synth)
+
+    synth = subparsers.add_parser(
+        "train-synth", help="train the conditional diffusion generator (DDPM) on a labelled dataset")
+    _common_arguments(synth)
+    synth.set_defaults(func=_train_synth)
+
+    joint = subparsers.add_parser(
+        "train-joint",
+        help="train generator and segmenter together: the segmenter sees real and freshly synthesised "
+             "slices, the generator a segmentation-consistency loss")
+    _common_arguments(joint)
+    joint.add_argument("--generator-weights", default=None,
+                       help="start the generator from these weights (.safetensors; 'shipped' for the "
+                            "shipped model; default: from scratch)")
+    joint.add_argument("--consistency-weight", type=float, default=0.1,
+                       help="weight of the segmentation-consistency loss on the generator")
+    joint.add_argument("--segmenter-warmup", type=int, default=20,
+                       help="steps of segmenter training before the consistency loss starts (default 20)")
+    joint.set_defaults(func=_train_joint)

@@ -1,0 +1,152 @@
+"""The conditional diffusion generator: sampling, inpainting guarantees, weights loading."""
+
+import numpy as np
+import pytest
+
+from AHABullseyeLib.errors import InputError, WeightsError
+
+TINY_CONFIG = dict(block_out_channels=(8, 16), down_block_types=("DownBlock2D", "DownBlock2D"),
+                   up_block_types=("UpBlock2D", "UpBlock2D"), norm_num_groups=8, attention_head_dim=8)
+
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """One torch thread: on a busy shared CPU, two threads of small ops wait on each other."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+@pytest.fixture(scope="module")
+def tiny_weights(tmp_path_factory):
+    """A small randomly initialised generator saved like a trained one (safetensors + JSON)."""
+    import torch
+
+    from ScarSynthLib import diffusion_model as dm
+    from ScarSynthLib.diffusion_train import export_weights, generator_settings
+
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("tiny_generator")
+    model = dm.build_unet(TINY_CONFIG)
+    export_weights(model, folder, "tiny", dict(generator_settings(dm.DEFAULT_CONFIG | TINY_CONFIG),
+                                               label_means=[0.0, 0.1, -0.3, 0.5, -0.4]))
+    return str(folder / "tiny.safetensors")
+
+
+@pytest.fixture(scope="module")
+def image_and_labels():
+    """A small LGE phantom with an anterior scar (image, labels)."""
+    from ScarSynthLib.phantom import make_phantom
+
+    phantom = make_phantom(seed=0, n_slices=4, matrix_size=96, scar_segments=(7, 8), transmurality=0.6)
+    return phantom.image, phantom.labels
+
+
+def _heart_regions(labels):
+    from ScarSynthLib import diffusion_data as data
+
+    extent = data.lv_extent(labels.array)
+    return np.stack([data.heart_region(s, extent) if data.lv_mask(s).any() else np.zeros(s.shape, bool)
+                     for s in labels.array])
+
+
+def test_sampling_is_deterministic_per_seed(image_and_labels, tiny_weights):
+    from ScarSynthLib.diffusion import synthesize_volume
+
+    image, labels = image_and_labels
+    first = synthesize_volume(image, labels, seed=3, num_inference_steps=4, weights=tiny_weights, progress=False)
+    again = synthesize_volume(image, labels, seed=3, num_inference_steps=4, weights=tiny_weights, progress=False)
+    other = synthesize_volume(image, labels, seed=4, num_inference_steps=4, weights=tiny_weights, progress=False)
+    assert np.array_equal(first.array, again.array)
+    assert not np.array_equal(first.array, other.array)
+
+
+def test_output_is_finite_on_the_grid_and_unchanged_outside_the_heart(image_and_labels, tiny_weights):
+    from ScarSynthLib.diffusion import synthesize_volume
+
+    image, labels = image_and_labels
+    before = image.array.copy()
+    new_labels = labels.array.copy()
+    new_labels[new_labels == 2] = 3  # a different anatomy: all myocardium scarred
+    labels_with_scar = labels.with_array(new_labels)
+    result = synthesize_volume(image, labels_with_scar, seed=0, num_inference_steps=3, weights=tiny_weights,
+                               progress=False)
+    assert result.array.dtype == np.float32
+    assert result.same_grid(image)
+    assert np.all(np.isfinite(result.array))
+    region = _heart_regions(labels_with_scar)
+    assert region.any()
+    assert np.array_equal(result.array[~region], image.array[~region].astype(np.float32))
+    assert np.abs(result.array[region] - image.array[region]).max() > 0  # the heart was re-rendered
+    assert np.array_equal(image.array, before)  # the input is untouched
+
+
+def test_synthesize_slice_reports_network_evaluations(image_and_labels, tiny_weights):
+    from ScarSynthLib.diffusion import synthesize_slice
+
+    image, labels = image_and_labels
+    new_slice, evaluations = synthesize_slice(image.array[1], labels.array[1], seed=1, num_inference_steps=5,
+                                              weights=tiny_weights, strength=1.0)
+    assert evaluations == 5
+    assert new_slice.shape == image.array[1].shape
+    with pytest.raises(InputError, match="num_inference_steps"):
+        synthesize_slice(image.array[1], labels.array[1], num_inference_steps=51, weights=tiny_weights)
+    partial, evaluations = synthesize_slice(image.array[1], labels.array[1], seed=1, num_inference_steps=10,
+                                            weights=tiny_weights, strength=0.5)
+    assert evaluations == 5 and np.all(np.isfinite(partial))
+    with pytest.raises(InputError, match="strength"):
+        synthesize_slice(image.array[1], labels.array[1], weights=tiny_weights, strength=1.5)
+    empty, evaluations = synthesize_slice(image.array[1], np.zeros_like(labels.array[1]), weights=tiny_weights)
+    assert evaluations == 0 and np.array_equal(empty, image.array[1])
+
+
+def test_bad_inputs_are_named(image_and_labels, tiny_weights):
+    from ScarSynthLib.diffusion import synthesize_volume
+
+    image, labels = image_and_labels
+    with pytest.raises(InputError, match="no LV"):
+        synthesize_volume(image, labels.with_array(np.zeros_like(labels.array)), weights=tiny_weights,
+                          progress=False)
+    shifted = type(labels)(labels.array, labels.spacing, (5.0, 0.0, 0.0), labels.direction)
+    with pytest.raises(InputError, match="origin"):
+        synthesize_volume(image, shifted, weights=tiny_weights, progress=False)
+
+
+def test_weights_with_a_wrong_checksum_are_refused(tiny_weights, tmp_path):
+    import json
+    import shutil
+
+    from ScarSynthLib.diffusion import load_generator
+
+    copy = tmp_path / "tiny.safetensors"
+    shutil.copy(tiny_weights, copy)
+    entry = json.loads(open(tiny_weights.replace(".safetensors", ".json")).read())
+    entry["sha256"] = "0" * 64
+    (tmp_path / "tiny.json").write_text(json.dumps(entry))
+    with pytest.raises(WeightsError, match="sha256"):
+        load_generator(str(copy))
+
+
+def test_shipped_weights_load_with_their_checksum_verified():
+    from AHABullseyeLib.models import find_model, sha256_of
+    from ScarSynthLib.diffusion import load_generator
+    from ScarSynthLib.diffusion_train import DEFAULT_MODEL_NAME
+
+    entry = find_model(DEFAULT_MODEL_NAME)
+    assert sha256_of(entry["path"]) == entry["sha256"]
+    model = load_generator()
+    assert sum(p.numel() for p in model.parameters()) > 1_000_000
+
+
+def test_shipped_weights_synthesise_with_their_recommended_settings(image_and_labels):
+    from ScarSynthLib.diffusion import sampling_settings, synthesize_slice
+
+    strength, label_means = sampling_settings()
+    assert 0 < strength <= 1 and len(label_means) == 5
+    image, labels = image_and_labels
+    new_slice, evaluations = synthesize_slice(image.array[2], labels.array[2], seed=0, num_inference_steps=10)
+    assert evaluations == round(10 * strength)
+    assert np.all(np.isfinite(new_slice))

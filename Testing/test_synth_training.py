@@ -1,0 +1,122 @@
+"""Generator training and joint training: the consistency gradient, and short end-to-end runs."""
+
+import csv
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+TINY_CONFIG = dict(block_out_channels=(8, 16), down_block_types=("DownBlock2D", "DownBlock2D"),
+                   up_block_types=("UpBlock2D", "UpBlock2D"), norm_num_groups=8, attention_head_dim=8)
+
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """One torch thread: on a busy shared CPU, two threads of small ops wait on each other."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+@pytest.fixture(scope="module")
+def phantom_dataset(tmp_path_factory):
+    """Two small LGE phantoms written in the EMIDEC layout (Case_X/Images, Case_X/Contours)."""
+    from AHABullseyeLib.io import write_volume
+    from ScarSynthLib.phantom import make_phantom
+
+    root = tmp_path_factory.mktemp("phantom_dataset")
+    for seed, name in ((1, "Case_P001"), (2, "Case_P002")):
+        phantom = make_phantom(seed=seed, n_slices=4, matrix_size=96, scar_segments=(8, 9, 10),
+                               transmurality=0.7, mvo=True)
+        write_volume(phantom.image, root / name / "Images" / f"{name}.nii.gz")
+        write_volume(phantom.labels, root / name / "Contours" / f"{name}.nii.gz")
+    return root
+
+
+@pytest.fixture(scope="module")
+def crops(phantom_dataset):
+    """Training arrays (normalised crops, labels, regions) of the phantom cases."""
+    from AHABullseyeLib.io import read_emidec_dataset
+    from ScarSynthLib.diffusion_data import load_training_arrays
+
+    return load_training_arrays(read_emidec_dataset(phantom_dataset), progress=False)
+
+
+def test_consistency_loss_alone_sends_gradient_into_the_generator(crops):
+    import torch
+
+    from ScarSynthLib import diffusion_model as dm
+    from ScarSynthLib import joint_losses as jl
+
+    torch.manual_seed(0)
+    generator, segmenter = dm.build_unet(TINY_CONFIG), jl.build_segmenter()
+    rng = np.random.default_rng(0)
+    labels = np.stack([jl.random_scar_labels(l, rng) for l in crops["labels"][:2]]).astype(np.int64)
+    loss, composite = jl.consistency_loss(
+        generator, segmenter, dm.build_train_scheduler(), torch.from_numpy(crops["images"][:2]),
+        torch.from_numpy(labels), torch.from_numpy(crops["regions"][:2]), jl.segmentation_loss(),
+        torch.Generator().manual_seed(0))
+    loss.backward()
+    gradients = [p.grad for p in generator.parameters()]
+    assert all(g is not None for g in gradients)
+    total = sum(float(g.abs().sum()) for g in gradients)
+    assert np.isfinite(total) and total > 0
+    # The convolution that reads the noisy image gets gradient, so it flows through x0_hat.
+    assert float(generator.conv_in.weight.grad[:, 0].abs().sum()) > 0
+    assert all(p.grad is None for p in segmenter.parameters())  # the segmenter is frozen for this term
+    assert all(p.requires_grad for p in segmenter.parameters())  # ... and trainable again after it
+    # Outside the heart region the composite is the real context.
+    outside = crops["regions"][:2] < 0.5
+    assert np.allclose(composite.numpy()[outside], crops["images"][:2][outside])
+
+
+def test_random_scar_labels_stay_inside_the_myocardium(crops):
+    from AHABullseyeLib import labels as L
+    from ScarSynthLib.joint_losses import random_scar_labels
+
+    rng = np.random.default_rng(1)
+    original = crops["labels"][len(crops["labels"]) // 2]
+    for _ in range(5):
+        new = random_scar_labels(original, rng)
+        assert np.array_equal(L.lv_myocardium(new), L.lv_myocardium(original))
+        assert np.array_equal(new == L.BLOOD_POOL, original == L.BLOOD_POOL)
+        assert L.scar(new).any()
+
+
+def test_train_synth_runs_resumes_and_exports(phantom_dataset, tmp_path):
+    from ScarSynthLib.diffusion import load_generator
+    from ScarSynthLib.diffusion_train import DEFAULT_MODEL_NAME, train_synth
+
+    out = tmp_path / "run"
+    summary = train_synth(phantom_dataset, out, steps=2, batch_size=2, max_cases=1, config=TINY_CONFIG,
+                          checkpoint_every=1, progress=False, log=lambda *_: None)
+    assert summary["steps"] == 2 and np.isfinite(summary["final_loss_mean_last_2"])
+    train_synth(phantom_dataset, out, steps=3, batch_size=2, max_cases=1, resume=True, progress=False,
+                log=lambda *_: None)
+    with open(out / "losses.csv") as handle:
+        assert [row["step"] for row in csv.DictReader(handle)] == ["1", "2", "3"]
+    model = load_generator(str(out / f"{DEFAULT_MODEL_NAME}.safetensors"))
+    assert model.config.block_out_channels == (8, 16)
+
+
+def test_train_joint_runs_with_consistency_loss(phantom_dataset, tmp_path):
+    from ScarSynthLib.joint_train import JOINT_GENERATOR_NAME, JOINT_SEGMENTER_NAME, train_joint
+
+    out = tmp_path / "joint"
+    summary = train_joint(phantom_dataset, out, steps=2, batch_size=2, max_cases=1, config=TINY_CONFIG,
+                          segmenter_warmup=0, refresh_every=2, progress=False, log=lambda *_: None)
+    assert summary["final_consistency_loss_mean_last_2"] > 0
+    assert (out / f"{JOINT_GENERATOR_NAME}.safetensors").is_file()
+    assert (out / f"{JOINT_SEGMENTER_NAME}.json").is_file()
+
+
+def test_cli_refuses_a_missing_dataset(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "ScarSynthLib.cli", "train-synth", str(tmp_path / "none"),
+                             "-o", str(tmp_path / "out")], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "Dataset folder not found" in result.stderr
+    assert not (tmp_path / "out").exists()
