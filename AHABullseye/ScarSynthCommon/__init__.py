@@ -7,7 +7,3 @@ ScarSynth import this package from AHABullseye's folder. Nothing heavy is import
 from .dependencies import MissingDependencies, ensure_dependencies, missing_modules  # noqa: F401
 from .progress import Cancelled, PanelProgress  # noqa: F401
 
-
-def not_available(feature, lib):
-    """Raise the error shown where a feature's Lib function is not there yet."""
-    raise NotImplementedError(f"{feature} is not available yet: {lib} does not provide it in this version.")
