@@ -33,7 +33,7 @@ LOG_COLUMNS = ("epoch", "seconds", "lr", "loss", "dice_ce", "kl",
 class TrainConfig:
     """Everything a training run depends on; saved with the checkpoint and the weights."""
 
-    epochs: int = 45
+    epochs: int = 100
     iterations_per_epoch: int = 50  # summed over all processes
     batch_size: int = 16  # per process
     learning_rate: float = 2e-3
