@@ -167,6 +167,31 @@ def _oriented_image(array, ijk_to_ras):
     return image
 
 
+def _empty_segmentation_node(volume, scene, reference_volume_node, name, node, what):
+    """`node` (or a new one) emptied, with the reference geometry of `volume`'s grid.
+
+    The reference is `reference_volume_node` when given (it must share the grid), else the grid
+    itself. Returns the node and the grid's IJK-to-RAS matrix for adding segments.
+    """
+    if reference_volume_node is not None:
+        volume_from_node(reference_volume_node).check_same_grid(volume, what)
+    if node is None:
+        node = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", name)
+    _check_not_transformed(node)
+    node.CreateDefaultDisplayNodes()
+    segmentation = node.GetSegmentation()
+    segmentation.RemoveAllSegments()
+    ijk_to_ras = _ijk_to_ras_matrix(volume)
+    if reference_volume_node is not None:
+        node.SetReferenceImageGeometryParameterFromVolumeNode(reference_volume_node)
+    else:
+        segmentation.SetConversionParameter(
+            slicer.vtkSegmentationConverter.GetReferenceImageGeometryParameterName(),
+            slicer.vtkSegmentationConverter.SerializeImageGeometry(
+                _oriented_image(np.zeros(volume.shape, np.uint8), ijk_to_ras)))
+    return node, ijk_to_ras
+
+
 def labels_to_segmentation_node(labels_volume, scene, reference_volume_node=None,
                                 name="Segmentation", node=None):
     """A segmentation node with one named, coloured segment (with terminology) per label present.
@@ -176,22 +201,9 @@ def labels_to_segmentation_node(labels_volume, scene, reference_volume_node=None
     the label map's grid), else the label map's own grid. Existing segments of `node` are removed.
     """
     values = L.check_label_array(labels_volume.array)
-    if reference_volume_node is not None:
-        volume_from_node(reference_volume_node).check_same_grid(labels_volume, "label map")
-    if node is None:
-        node = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", name)
-    _check_not_transformed(node)
-    node.CreateDefaultDisplayNodes()
+    node, ijk_to_ras = _empty_segmentation_node(
+        labels_volume, scene, reference_volume_node, name, node, "label map")
     segmentation = node.GetSegmentation()
-    segmentation.RemoveAllSegments()
-    ijk_to_ras = _ijk_to_ras_matrix(labels_volume)
-    if reference_volume_node is not None:
-        node.SetReferenceImageGeometryParameterFromVolumeNode(reference_volume_node)
-    else:
-        segmentation.SetConversionParameter(
-            slicer.vtkSegmentationConverter.GetReferenceImageGeometryParameterName(),
-            slicer.vtkSegmentationConverter.SerializeImageGeometry(
-                _oriented_image(np.zeros(labels_volume.shape, np.uint8), ijk_to_ras)))
     for label in sorted(set(np.unique(values).tolist()) - {L.BACKGROUND}):
         info = L.SEGMENTS[label]
         segment_id = node.AddSegmentFromBinaryLabelmapRepresentation(
@@ -406,22 +418,9 @@ def aha_segments_to_segmentation_node(segments_volume, scene, reference_volume_n
     values = np.asarray(segments_volume.array)
     if values.min() < 0 or values.max() > 17:
         raise InputError("AHA segment maps hold 0 (outside) and 1..17.")
-    if reference_volume_node is not None:
-        volume_from_node(reference_volume_node).check_same_grid(segments_volume, "AHA segment map")
-    if node is None:
-        node = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", name)
-    _check_not_transformed(node)
-    node.CreateDefaultDisplayNodes()
+    node, ijk_to_ras = _empty_segmentation_node(
+        segments_volume, scene, reference_volume_node, name, node, "AHA segment map")
     segmentation = node.GetSegmentation()
-    segmentation.RemoveAllSegments()
-    ijk_to_ras = _ijk_to_ras_matrix(segments_volume)
-    if reference_volume_node is not None:
-        node.SetReferenceImageGeometryParameterFromVolumeNode(reference_volume_node)
-    else:
-        segmentation.SetConversionParameter(
-            slicer.vtkSegmentationConverter.GetReferenceImageGeometryParameterName(),
-            slicer.vtkSegmentationConverter.SerializeImageGeometry(
-                _oriented_image(np.zeros(segments_volume.shape, np.uint8), ijk_to_ras)))
     for segment in sorted(set(np.unique(values).tolist()) - {0}):
         node.AddSegmentFromBinaryLabelmapRepresentation(
             _oriented_image((values == segment).astype(np.uint8), ijk_to_ras),
