@@ -26,3 +26,14 @@ def emidec_dir():
     if not (EMIDEC / "cases.csv").exists() and not any(EMIDEC.glob("Case_*")):
         pytest.skip(f"real data not found at {EMIDEC}")
     return EMIDEC
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch thread: on a busy shared CPU, two threads of small ops wait on each other."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

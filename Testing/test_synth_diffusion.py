@@ -10,15 +10,7 @@ TINY_CONFIG = dict(block_out_channels=(8, 16), down_block_types=("DownBlock2D", 
 
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """One torch thread: on a busy shared CPU, two threads of small ops wait on each other."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 @pytest.fixture(scope="module")
 def tiny_weights(tmp_path_factory):
