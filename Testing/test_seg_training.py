@@ -83,6 +83,25 @@ def test_training_writes_weights_log_card_and_resumes(small_dataset, tmp_path):
         train_segmenter(small_dataset, tmp_path / "empty", make_config("tiny"), resume=True, progress=False)
 
 
+def test_fine_tuning_starts_from_the_parent_weights(phantom_dataset, tmp_path):
+    """With a zero learning rate, fine-tuning must hand back the parent's weights unchanged."""
+    from ScarSegmentLib.train import make_config, train_segmenter
+
+    parent = train_segmenter(phantom_dataset, tmp_path / "parent", make_config("tiny", threads=1), progress=False)
+    child = train_segmenter(phantom_dataset, tmp_path / "child",
+                            make_config("tiny", threads=1, learning_rate=0.0, init_weights=str(tmp_path / "parent")),
+                            progress=False)
+    before, after = load_state_dict(parent), load_state_dict(child)
+    assert all((before[k] == after[k]).all() for k in before)
+    training = json.loads((tmp_path / "child" / "scar_segmenter_2d.json").read_text())["training"]
+    assert training["fine_tuned_from"]["sha256"] == sha256_of(parent)
+    assert training["config"]["init_weights"] == "parent"  # a folder name, never a machine path
+    assert "Fine-tuned from" in (tmp_path / "child" / "scar_segmenter_2d.md").read_text()
+    with pytest.raises(Exception, match="registry entr"):
+        train_segmenter(phantom_dataset, tmp_path / "orphan",
+                        make_config("tiny", threads=1, init_weights=str(tmp_path / "missing.json")), progress=False)
+
+
 def test_train_seg_cli_with_extra_phantoms(small_dataset, phantom_dataset, tmp_path):
     out = tmp_path / "cli_model"
     command = [sys.executable, "-m", "ScarSynthLib.cli", "train-seg", str(small_dataset), "-o", str(out),

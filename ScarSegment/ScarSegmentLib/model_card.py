@@ -22,6 +22,13 @@ def model_card_text(entry):
         extra_data = (f"\nAlso trained on {extra} synthetic LGE phantoms of the project (ScarSynthLib.phantom; "
                       "mostly with scanner contrast, various pixel sizes, fields of view and orientations), "
                       f"sampled at {config.get('extra_weight', 1.0)} x the weight of a real slice.\n")
+    parent = training.get("fine_tuned_from")
+    lineage = ""
+    if parent:
+        before = f", itself trained for {parent['seconds'] / 60.0:.1f} min" if parent.get("seconds") else ""
+        lineage = (f"\nFine-tuned from `{parent['name']}` (sha256 `{parent['sha256'][:12]}...`{before}); "
+                   "the time below is the fine-tuning alone.\n")
+        extra_flag += " --init-weights PARENT_MODEL"
     return f"""# {entry['name']}
 
 2D segmentation of LGE short-axis slices into background (0), LV blood pool (1), healthy
@@ -51,7 +58,7 @@ gamma, histogram shift, bias field, intensity scale/shift, simulated low resolut
 {config['epochs']} epochs x {config['iterations_per_epoch']} iterations x batch {config['batch_size']},
 AdamW, learning rate {config['learning_rate']} (warm-up, cosine decay). Training time:
 {minutes:.1f} min on {config['device'] or 'auto'} device.
-
+{lineage}
 Retrain with (a GPU is used when there is one; `--resume` continues from MODEL_DIR/checkpoint.pt):
 
 {phantom_step}    scarsynth train-seg DATASET_DIR -o MODEL_DIR --preset {config.get('preset', 'cpu')}{extra_flag}

@@ -50,6 +50,7 @@ class TrainConfig:
     split_file: str = ""  # JSON {"validation": [...]}; empty = stratified split by seed
     extra_train_dirs: tuple = ()  # more EMIDEC-layout datasets used for training only (phantoms, synthetic)
     extra_weight: float = 0.5  # sampling weight of their slices relative to the main dataset's
+    init_weights: str = ""  # fine-tune: "shipped" or a model (file, entry or folder); "" = from scratch
     lost_spacing_mm: float = 1.35  # pixel size assumed where a header says 1x1x1 (EMIDEC)
     seed: int = 0
     device: str = ""  # "", "cpu" or "cuda"
@@ -63,6 +64,7 @@ class TrainConfig:
         values = asdict(self)
         values["class_weights"] = list(self.class_weights)
         values["extra_train_dirs"] = [Path(d).name for d in self.extra_train_dirs]
+        values["init_weights"] = Path(self.init_weights).name if self.init_weights else ""
         values["network"] = self.network.to_dict()
         return values
 
@@ -248,7 +250,28 @@ def _save_atomic(write, path):
     os.replace(temporary, path)
 
 
-def _write_model(network, config, out_dir, scores, seconds, train_cases, valid_cases, processes, extra_cases=0):
+def _starting_point(config):
+    """(config with the parent's network settings, parent weights, lineage) for fine-tuning, or
+    (config, None, None) when training from scratch."""
+    if not config.init_weights:
+        return config, None, None
+    from .segmenter import find_entry
+    from .network import NetworkSettings
+    from AHABullseyeLib.models import load_state_dict
+
+    entry = find_entry(None if config.init_weights == "shipped" else config.init_weights)
+    state = load_state_dict(entry["path"], entry.get("sha256"))
+    # The architecture is the parent's; the preset's patch size is kept for training.
+    settings = replace(NetworkSettings.from_dict(entry["settings"]), patch_size=config.network.patch_size)
+    parent = entry.get("training", {})
+    lineage = {"name": entry.get("name", ""), "sha256": entry.get("sha256", ""),
+               "seconds": parent.get("seconds"), "epochs": parent.get("config", {}).get("epochs"),
+               "fine_tuned_from": parent.get("fine_tuned_from")}
+    return replace(config, network=settings), state, lineage
+
+
+def _write_model(network, config, out_dir, scores, seconds, train_cases, valid_cases, processes, extra_cases=0,
+                 lineage=None):
     """NAME.safetensors + NAME.json (registry entry) + NAME.md (model card) in out_dir."""
     from safetensors.torch import save_file
 
@@ -269,6 +292,7 @@ def _write_model(network, config, out_dir, scores, seconds, train_cases, valid_c
             "processes": processes,
             "train_cases": len(train_cases),
             "extra_train_cases": extra_cases,
+            "fine_tuned_from": lineage,
             "validation_cases": [case.name for case in valid_cases],
         },
         "validation": {k: (round(v, 4) if isinstance(v, float) else v) for k, v in scores.items()},
@@ -310,6 +334,7 @@ def train_segmenter(dataset_dir, out_dir, config=None, resume=False, progress=Tr
     if not resume and checkpoint_path.exists():
         raise InputError(f"{out_dir} already holds a training run; pass resume=True (--resume) or use a new folder.")
 
+    config, initial_state, lineage = _starting_point(config)  # on resume the checkpoint then replaces the state
     dist = _Distributed(config.device)
     try:
         if dist.device.type == "cpu":
@@ -322,7 +347,10 @@ def train_segmenter(dataset_dir, out_dir, config=None, resume=False, progress=Tr
         pairs = slice_index(train_cases + extra_cases)
         weights = sampling_weights(train_cases + extra_cases, pairs, config, extra_from=len(train_cases))
 
-        network = build_network(config.network).to(dist.device)
+        network = build_network(config.network)
+        if initial_state is not None:
+            network.load_state_dict(initial_state)
+        network = network.to(dist.device)
         optimizer = torch.optim.AdamW(network.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
         loss_function = RobustSegmentationLoss(
             config.network.num_classes, config.class_weights, config.kl_weight, config.kl_sigma, dist.device)
@@ -385,6 +413,6 @@ def train_segmenter(dataset_dir, out_dir, config=None, resume=False, progress=Tr
         if not scores and valid_cases:
             scores = validate(network, valid_cases, config, dist.device)
         return _write_model(network, config, out_dir, scores, seconds, train_cases, valid_cases, dist.world_size,
-                            len(extra_cases))
+                            len(extra_cases), lineage)
     finally:
         dist.close()

@@ -14,6 +14,9 @@ def register(subparsers):
     parser.add_argument("--preset", default="cpu", choices=("cpu", "gpu", "tiny"),
                         help="cpu: under an hour on 2 cores (the shipped model); gpu: larger and longer")
     parser.add_argument("--resume", action="store_true", help="continue from MODEL_DIR/checkpoint.pt")
+    parser.add_argument("--init-weights", metavar="MODEL",
+                        help="fine-tune instead of starting from scratch: 'shipped' or a trained model "
+                             "(weights file, registry entry or model folder), e.g. on local labelled scans")
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--iterations-per-epoch", type=int)
     parser.add_argument("--batch-size", type=int)
@@ -34,7 +37,7 @@ def run(args):
     from ScarSegmentLib.train import make_config, train_segmenter
 
     names = ("epochs", "iterations_per_epoch", "batch_size", "learning_rate", "split_file",
-             "validation_cases", "device", "threads", "workers", "seed")
+             "validation_cases", "device", "threads", "workers", "seed", "init_weights")
     overrides = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
     if args.extra_train:
         overrides["extra_train_dirs"] = tuple(args.extra_train)
