@@ -6,6 +6,7 @@ a segmentation runs, after ScarSynthCommon.ensure_dependencies has offered to in
 """
 
 import logging
+import pathlib
 from typing import Annotated, Optional
 
 import vtk
@@ -71,6 +72,7 @@ class ScarSegmentParameterNode:
     method: Annotated[str, Choice(["dl", "nsd", "fwhm"])] = "dl"
     sdCount: Annotated[float, WithinRange(1.0, 10.0)] = 5.0
     device: Annotated[str, Choice(["auto", "cpu", "cuda"])] = "auto"
+    weightsPath: pathlib.Path  # empty: the shipped model
     outputSegmentation: vtkMRMLSegmentationNode
     outputTable: vtkMRMLTableNode
 
@@ -217,6 +219,7 @@ class ScarSegmentLogic(ScriptedLoadableModuleLogic):
                 imagePath, outputFolder, method=method, n_sd=parameters.sdCount,
                 myocardium_path=myocardiumPath,
                 device=None if parameters.device == "auto" else parameters.device,
+                weights=segmentScene.chosen_weights(parameters.weightsPath),
                 python=python_executable())
             run_with_progress(command, progress)
             segmentation, table, result = segmentScene.import_outputs(

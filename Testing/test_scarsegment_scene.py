@@ -82,3 +82,18 @@ def test_failed_command_reports_the_problem_and_imports_nothing(scene_with_case,
     assert not (tmp_path / "out").exists()
     with pytest.raises(Exception, match="No segmentation"):
         SS.import_outputs(tmp_path / "out", scene, volume_node)
+
+
+def test_panel_weights_field(tmp_path):
+    """An empty field means the shipped model; a named file is passed on; a missing one is named."""
+    import pathlib
+
+    from AHABullseyeLib.errors import WeightsError
+
+    assert SS.chosen_weights(pathlib.Path("")) is None and SS.chosen_weights("") is None
+    weights = tmp_path / "local.safetensors"
+    weights.write_bytes(b"0")
+    assert SS.chosen_weights(pathlib.Path(weights)) == str(weights)
+    assert SS.segment_command("in.nrrd", "out", weights=SS.chosen_weights(weights))[-2:] == ["--weights", str(weights)]
+    with pytest.raises(WeightsError, match="do not exist"):
+        SS.chosen_weights(tmp_path / "missing.safetensors")

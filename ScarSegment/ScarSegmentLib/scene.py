@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from AHABullseyeLib import scene as S
-from AHABullseyeLib.errors import InputError
+from AHABullseyeLib.errors import InputError, WeightsError
 from AHABullseyeLib.io import read_labels, write_volume
 
 from .quantify import measurement_rows
@@ -80,6 +80,16 @@ def export_inputs(volume_node, folder, myocardium_node=None):
     myocardium = labels_of_node(myocardium_node, image)
     myocardium_path = write_volume(myocardium, folder / MYOCARDIUM_FILE) if myocardium is not None else None
     return image_path, myocardium_path
+
+
+def chosen_weights(path):
+    """The weights a panel's path field names, or None for the shipped model when it is empty."""
+    text = str(path or "").strip()
+    if text in ("", "."):  # an empty path field reads back as Path(".")
+        return None
+    if not Path(text).is_file():
+        raise WeightsError(f"The chosen network weights do not exist: {text}")
+    return text
 
 
 def segment_command(image_path, outdir, method="dl", n_sd=5.0, myocardium_path=None, device=None,
