@@ -44,8 +44,12 @@ def peak_memory_mb(function):
 
     The child starts with everything the parent has loaded (models, data); its high-water mark
     minus its resident size at the start is what the call itself needed, unaffected by memory
-    the parent's allocator already holds from earlier calls. (Linux: reads /proc.)
+    the parent's allocator already holds from earlier calls. (Linux: reads /proc.) The child
+    computes on one thread: a forked child cannot use the parent's OpenMP thread pool and would
+    hang waiting for it.
     """
+    import torch
+
     def status(field):
         with open("/proc/self/status") as handle:
             line = next(line for line in handle if line.startswith(field))
@@ -56,6 +60,7 @@ def peak_memory_mb(function):
     if child == 0:
         os.close(read_end)
         try:
+            torch.set_num_threads(1)
             start = status("VmRSS")
             function()
             os.write(write_end, f"{status('VmHWM') - start}".encode())
@@ -161,7 +166,7 @@ def main():
               "(then pip uninstall -y torchvision; see this file's docstring)")
     params = lambda net: sum(p.numel() for p in net.parameters()) / 1e6  # noqa: E731
     print(f"model {entry['name']} ({params(network):.2f} M parameters); {len(names)} held-out cases; "
-          f"{args.threads} CPU thread(s); EMIDEC pixel spacing assumed {assumed} mm")
+          f"{args.threads} CPU thread(s) (peak memory on one); EMIDEC pixel spacing assumed {assumed} mm")
     if baseline is not None:
         print(f"baseline: nnU-Net-sized PlainConvUNet ({params(baseline):.2f} M parameters), 4-flip mirroring")
 

@@ -4,6 +4,8 @@
     python benchmarks/synth.py realism   [--cases 10] [--steps 25]
     python benchmarks/synth.py training  [--train-cases 20] [--test-cases 10] [--synthetic 20]
                                          [--epochs 3] [--iterations 20]
+    python benchmarks/synth.py training  --init-weights shipped [--synthetic-dir DIR] [--extra DIR]
+                                         [--epochs 30] [--iterations 50] [--learning-rate 0.0005]
 
 Data: the EMIDEC folder (--data, default ../shared/data/emidec). Runs on CPU unless --device.
 
@@ -15,10 +17,12 @@ realism: random scars (random_scar_config) on cases without scar, rendered; the 
   requested scar, the same segmenter's scar Dice on real infarcts (reference; those cases may
   include its training cases), and the scar / remote-myocardium mean-intensity ratio of the
   synthetic scars next to that of the real expert-labelled scars.
-training: a small segmenter trained on N real cases, and on the same cases plus M synthetic ones
-  (made from that training split's cases without scar only; training-only extras, so validation
-  stays real), both scored (scar Dice) on held-out real cases. Small on purpose (CPU): the figures say whether synthetic data helps at this size,
-  not what a full run reaches.
+training: a segmenter trained on real cases, and one on the same cases plus synthetic ones (made
+  from that training split's cases without scar only; training-only extras, so validation stays
+  real), same seed and budget, both scored with the full pipeline (myocardium, scar and MVO Dice)
+  on held-out real cases. From scratch: N random training cases, small on purpose (CPU). With
+  --init-weights both arms fine-tune that segmenter on its own training split and are tested on
+  its own held-out cases, which neither has seen.
 """
 
 import argparse
@@ -174,46 +178,80 @@ def _segmenter(args):
 
 
 def run_training(args, cases):
-    from ScarSegmentLib.inference import segment_dl
+    """Two segmenters, one on real data and one on real + synthetic, from the same start, with the
+    same budget and seed, scored with the full pipeline on held-out real cases."""
     from ScarSegmentLib.train import make_config, train_segmenter
 
-    from ScarSynthLib.cli import main as scarsynth
-
-    rng = np.random.default_rng(args.seed)
-    order = rng.permutation(len(cases))
-    test = [cases[i] for i in order[:args.test_cases]]
-    train = [cases[i] for i in order[args.test_cases:args.test_cases + args.train_cases]]
+    train, test = _training_split(args, cases)
     with tempfile.TemporaryDirectory(prefix="synth-benchmark-") as scratch:
         scratch = Path(scratch)
         real_dir = _link_cases(train, scratch / "real")
-        synthetic_dir = scratch / "synthetic"
-        code = scarsynth(["synth-dataset", str(real_dir), "-n", str(args.synthetic), "--seed",
-                          str(args.seed), "--steps", str(args.steps), "-o", str(synthetic_dir)]
-                         + (["--device", args.device] if args.device else [])
-                         + (["--weights", args.weights] if args.weights else []))
-        if code:
-            raise SystemExit("synth-dataset failed")
+        synthetic_dir = Path(args.synthetic_dir) if args.synthetic_dir else _synthesise(args, real_dir, scratch)
+        synthetic_count = len(read_emidec_dataset(synthetic_dir))
         scores = {}
         # Synthetic cases are training-only extras: validation and test stay real.
         for name, extra in (("real", ()), ("real + synthetic", (str(synthetic_dir),))):
             config = make_config("cpu", epochs=args.epochs, iterations_per_epoch=args.iterations,
-                                 validation_cases=2, seed=args.seed, extra_train_dirs=extra,
-                                 extra_weight=1.0)
+                                 validation_cases=2, seed=args.seed, threads=args.threads,
+                                 extra_train_dirs=tuple(args.extra) + extra, extra_weight=args.extra_weight,
+                                 init_weights=args.init_weights or "",
+                                 **({"learning_rate": args.learning_rate} if args.learning_rate else {}))
             start = time.perf_counter()
             weights = train_segmenter(real_dir, scratch / f"model-{len(scores)}", config, progress=False)
             minutes = (time.perf_counter() - start) / 60
-            per_case = []
-            for case in test:
-                image, labels = case.load()
-                prediction = predicted_labels(segment_dl(image, weights=weights, device=args.device,
-                                                         progress=False))
-                if L.scar(labels.array).any():
-                    per_case.append(dice(L.scar(prediction), L.scar(labels.array)))
-            scores[name] = per_case
-            print(f"  trained on {name}: {minutes:.1f} min; held-out scar Dice {summary(per_case)}")
-    print(f"training: {len(train)} real training cases, {args.synthetic} synthetic, "
+            scores[name] = _score_on(test, weights, args.device)
+            print(f"  trained on {name}: {minutes:.1f} min; held-out "
+                  + "; ".join(f"{k} Dice {summary(v)}" for k, v in scores[name].items()), flush=True)
+    start = f"fine-tuned from {args.init_weights}" if args.init_weights else "from scratch"
+    print(f"training ({start}): {len(train)} real training cases, {synthetic_count} synthetic, "
           f"{len(test)} held-out real cases; {args.epochs} epochs x {args.iterations} iterations")
-    print(json.dumps({k: [round(v, 4) for v in s] for k, s in scores.items()}))
+    print(json.dumps({arm: {k: [round(v, 4) for v in values] for k, values in per.items()}
+                      for arm, per in scores.items()}))
+
+
+def _training_split(args, cases):
+    """(training cases, held-out test cases). Fine-tuning keeps the parent's own held-out cases as
+    the test set, so neither arm has ever seen them."""
+    if args.init_weights:
+        from ScarSegmentLib.segmenter import find_entry
+
+        entry = find_entry(None if args.init_weights == "shipped" else args.init_weights)
+        held_out = set(entry["training"]["validation_cases"])
+        return [c for c in cases if c.name not in held_out], [c for c in cases if c.name in held_out]
+    order = np.random.default_rng(args.seed).permutation(len(cases))
+    test = [cases[i] for i in order[:args.test_cases]]
+    return [cases[i] for i in order[args.test_cases:args.test_cases + args.train_cases]], test
+
+
+def _synthesise(args, real_dir, scratch):
+    """Synthetic cases made from the training split's cases without scar."""
+    from ScarSynthLib.cli import main as scarsynth
+
+    synthetic_dir = scratch / "synthetic"
+    code = scarsynth(["synth-dataset", str(real_dir), "-n", str(args.synthetic), "--seed",
+                      str(args.seed), "--steps", str(args.steps), "-o", str(synthetic_dir)]
+                     + (["--device", args.device] if args.device else [])
+                     + (["--weights", args.weights] if args.weights else []))
+    if code:
+        raise SystemExit("synth-dataset failed")
+    return synthetic_dir
+
+
+def _score_on(cases, weights, device):
+    """Per-case Dice of myocardium (incl. scar), scar (incl. MVO) and MVO, where the expert has it."""
+    from ScarSegmentLib.inference import segment_dl
+
+    per = {"myocardium": [], "scar": [], "MVO": []}
+    for case in cases:
+        image, labels = case.load()
+        truth = labels.array
+        prediction = predicted_labels(segment_dl(image, weights=weights, device=device, progress=False))
+        per["myocardium"].append(dice(L.lv_myocardium(prediction), L.lv_myocardium(truth)))
+        if L.scar(truth).any():
+            per["scar"].append(dice(L.scar(prediction), L.scar(truth)))
+        if (truth == L.MVO).any():
+            per["MVO"].append(dice(prediction == L.MVO, truth == L.MVO))
+    return per
 
 
 def _link_cases(cases, folder):
@@ -239,6 +277,14 @@ def main():
     parser.add_argument("--synthetic", type=int, default=20)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--iterations", type=int, default=20)
+    parser.add_argument("--init-weights", help="training: fine-tune both arms from this segmenter ('shipped' "
+                        "or a model folder) and test on its held-out cases, instead of training from scratch")
+    parser.add_argument("--learning-rate", type=float, help="training: learning rate (default: the preset's)")
+    parser.add_argument("--synthetic-dir", help="training: use these synthetic cases instead of making them")
+    parser.add_argument("--extra", action="append", default=[], metavar="DIR",
+                        help="training: more training-only cases for both arms, e.g. phantoms (repeatable)")
+    parser.add_argument("--extra-weight", type=float, default=1.0,
+                        help="training: sampling weight of an extra slice relative to a real one")
     args = parser.parse_args()
 
     import torch
