@@ -95,6 +95,25 @@ def test_train_synth_runs_resumes_and_exports(phantom_dataset, tmp_path):
     assert model.config.block_out_channels == (8, 16)
 
 
+def test_train_synth_continues_from_trained_weights(phantom_dataset, tmp_path):
+    """With a zero learning rate, continuing a trained generator hands back its weights (up to the
+    rounding of the weight average)."""
+    import torch
+
+    from AHABullseyeLib.models import load_state_dict, sha256_of
+    from ScarSynthLib.diffusion_train import DEFAULT_MODEL_NAME, train_synth
+
+    quiet = dict(batch_size=2, max_cases=1, progress=False, log=lambda *_: None)
+    train_synth(phantom_dataset, tmp_path / "parent", steps=2, config=TINY_CONFIG, **quiet)
+    parent = tmp_path / "parent" / f"{DEFAULT_MODEL_NAME}.safetensors"
+    summary = train_synth(phantom_dataset, tmp_path / "child", steps=2, learning_rate=0.0,
+                          init_weights=str(parent), **quiet)
+    assert summary["started_from"]["sha256"] == sha256_of(parent) and summary["started_from"]["steps"] == 2
+    before = load_state_dict(parent)
+    after = load_state_dict(tmp_path / "child" / f"{DEFAULT_MODEL_NAME}.safetensors")
+    assert all(torch.allclose(before[k], after[k], atol=1e-6) for k in before)
+
+
 def test_train_joint_runs_with_consistency_loss(phantom_dataset, tmp_path):
     from ScarSynthLib.joint_train import JOINT_GENERATOR_NAME, JOINT_SEGMENTER_NAME, train_joint
 

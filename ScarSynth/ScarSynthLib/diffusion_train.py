@@ -154,10 +154,26 @@ def last_losses(loss_file, window=20):
             for n in names}
 
 
+def generator_start(weights):
+    """(config, state dict, lineage) of trained generator weights to start from ('shipped', name or path)."""
+    from AHABullseyeLib.models import load_state_dict
+
+    from .diffusion import _resolve_weights
+
+    path, entry = _resolve_weights(None if weights == "shipped" else weights)
+    parent = entry.get("training", {})
+    lineage = dict(name=entry.get("name", ""), sha256=entry.get("sha256", ""), steps=parent.get("steps"),
+                   train_time_s=parent.get("train_time_s"), started_from=parent.get("started_from"))
+    return entry.get("unet_config", {}), load_state_dict(path, entry.get("sha256")), lineage
+
+
 def train_synth(dataset_dir, out_dir, steps=3000, batch_size=16, learning_rate=2e-4, resume=False,
                 device=None, seed=0, checkpoint_every=200, name=DEFAULT_MODEL_NAME, config=None,
-                max_cases=None, progress=True, log=print):
-    """Train the generator with DDPM on every slice of the non-held-out cases; returns a summary."""
+                max_cases=None, init_weights=None, progress=True, log=print):
+    """Train the generator with DDPM on every slice of the non-held-out cases; returns a summary.
+
+    init_weights ('shipped', a name or a path) continues training trained weights with a fresh
+    optimiser; `steps` then counts the new steps only."""
     import torch
     from tqdm import tqdm
 
@@ -182,9 +198,16 @@ def train_synth(dataset_dir, out_dir, steps=3000, batch_size=16, learning_rate=2
 
     torch.manual_seed(seed)
     state = load_checkpoint(checkpoint_path) if resume else None
+    start_state, lineage = None, None
     if state is not None:
         config = state["config"] or None  # the run keeps the architecture it started with
-    model = dm.build_unet(config).to(device)
+        lineage = state.get("lineage")
+    elif init_weights:
+        config, start_state, lineage = generator_start(init_weights)
+    model = dm.build_unet(config)
+    if start_state is not None:
+        model.load_state_dict(start_state)
+    model = model.to(device)
     ema = make_ema(model)
     optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=1e-4)
     scheduler = dm.build_train_scheduler()
@@ -203,7 +226,8 @@ def train_synth(dataset_dir, out_dir, steps=3000, batch_size=16, learning_rate=2
     def checkpoint(step):
         save_checkpoint(checkpoint_path, dict(model=model.state_dict(), ema=ema.state_dict(),
                                               optimizer=optimizer.state_dict(), step=step,
-                                              elapsed_s=elapsed, config=config or {}))
+                                              elapsed_s=elapsed, config=config or {},
+                                              lineage=lineage))
 
     loss_file = out_dir / "losses.csv"
     new_log = not loss_file.exists()
@@ -236,7 +260,7 @@ def train_synth(dataset_dir, out_dir, steps=3000, batch_size=16, learning_rate=2
     summary = dict(steps=max(steps, start_step), batch_size=batch_size, learning_rate=learning_rate,
                    training_slices=int(len(arrays["images"])), training_cases=len(train_cases),
                    held_out_cases=sorted(held_out), train_time_s=round(elapsed, 1),
-                   device=str(device), **last_losses(loss_file, window=50))
+                   device=str(device), started_from=lineage, **last_losses(loss_file, window=50))
     # Ship the EMA unless the raw weights do better on held-out slices (e.g. in a very short run).
     chosen = "ema"
     if held_out:  # small datasets have no held-out case: then the EMA is shipped

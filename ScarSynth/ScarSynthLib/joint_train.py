@@ -53,16 +53,6 @@ def _synthesise_buffer(generator, arrays, size, rng, step):
     return regions * samples + (1.0 - regions) * images, labels
 
 
-def _generator_start(generator_weights):
-    """(config, state dict) of the weights the generator starts from ('shipped', name or path)."""
-    from AHABullseyeLib.models import load_state_dict
-
-    from .diffusion import _resolve_weights
-
-    path, entry = _resolve_weights(None if generator_weights == "shipped" else generator_weights)
-    return entry.get("unet_config", {}), load_state_dict(path, entry.get("sha256"))
-
-
 def train_joint(dataset_dir, out_dir, steps=200, batch_size=8, learning_rate=1e-4, resume=False,
                 device=None, seed=0, checkpoint_every=50, max_cases=None, generator_weights=None,
                 consistency_weight=0.1, refresh_every=25, segmenter_warmup=SEGMENTER_WARMUP_STEPS, config=None,
@@ -93,7 +83,7 @@ def train_joint(dataset_dir, out_dir, steps=200, batch_size=8, learning_rate=1e-
     settings = dict(config or {})
     start_state = None
     if generator_weights and not resume:
-        settings, start_state = _generator_start(generator_weights)
+        settings, start_state, _ = dt.generator_start(generator_weights)
     generator = dm.build_unet(settings)
     if start_state is not None:
         generator.load_state_dict(start_state)

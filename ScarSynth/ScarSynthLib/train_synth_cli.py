@@ -33,7 +33,7 @@ def _train_synth(args):
     train_synth(args.dataset_dir, args.output, steps=args.steps, batch_size=args.batch_size,
                 learning_rate=args.learning_rate, resume=args.resume, device=args.device,
                 seed=args.seed, checkpoint_every=args.checkpoint_every, max_cases=args.max_cases,
-                progress=not args.no_progress)
+                init_weights=args.init_weights, progress=not args.no_progress)
     return 0
 
 
@@ -94,6 +94,9 @@ def register(subparsers):
     synth = subparsers.add_parser(
         "train-synth", help="train the conditional diffusion generator (DDPM) on a labelled dataset")
     _common_arguments(synth)
+    synth.add_argument("--init-weights", default=None, metavar="WEIGHTS",
+                       help="continue training trained weights ('shipped' or a .safetensors file) with a "
+                            "fresh optimiser; --steps counts the new steps")
     synth.set_defaults(func=_train_synth)
 
     joint = subparsers.add_parser(
