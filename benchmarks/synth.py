@@ -12,11 +12,11 @@ Data: the EMIDEC folder (--data, default ../shared/data/emidec). Runs on CPU unl
 speed: per synthesised slice, wall time and network evaluations of synthesize_volume (counted
   with a forward hook on the generator), next to the time of drawing the scar mask and of one
   generator evaluation in the same process.
-realism: random scars (random_scar_config) on cases without scar, rendered; the shipped segmenter
-  (trained on real data) segments the synthetic images; prints the Dice of its scar with the
-  requested scar, the same segmenter's scar Dice on real infarcts (reference; those cases may
-  include its training cases), and the scar / remote-myocardium mean-intensity ratio of the
-  synthetic scars next to that of the real expert-labelled scars.
+realism: random scars (random_scar_config) on cases without scar, rendered; a segmenter trained
+  on real data (--seg-weights, default the shipped one) segments the synthetic images; prints the
+  Dice of its scar with the requested scar, the same segmenter's scar Dice on real infarcts
+  (reference), and the scar / remote-myocardium mean-intensity ratio of the synthetic scars next
+  to that of the real expert-labelled scars. Cases the segmenter never trained on come first.
 training: a segmenter trained on real cases, and one on the same cases plus synthetic ones (made
   from that training split's cases without scar only; training-only extras, so validation stays
   real), same seed and budget, both scored with the full pipeline (myocardium, scar and MVO Dice)
@@ -124,12 +124,11 @@ def run_speed(args, normal):
           f"{1000 * np.median(mask_seconds):.0f} ms per volume")
 
 
-def held_out_first(cases):
-    """`cases` with those the shipped segmenter never trained on (its split file) first."""
-    import ScarSegmentLib
+def held_out_first(cases, seg_weights=None):
+    """`cases` with those the segmenter never trained on (its registry entry) first."""
+    from ScarSegmentLib.segmenter import find_entry
 
-    split = Path(ScarSegmentLib.__file__).parent / "weights" / "emidec_split.json"
-    held_out = set(json.loads(split.read_text())["validation"]) if split.is_file() else set()
+    held_out = set(find_entry(seg_weights).get("training", {}).get("validation_cases", []))
     return sorted(cases, key=lambda case: case.name not in held_out)
 
 
@@ -137,8 +136,9 @@ def run_realism(args, normal, pathological):
     from ScarSynthLib.diffusion import synthesize_volume
 
     segment = _segmenter(args)
-    if args.seg_weights is None:  # compare on cases the shipped segmenter has not seen
-        normal, pathological = held_out_first(normal), held_out_first(pathological)
+    if segment is not None:  # compare on cases the segmenter has not seen
+        normal = held_out_first(normal, args.seg_weights)
+        pathological = held_out_first(pathological, args.seg_weights)
     dices, ratios = [], []
     for _, image, labels, config in random_scars(normal, args.cases, args.seed):
         synthetic = synthesize_volume(image, labels, seed=config["seed"],
