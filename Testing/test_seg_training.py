@@ -160,3 +160,16 @@ def test_modules_import_without_torch_or_slicer():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_lost_spacing_is_replaced_only_where_the_header_lost_it():
+    import numpy as np
+
+    from AHABullseyeLib.volume import Volume
+    from ScarSegmentLib.data import with_assumed_spacing
+
+    lost = Volume(np.zeros((2, 8, 8), np.float32), (1.0, 1.0, 1.0))
+    fixed = with_assumed_spacing(lost, 1.35)
+    assert fixed.spacing == (1.35, 1.35, 10.0) and fixed.array is lost.array and lost.spacing == (1.0, 1.0, 1.0)
+    real = Volume(np.zeros((2, 8, 8), np.float32), (0.7, 0.7, 8.0))
+    assert with_assumed_spacing(real, 1.35) is real

@@ -26,6 +26,7 @@ training: a segmenter trained on real cases, and one on the same cases plus synt
 """
 
 import argparse
+import contextlib
 import json
 import sys
 import tempfile
@@ -61,12 +62,24 @@ def predicted_labels(result):
     return np.asarray(result.labels.array)
 
 
+def segment_labels(image, weights, device):
+    """The segmenter's labels for `image`. EMIDEC headers lost the pixel size (1x1x1 mm): the
+    image then gets the size the segmenter assumed in training, as benchmarks/segment.py does."""
+    from ScarSegmentLib.data import with_assumed_spacing
+    from ScarSegmentLib.inference import segment_dl
+    from ScarSegmentLib.segmenter import find_entry
+
+    assumed = find_entry(weights)["training"]["config"]["lost_spacing_mm"]
+    image = with_assumed_spacing(image, assumed)
+    return predicted_labels(segment_dl(image, weights=weights, device=device, progress=False))
+
+
 def summary(values):
     values = np.asarray([v for v in values if np.isfinite(v)])
     if not len(values):
         return "n/a"
     q1, median, q3 = np.percentile(values, [25, 50, 75])
-    return f"median {median:.3f} (IQR {q1:.3f}-{q3:.3f}, n={len(values)})"
+    return f"mean {values.mean():.3f}, median {median:.3f} (IQR {q1:.3f}-{q3:.3f}, n={len(values)})"
 
 
 def random_scars(cases, count, seed=0):
@@ -166,15 +179,13 @@ def _segmenter(args):
     from AHABullseyeLib.errors import ScarSynthError
 
     try:
-        from ScarSegmentLib.inference import segment_dl
         from ScarSegmentLib.segmenter import load_segmenter
 
         load_segmenter(args.seg_weights)
     except (ImportError, ScarSynthError) as error:
         print(f"  segmenter not available ({error}): Dice figures skipped")
         return None
-    return lambda image: predicted_labels(segment_dl(image, weights=args.seg_weights,
-                                                     device=args.device, progress=False))
+    return lambda image: segment_labels(image, args.seg_weights, args.device)
 
 
 def run_training(args, cases):
@@ -183,8 +194,7 @@ def run_training(args, cases):
     from ScarSegmentLib.train import make_config, train_segmenter
 
     train, test = _training_split(args, cases)
-    with tempfile.TemporaryDirectory(prefix="synth-benchmark-") as scratch:
-        scratch = Path(scratch)
+    with _work_dir(args.work_dir) as scratch:
         real_dir = _link_cases(train, scratch / "real")
         synthetic_dir = Path(args.synthetic_dir) if args.synthetic_dir else _synthesise(args, real_dir, scratch)
         synthetic_count = len(read_emidec_dataset(synthetic_dir))
@@ -196,9 +206,13 @@ def run_training(args, cases):
                                  extra_train_dirs=tuple(args.extra) + extra, extra_weight=args.extra_weight,
                                  init_weights=args.init_weights or "",
                                  **({"learning_rate": args.learning_rate} if args.learning_rate else {}))
-            start = time.perf_counter()
-            weights = train_segmenter(real_dir, scratch / f"model-{len(scores)}", config, progress=False)
-            minutes = (time.perf_counter() - start) / 60
+            weights = scratch / f"model-{len(scores)}"
+            if (weights / "scar_segmenter_2d.json").is_file():  # trained before in this --work-dir
+                minutes = json.loads((weights / "scar_segmenter_2d.json").read_text())["training"]["seconds"] / 60
+            else:
+                start = time.perf_counter()
+                weights = train_segmenter(real_dir, weights, config, progress=False)
+                minutes = (time.perf_counter() - start) / 60
             scores[name] = _score_on(test, weights, args.device)
             print(f"  trained on {name}: {minutes:.1f} min; held-out "
                   + "; ".join(f"{k} Dice {summary(v)}" for k, v in scores[name].items()), flush=True)
@@ -231,7 +245,8 @@ def _synthesise(args, real_dir, scratch):
     code = scarsynth(["synth-dataset", str(real_dir), "-n", str(args.synthetic), "--seed",
                       str(args.seed), "--steps", str(args.steps), "-o", str(synthetic_dir)]
                      + (["--device", args.device] if args.device else [])
-                     + (["--weights", args.weights] if args.weights else []))
+                     + (["--weights", args.weights] if args.weights else [])
+                     + (["--resume"] if synthetic_dir.exists() else []))
     if code:
         raise SystemExit("synth-dataset failed")
     return synthetic_dir
@@ -239,13 +254,11 @@ def _synthesise(args, real_dir, scratch):
 
 def _score_on(cases, weights, device):
     """Per-case Dice of myocardium (incl. scar), scar (incl. MVO) and MVO, where the expert has it."""
-    from ScarSegmentLib.inference import segment_dl
-
     per = {"myocardium": [], "scar": [], "MVO": []}
     for case in cases:
         image, labels = case.load()
         truth = labels.array
-        prediction = predicted_labels(segment_dl(image, weights=weights, device=device, progress=False))
+        prediction = segment_labels(image, weights, device)
         per["myocardium"].append(dice(L.lv_myocardium(prediction), L.lv_myocardium(truth)))
         if L.scar(truth).any():
             per["scar"].append(dice(L.scar(prediction), L.scar(truth)))
@@ -254,10 +267,23 @@ def _score_on(cases, weights, device):
     return per
 
 
+@contextlib.contextmanager
+def _work_dir(folder):
+    """The given folder (kept, and reused by a later run), or a temporary one."""
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        yield Path(folder)
+        return
+    with tempfile.TemporaryDirectory(prefix="synth-benchmark-") as scratch:
+        yield Path(scratch)
+
+
 def _link_cases(cases, folder):
-    folder.mkdir(parents=True)
+    folder.mkdir(parents=True, exist_ok=True)
     for case in cases:
-        (folder / case.name).symlink_to(case.image_path.parents[1].resolve())
+        link = folder / case.name
+        if not link.exists():
+            link.symlink_to(case.image_path.parents[1].resolve())
     return folder
 
 
@@ -281,6 +307,8 @@ def main():
                         "or a model folder) and test on its held-out cases, instead of training from scratch")
     parser.add_argument("--learning-rate", type=float, help="training: learning rate (default: the preset's)")
     parser.add_argument("--synthetic-dir", help="training: use these synthetic cases instead of making them")
+    parser.add_argument("--work-dir", help="training: keep the trained models here; arms already trained "
+                        "there are scored again, not retrained")
     parser.add_argument("--extra", action="append", default=[], metavar="DIR",
                         help="training: more training-only cases for both arms, e.g. phantoms (repeatable)")
     parser.add_argument("--extra-weight", type=float, default=1.0,

@@ -34,6 +34,18 @@ def in_plane_spacing(volume, lost_spacing_mm):
     return float(np.mean(volume.spacing[:2]))
 
 
+def with_assumed_spacing(volume, lost_spacing_mm, slice_mm=10.0):
+    """`volume` on the pixel size assumed in training when its header lost it (exactly 1x1x1 mm),
+    so that inference sees the heart at the size training saw it; other volumes are returned as
+    they are."""
+    if not np.allclose(volume.spacing, (1.0, 1.0, 1.0)):
+        return volume
+    from AHABullseyeLib.volume import Volume
+
+    spacing = (float(lost_spacing_mm), float(lost_spacing_mm), float(slice_mm))
+    return Volume(volume.array, spacing, volume.origin, volume.direction)
+
+
 def resample_slices(array, factor, order):
     """Zoom every slice of a [z, y, x] array in-plane by `factor` (order 0 for labels)."""
     from scipy import ndimage
