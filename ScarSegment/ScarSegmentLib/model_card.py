@@ -5,6 +5,16 @@ def _score(value):
     return "n/a" if value is None or value != value else f"{value:.3f}"
 
 
+def _lineage_text(parent):
+    """'fine-tuned from A (sha256 ..., trained for N min), itself fine-tuned from B (...)'."""
+    parts = []
+    while parent:
+        minutes = f", {parent['epochs']} epochs in {parent['seconds'] / 60.0:.1f} min" if parent.get("seconds") else ""
+        parts.append(f"`{parent['name']}` (sha256 `{parent['sha256'][:12]}...`{minutes})")
+        parent = parent.get("fine_tuned_from")
+    return "fine-tuned from " + ", itself fine-tuned from ".join(parts)
+
+
 def model_card_text(entry):
     """Markdown model card: data and licence, how to retrain, measured validation scores, sha256."""
     training = entry["training"]
@@ -22,13 +32,13 @@ def model_card_text(entry):
         extra_data = (f"\nAlso trained on {extra} synthetic LGE phantoms of the project (ScarSynthLib.phantom; "
                       "mostly with scanner contrast, various pixel sizes, fields of view and orientations), "
                       f"sampled at {config.get('extra_weight', 1.0)} x the weight of a real slice.\n")
-    parent = training.get("fine_tuned_from")
     lineage = ""
-    if parent:
-        before = f", itself trained for {parent['seconds'] / 60.0:.1f} min" if parent.get("seconds") else ""
-        lineage = (f"\nFine-tuned from `{parent['name']}` (sha256 `{parent['sha256'][:12]}...`{before}); "
-                   "the time below is the fine-tuning alone.\n")
+    if training.get("fine_tuned_from"):
+        lineage = f"\nThat time is the fine-tuning alone: {_lineage_text(training['fine_tuned_from'])}.\n"
         extra_flag += " --init-weights PARENT_MODEL"
+    if config.get("split_file"):
+        extra_flag += f" --split-file {config['split_file']}"
+    extra_flag += f" --epochs {config['epochs']} --learning-rate {config['learning_rate']}"
     return f"""# {entry['name']}
 
 2D segmentation of LGE short-axis slices into background (0), LV blood pool (1), healthy

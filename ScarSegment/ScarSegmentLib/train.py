@@ -65,6 +65,7 @@ class TrainConfig:
         values["class_weights"] = list(self.class_weights)
         values["extra_train_dirs"] = [Path(d).name for d in self.extra_train_dirs]
         values["init_weights"] = Path(self.init_weights).name if self.init_weights else ""
+        values["split_file"] = Path(self.split_file).name if self.split_file else ""
         values["network"] = self.network.to_dict()
         return values
 
