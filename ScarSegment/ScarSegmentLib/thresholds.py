@@ -190,6 +190,20 @@ def _finish(image, myocardium, myo, pool, raw_scar, with_mvo, min_island_mm2):
     return _labels_from_masks(myocardium, myo, pool, scar, mvo)
 
 
+def _myocardium_and_remote(image, myocardium, remote):
+    """Checked inputs, the myocardium and pool masks, and the remote region with its mean and SD
+    (found automatically when `remote` is None, which the last value says)."""
+    _check_inputs(image, myocardium)
+    myo, pool = _myocardium_and_pool(myocardium)
+    if not myo.any():
+        raise InputError("The myocardium is empty: nothing to threshold.")
+    automatic = remote is None
+    if automatic:
+        remote = find_remote_myocardium(image, myocardium)
+    remote, mean, sd = _remote_statistics(image, myo, remote)
+    return myo, pool, remote, mean, sd, automatic
+
+
 def nsd_scar(image, myocardium, n_sd=5.0, remote=None, mvo=True, min_island_mm2=MIN_ISLAND_AREA_MM2):
     """Scar = myocardium brighter than remote mean + n_sd x remote SD (n_sd 2, 3, 5 or 6 usually).
 
@@ -199,14 +213,7 @@ def nsd_scar(image, myocardium, n_sd=5.0, remote=None, mvo=True, min_island_mm2=
     """
     if not np.isfinite(n_sd) or n_sd <= 0:
         raise InputError(f"The number of SDs must be positive; got {n_sd}.")
-    _check_inputs(image, myocardium)
-    myo, pool = _myocardium_and_pool(myocardium)
-    if not myo.any():
-        raise InputError("The myocardium is empty: nothing to threshold.")
-    automatic = remote is None
-    if automatic:
-        remote = find_remote_myocardium(image, myocardium)
-    remote, mean, sd = _remote_statistics(image, myo, remote)
+    myo, pool, remote, mean, sd, automatic = _myocardium_and_remote(image, myocardium, remote)
     threshold = mean + n_sd * sd
     labels = _finish(image, myocardium, myo, pool, image.array > threshold, mvo, min_island_mm2)
     return ThresholdResult(labels, f"{n_sd:g}-SD", threshold, mean, sd, int(remote.sum()), remote,
@@ -227,14 +234,7 @@ def fwhm_scar(image, myocardium, remote=None, mvo=True, min_island_mm2=MIN_ISLAN
     """
     if baseline not in ("remote", "zero"):
         raise InputError(f"Unknown FWHM baseline '{baseline}'; use 'remote' or 'zero'.")
-    _check_inputs(image, myocardium)
-    myo, pool = _myocardium_and_pool(myocardium)
-    if not myo.any():
-        raise InputError("The myocardium is empty: nothing to threshold.")
-    automatic = remote is None
-    if automatic:
-        remote = find_remote_myocardium(image, myocardium)
-    remote, mean, sd = _remote_statistics(image, myo, remote)
+    myo, pool, remote, mean, sd, automatic = _myocardium_and_remote(image, myocardium, remote)
     values = image.array.astype(np.float64)
     enhanced = remove_small_islands(myo & (values > mean + 2 * sd), image.spacing, min_island_mm2)
     details = {"remote": "automatic" if automatic else "given"}
