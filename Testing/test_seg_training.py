@@ -97,6 +97,15 @@ def test_fine_tuning_starts_from_the_parent_weights(phantom_dataset, tmp_path):
     assert training["fine_tuned_from"]["sha256"] == sha256_of(parent)
     assert training["config"]["init_weights"] == "parent"  # a folder name, never a machine path
     assert "fine-tuned from `scar_segmenter_2d`" in (tmp_path / "child" / "scar_segmenter_2d.md").read_text()
+
+    # Resuming needs only the checkpoint: the parent may be gone, its lineage stays.
+    parent_sha256 = sha256_of(parent)
+    parent.unlink()
+    train_segmenter(phantom_dataset, tmp_path / "child",
+                    make_config("tiny", threads=1, epochs=2, init_weights=str(tmp_path / "parent")),
+                    resume=True, progress=False)
+    training = json.loads((tmp_path / "child" / "scar_segmenter_2d.json").read_text())["training"]
+    assert training["fine_tuned_from"]["sha256"] == parent_sha256 and training["config"]["epochs"] == 2
     with pytest.raises(Exception, match="registry entr"):
         train_segmenter(phantom_dataset, tmp_path / "orphan",
                         make_config("tiny", threads=1, init_weights=str(tmp_path / "missing.json")), progress=False)

@@ -335,7 +335,13 @@ def train_segmenter(dataset_dir, out_dir, config=None, resume=False, progress=Tr
     if not resume and checkpoint_path.exists():
         raise InputError(f"{out_dir} already holds a training run; pass resume=True (--resume) or use a new folder.")
 
-    config, initial_state, lineage = _starting_point(config)  # on resume the checkpoint then replaces the state
+    resumed = torch.load(checkpoint_path, map_location="cpu", weights_only=True) if resume else None
+    if resumed is not None and "network_settings" in resumed:
+        # The run keeps the network and lineage it started with; the parent weights are not needed.
+        config = replace(config, network=NetworkSettings.from_dict(json.loads(resumed["network_settings"])))
+        initial_state, lineage = None, json.loads(resumed["lineage"])
+    else:
+        config, initial_state, lineage = _starting_point(config)
     dist = _Distributed(config.device)
     try:
         if dist.device.type == "cpu":
@@ -356,11 +362,10 @@ def train_segmenter(dataset_dir, out_dir, config=None, resume=False, progress=Tr
         loss_function = RobustSegmentationLoss(
             config.network.num_classes, config.class_weights, config.kl_weight, config.kl_sigma, dist.device)
         start_epoch, step, seconds = 0, 0, 0.0
-        if resume:
-            state = torch.load(checkpoint_path, map_location=dist.device, weights_only=True)
-            network.load_state_dict(state["network"])
-            optimizer.load_state_dict(state["optimizer"])
-            start_epoch, step, seconds = int(state["epoch"]), int(state["step"]), float(state["seconds"])
+        if resumed is not None:
+            network.load_state_dict(resumed["network"])
+            optimizer.load_state_dict(resumed["optimizer"])
+            start_epoch, step, seconds = int(resumed["epoch"]), int(resumed["step"]), float(resumed["seconds"])
         model = network
         if dist.world_size > 1:
             from torch.nn.parallel import DistributedDataParallel
@@ -403,7 +408,8 @@ def train_segmenter(dataset_dir, out_dir, config=None, resume=False, progress=Tr
                 row.update({f"val_{k}": v for k, v in scores.items() if k.startswith("dice_")})
                 _append_log(out_dir / LOG_FILE, row)
                 state = {"network": network.state_dict(), "optimizer": optimizer.state_dict(),
-                         "epoch": epoch + 1, "step": step, "seconds": seconds}
+                         "epoch": epoch + 1, "step": step, "seconds": seconds,
+                         "network_settings": json.dumps(config.network.to_dict()), "lineage": json.dumps(lineage)}
                 _save_atomic(lambda p: torch.save(state, p), checkpoint_path)
                 bar.write(f"epoch {epoch + 1}/{config.epochs}: loss {row['loss']:.4f}, validation Dice "
                           + ", ".join(f"{k[5:]} {v:.3f}" for k, v in scores.items() if k.startswith("dice_")))
