@@ -114,12 +114,15 @@ def test_fine_tuning_starts_from_the_parent_weights(phantom_dataset, tmp_path):
 def test_train_seg_cli_with_extra_phantoms(small_dataset, phantom_dataset, tmp_path):
     out = tmp_path / "cli_model"
     command = [sys.executable, "-m", "ScarSynthLib.cli", "train-seg", str(small_dataset), "-o", str(out),
-               "--preset", "tiny", "--threads", "1", "--no-progress", "--extra-train", str(phantom_dataset)]
+               "--preset", "tiny", "--threads", "1", "--no-progress", "--extra-train", str(phantom_dataset),
+               "--class-weights", "1", "1", "1", "2", "3"]
     done = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert (out / "scar_segmenter_2d.safetensors").is_file() and (out / "checkpoint.pt").is_file()
     training = json.loads((out / "scar_segmenter_2d.json").read_text())["training"]
     assert training["extra_train_cases"] == 3 and training["train_cases"] == 3
+    assert training["config"]["class_weights"] == [1.0, 1.0, 1.0, 2.0, 3.0]
+    assert "--class-weights 1 1 1 2 3" in (out / "scar_segmenter_2d.md").read_text()
     bad = subprocess.run(command[:4] + [str(tmp_path / "missing"), "-o", str(tmp_path / "x"), "--preset", "tiny"],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "Dataset folder not found" in bad.stderr
@@ -132,6 +135,10 @@ def test_bad_settings_are_named():
         make_config("huge")
     with pytest.raises(InputError, match="learning_rat"):
         make_config("cpu", learning_rat=1.0)
+    with pytest.raises(InputError, match="class_weights needs 5 positive"):
+        make_config("cpu", class_weights=(1.0, 1.0, 0.0, 2.0, 3.0))
+    with pytest.raises(InputError, match="class_weights needs 5 positive"):
+        make_config("cpu", class_weights=(1.0, 1.0))
 
 
 def test_stratified_split_holds_out_each_kind():

@@ -17,6 +17,8 @@ def _lineage_text(parent):
 
 def model_card_text(entry):
     """Markdown model card: data and licence, how to retrain, measured validation scores, sha256."""
+    from .train import TrainConfig  # here, not at the top: train imports this module
+
     training = entry["training"]
     config = training["config"]
     settings = entry["settings"]
@@ -39,6 +41,8 @@ def model_card_text(entry):
     if config.get("split_file"):
         extra_flag += f" --split-file {config['split_file']}"
     extra_flag += f" --epochs {config['epochs']} --learning-rate {config['learning_rate']}"
+    if tuple(config.get("class_weights", TrainConfig.class_weights)) != TrainConfig.class_weights:
+        extra_flag += " --class-weights " + " ".join(f"{w:g}" for w in config["class_weights"])
     return f"""# {entry['name']}
 
 2D segmentation of LGE short-axis slices into background (0), LV blood pool (1), healthy

@@ -93,6 +93,10 @@ def make_config(preset="cpu", **overrides):
     unknown = [k for k in overrides if k not in TrainConfig.__dataclass_fields__]
     if unknown:
         raise InputError(f"Unknown training settings: {', '.join(unknown)}.")
+    weights = overrides.get("class_weights", config.class_weights)
+    if len(weights) != config.network.num_classes or min(weights) <= 0:
+        raise InputError(f"class_weights needs {config.network.num_classes} positive numbers (background, "
+                         f"blood pool, myocardium, scar, MVO); got {list(weights)}.")
     return replace(config, preset=preset, network=replace(config.network, **network_fields), **overrides)
 
 

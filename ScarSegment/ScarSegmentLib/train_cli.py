@@ -21,6 +21,9 @@ def register(subparsers):
     parser.add_argument("--iterations-per-epoch", type=int)
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--learning-rate", type=float)
+    parser.add_argument("--class-weights", type=float, nargs=5, metavar="W",
+                        help="cross-entropy weights of background, blood pool, myocardium, scar and MVO "
+                             "(default 0.5 1 1 2 3)")
     parser.add_argument("--split-file", help='JSON {"validation": [case names]} to hold out')
     parser.add_argument("--extra-train", action="append", metavar="DIR",
                         help="another EMIDEC-layout dataset used for training only, e.g. phantoms (repeatable)")
@@ -39,6 +42,8 @@ def run(args):
     names = ("epochs", "iterations_per_epoch", "batch_size", "learning_rate", "split_file",
              "validation_cases", "device", "threads", "workers", "seed", "init_weights")
     overrides = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
+    if args.class_weights:
+        overrides["class_weights"] = tuple(args.class_weights)
     if args.extra_train:
         overrides["extra_train_dirs"] = tuple(args.extra_train)
     config = make_config(args.preset, **overrides)
