@@ -1,5 +1,7 @@
 """The model card (NAME.md) written next to trained weights, from their registry entry."""
 
+from .train import TrainConfig
+
 
 def _score(value):
     return "n/a" if value is None or value != value else f"{value:.3f}"
@@ -17,8 +19,6 @@ def _lineage_text(parent):
 
 def model_card_text(entry):
     """Markdown model card: data and licence, how to retrain, measured validation scores, sha256."""
-    from .train import TrainConfig  # here, not at the top: train imports this module
-
     training = entry["training"]
     config = training["config"]
     settings = entry["settings"]
