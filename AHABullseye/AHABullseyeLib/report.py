@@ -11,7 +11,7 @@ from .volume import lps_to_ras
 
 def spacing_warning(volume):
     """A warning when the spacing looks like a placeholder (1 x 1 x 1 mm), else ''."""
-    if np.allclose(volume.spacing, 1.0):
+    if volume.spacing_is_placeholder:
         return ("The voxel spacing is 1 x 1 x 1 mm, often a placeholder (e.g. in exported PNG "
                 "stacks); volumes in mL and masses in g are only right if that spacing is real.")
     return ""

@@ -48,6 +48,11 @@ class Volume:
         object.__setattr__(self, "direction", direction)
 
     @property
+    def spacing_is_placeholder(self):
+        """True for exactly 1 x 1 x 1 mm voxels: what exports that lost the spacing write (EMIDEC)."""
+        return bool(np.allclose(self.spacing, 1.0))
+
+    @property
     def shape(self):
         return self.array.shape
 

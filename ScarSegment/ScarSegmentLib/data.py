@@ -29,7 +29,7 @@ def normalise_intensity(array, percentiles=(1.0, 99.5)):
 
 def in_plane_spacing(volume, lost_spacing_mm):
     """In-plane pixel size (mm); a header of exactly 1x1x1 means the spacing was lost (EMIDEC)."""
-    if lost_spacing_mm and np.allclose(volume.spacing, (1.0, 1.0, 1.0)):
+    if lost_spacing_mm and volume.spacing_is_placeholder:
         return float(lost_spacing_mm)
     return float(np.mean(volume.spacing[:2]))
 
@@ -38,7 +38,7 @@ def with_assumed_spacing(volume, lost_spacing_mm, slice_mm=10.0):
     """`volume` on the pixel size assumed in training when its header lost it (exactly 1x1x1 mm),
     so that inference sees the heart at the size training saw it; other volumes are returned as
     they are."""
-    if not np.allclose(volume.spacing, (1.0, 1.0, 1.0)):
+    if not volume.spacing_is_placeholder:
         return volume
     from AHABullseyeLib.volume import Volume
 

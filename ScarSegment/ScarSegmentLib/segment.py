@@ -8,12 +8,9 @@ myocardium: a label map the caller gives, else the network's.
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from AHABullseyeLib.errors import InputError
 from AHABullseyeLib.io import check_image
 
-from . import progress as P
 from .quantify import quantify_scar
 from .thresholds import fwhm_scar, nsd_scar
 
@@ -33,7 +30,7 @@ class Segmentation:
 
 def spacing_warnings(image):
     """Warnings about a voxel spacing that is probably not physical."""
-    if np.allclose(image.spacing, 1.0):
+    if image.spacing_is_placeholder:
         return [
             "Spacing assumed: the image header says 1 x 1 x 1 mm voxels, which is rarely physical "
             "for cardiac MRI; volumes and masses use that spacing (give the true spacing with "

@@ -261,7 +261,6 @@ def _starting_point(config):
     if not config.init_weights:
         return config, None, None
     from .segmenter import find_entry
-    from .network import NetworkSettings
     from AHABullseyeLib.models import load_state_dict
 
     entry = find_entry(None if config.init_weights == "shipped" else config.init_weights)
