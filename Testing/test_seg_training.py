@@ -189,3 +189,64 @@ def test_lost_spacing_is_replaced_only_where_the_header_lost_it():
     assert fixed.spacing == (1.35, 1.35, 10.0) and fixed.array is lost.array and lost.spacing == (1.0, 1.0, 1.0)
     real = Volume(np.zeros((2, 8, 8), np.float32), (0.7, 0.7, 8.0))
     assert with_assumed_spacing(real, 1.35) is real
+
+
+def test_neighbour_slices_are_channels_with_zeros_beyond_the_stack():
+    import numpy as np
+
+    from ScarSegmentLib.data import neighbour_slices
+
+    stack = np.arange(1, 4, dtype=np.float32)[:, None, None] * np.ones((3, 2, 2), np.float32)
+    assert neighbour_slices(stack, 1, 1)[:, 0, 0].tolist() == [1, 2, 3]
+    assert neighbour_slices(stack, 0, 1)[:, 0, 0].tolist() == [0, 1, 2]
+    assert neighbour_slices(stack, 2, 2)[:, 0, 0].tolist() == [1, 2, 3, 0, 0]
+    assert neighbour_slices(stack, 2, 0).shape == (1, 2, 2)
+
+
+def test_widened_input_predicts_as_the_parent_did():
+    """The neighbours' new input weights start at zero: the 2.5D network equals its 2D parent."""
+    import torch
+
+    from ScarSegmentLib.network import build_network, widen_input
+    from ScarSegmentLib.train import make_config
+
+    settings = make_config("tiny").network
+    parent = build_network(settings).eval()
+    widened_settings = type(settings).from_dict({**settings.to_dict(), "context_slices": 1})
+    child = build_network(widened_settings).eval()
+    child.load_state_dict(widen_input(parent.state_dict(), child))
+    torch.manual_seed(0)
+    middle = torch.rand(2, 1, 32, 32)
+    with_neighbours = torch.cat([torch.rand(2, 1, 32, 32), middle, torch.rand(2, 1, 32, 32)], dim=1)
+    with torch.no_grad():
+        assert torch.allclose(child(with_neighbours), parent(middle), atol=1e-6)
+    narrower = build_network(settings)
+    with pytest.raises(ValueError, match="cannot be widened"):
+        widen_input(child.state_dict(), narrower)
+
+
+def test_fine_tuning_to_neighbouring_slices_and_segmenting_with_them(phantom_dataset, tmp_path):
+    """A 2D parent becomes a 2.5D child (--context-slices 1) that segments whole volumes."""
+    from ScarSegmentLib.inference import segment_dl
+    from ScarSegmentLib.segmenter import load_segmenter
+    from ScarSynthLib.phantom import make_phantom
+
+    parent = tmp_path / "parent"
+    child = tmp_path / "child"
+    base = [sys.executable, "-m", "ScarSynthLib.cli", "train-seg", str(phantom_dataset), "--preset", "tiny",
+            "--threads", "1", "--no-progress"]
+    for command in (base + ["-o", str(parent)],
+                    base + ["-o", str(child), "--init-weights", str(parent), "--context-slices", "1"]):
+        done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+    network, settings = load_segmenter(child)
+    assert settings.context_slices == 1 and settings.in_channels == 3
+    before = load_state_dict(parent / "scar_segmenter_2d.safetensors")
+    widened = {name for name, tensor in network.state_dict().items() if tensor.shape != before[name].shape}
+    assert widened and all(before[name].shape[1] == 1 and network.state_dict()[name].shape[1] == 3
+                           for name in widened)
+    assert "--context-slices 1" in (child / "scar_segmenter_2d.md").read_text()
+
+    phantom = make_phantom(seed=3, n_slices=5, matrix_size=64, pixel_spacing=2.0)
+    result = segment_dl(phantom.image, weights=child, device="cpu", progress=False)
+    assert result.labels.shape == phantom.image.shape and result.probabilities.shape == (5,) + phantom.image.shape

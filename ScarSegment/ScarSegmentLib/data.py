@@ -135,14 +135,25 @@ def read_split(path):
     return sorted(json.loads(path.read_text())["validation"])
 
 
+def neighbour_slices(array, z, context):
+    """Slices z - context .. z + context of a [z, y, x] array as a (2 * context + 1, y, x) stack of
+    channels, the slice itself in the middle; zeros beyond either end of the stack."""
+    stack = np.zeros((2 * context + 1,) + array.shape[1:], dtype=array.dtype)
+    for channel, k in enumerate(range(z - context, z + context + 1)):
+        if 0 <= k < array.shape[0]:
+            stack[channel] = array[k]
+    return stack
+
+
 def crop_around(array, centre, size, fill=0):
-    """A size x size window of a 2D array centred on `centre` (row, col), padded with `fill`."""
-    window = np.full((size, size), fill, dtype=array.dtype)
+    """A size x size window of the last two axes of `array` centred on `centre` (row, col), padded
+    with `fill`; leading axes (channels) are kept."""
+    window = np.full(array.shape[:-2] + (size, size), fill, dtype=array.dtype)
     top = int(round(centre[0])) - size // 2
     left = int(round(centre[1])) - size // 2
-    src_rows = slice(max(top, 0), min(top + size, array.shape[0]))
-    src_cols = slice(max(left, 0), min(left + size, array.shape[1]))
+    src_rows = slice(max(top, 0), min(top + size, array.shape[-2]))
+    src_cols = slice(max(left, 0), min(left + size, array.shape[-1]))
     if src_rows.start < src_rows.stop and src_cols.start < src_cols.stop:
-        window[src_rows.start - top:src_rows.stop - top, src_cols.start - left:src_cols.stop - left] = \
-            array[src_rows, src_cols]
+        window[..., src_rows.start - top:src_rows.stop - top, src_cols.start - left:src_cols.stop - left] = \
+            array[..., src_rows, src_cols]
     return window

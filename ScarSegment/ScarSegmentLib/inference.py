@@ -1,11 +1,11 @@
 """Deep-learning segmentation of any LGE short-axis volume, on the input's own grid.
 
 Steps: pick the slice axis (the coarsest one), normalise intensities by percentiles, resample each
-slice in-plane to the network's pixel size, find LV candidates with a coarse sliding-window pass over
-the whole slices (no assumption that the heart is centred), predict again on windows centred on
-them, keep the one that looks most like a ring of myocardium around a blood pool (rotation and flip
-test-time augmentation), map the probabilities back onto the input grid, and clean the labels up
-anatomically.
+slice in-plane to the network's pixel size (with its neighbours as extra channels for a 2.5D
+model), find LV candidates with a coarse sliding-window pass over the whole slices (no assumption
+that the heart is centred), predict again on windows centred on them, keep the one that looks most
+like a ring of myocardium around a blood pool (rotation and flip test-time augmentation), map the
+probabilities back onto the input grid, and clean the labels up anatomically.
 """
 
 from dataclasses import dataclass, field
@@ -16,7 +16,7 @@ from AHABullseyeLib.errors import InputError
 from AHABullseyeLib.io import check_image
 from AHABullseyeLib.volume import Volume
 
-from .data import normalise_intensity
+from .data import neighbour_slices, normalise_intensity
 from .postprocess import FULL_3D, clean_labels
 
 MIN_IN_PLANE_MM = 40.0  # smaller fields of view cannot hold a left ventricle
@@ -72,6 +72,16 @@ def _choose_device(device):
     if str(device).startswith("cuda") and not torch.cuda.is_available():
         raise InputError("device 'cuda' was asked for but no GPU is available.")
     return torch.device(device)
+
+
+def with_neighbours(slices, context):
+    """(N, 1, H, W) slices -> (N, 1 + 2 * context, H, W): each with its neighbours as channels."""
+    import torch
+
+    if context == 0:
+        return slices
+    stack = slices[:, 0].numpy()
+    return torch.from_numpy(np.stack([neighbour_slices(stack, z, context) for z in range(len(stack))]))
 
 
 def _softmax_sliding(network, slices, patch, device):
@@ -219,6 +229,7 @@ def segment_dl(image, weights=None, device=None, progress=True):
     model_size = tuple(max(1, int(round(n * spacing_by_axis[a] / target))) for n, a in zip(original_size, in_plane))
     downsampling = any(m < n for m, n in zip(model_size, original_size))
     slices = F.interpolate(normalised, size=model_size, mode="bilinear", align_corners=False, antialias=downsampling)
+    slices = with_neighbours(slices, settings.context_slices)
     steps.update(1)
 
     coarse = _softmax_sliding(network, slices, patch, device)

@@ -17,6 +17,13 @@ def _lineage_text(parent):
     return "fine-tuned from " + ", itself fine-tuned from ".join(parts)
 
 
+def _context_text(context):
+    if not context:
+        return ""
+    return (f"\nInput: each slice with {context} neighbouring slice(s) on each side as extra channels (2.5D; "
+            "zeros beyond the ends of the stack).")
+
+
 def model_card_text(entry):
     """Markdown model card: data and licence, how to retrain, measured validation scores, sha256."""
     training = entry["training"]
@@ -43,13 +50,16 @@ def model_card_text(entry):
     extra_flag += f" --epochs {config['epochs']} --learning-rate {config['learning_rate']}"
     if tuple(config.get("class_weights", TrainConfig.class_weights)) != TrainConfig.class_weights:
         extra_flag += " --class-weights " + " ".join(f"{w:g}" for w in config["class_weights"])
+    context = settings.get("context_slices", 0)
+    if context:
+        extra_flag += f" --context-slices {context}"
     return f"""# {entry['name']}
 
 2D segmentation of LGE short-axis slices into background (0), LV blood pool (1), healthy
 myocardium (2), scar (3) and MVO (4): {entry['architecture']}, channels {settings['channels']},
 strides {settings['strides']}, {settings['num_res_units']} residual unit(s) per level, on a
 {settings['pixel_spacing_mm']} mm in-plane grid, {settings['patch_size']}x{settings['patch_size']} patches,
-intensities normalised by the {settings['percentiles'][0]}/{settings['percentiles'][1]} percentiles.
+intensities normalised by the {settings['percentiles'][0]}/{settings['percentiles'][1]} percentiles.{_context_text(context)}
 Used by `ScarSegmentLib.inference.segment_dl` (resampling, LV localisation, cropping, mapping back).
 
 ## Data and licence

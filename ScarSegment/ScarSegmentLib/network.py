@@ -21,7 +21,14 @@ class NetworkSettings:
     patch_size: int = 128  # square patch, in pixels of that grid
     percentiles: tuple = (1.0, 99.5)  # intensity normalisation: these map to 0 and 1
     num_classes: int = NUM_CLASSES
+    # Neighbouring slices on each side given as extra input channels (2.5D): they tell the apex,
+    # where the LV ends, from a mid-ventricular slice. 0 = the slice alone.
+    context_slices: int = 0
     extra: dict = field(default_factory=dict)
+
+    @property
+    def in_channels(self):
+        return 1 + 2 * self.context_slices
 
     def to_dict(self):
         values = asdict(self)
@@ -40,12 +47,13 @@ class NetworkSettings:
 
 
 def build_network(settings):
-    """A 2D residual U-Net mapping (N, 1, H, W) images to (N, 5, H, W) class logits."""
+    """A 2D residual U-Net mapping (N, C, H, W) slices (C = the slice and its neighbours) to
+    (N, 5, H, W) class logits."""
     from monai.networks.nets import UNet
 
     return UNet(
         spatial_dims=2,
-        in_channels=1,
+        in_channels=settings.in_channels,
         out_channels=settings.num_classes,
         channels=tuple(settings.channels),
         strides=tuple(settings.strides),
@@ -53,3 +61,28 @@ def build_network(settings):
         dropout=settings.dropout,
         norm="instance",
     )
+
+
+def widen_input(state, network):
+    """`state` (weights of a network with fewer input channels) made to fit `network`, which has
+    more neighbouring slices: the old input channels go to the middle and the new ones start at
+    zero, so the widened network first predicts exactly as the old one did and then learns to use
+    the neighbours."""
+    import torch
+
+    target = network.state_dict()
+    widened = {}
+    for name, tensor in state.items():
+        wanted = target[name].shape if name in target else tensor.shape
+        if tensor.shape != wanted:
+            fits = (tensor.dim() == len(wanted) and tensor.dim() > 1 and tensor.shape[0] == wanted[0]
+                    and tensor.shape[2:] == wanted[2:] and (wanted[1] - tensor.shape[1]) % 2 == 0
+                    and wanted[1] > tensor.shape[1])
+            if not fits:
+                raise ValueError(f"{name}: weights of shape {tuple(tensor.shape)} cannot be widened to {tuple(wanted)}.")
+            offset = (wanted[1] - tensor.shape[1]) // 2
+            grown = torch.zeros(wanted, dtype=tensor.dtype)
+            grown[:, offset:offset + tensor.shape[1]] = tensor
+            tensor = grown
+        widened[name] = tensor
+    return widened

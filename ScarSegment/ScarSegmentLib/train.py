@@ -164,9 +164,12 @@ class PatchDataset:
         else:
             centre = case.centres[z] + rng.uniform(-1, 1, 2) * self.config.jitter * patch
         window = int(math.ceil(patch * 1.5))  # room for rotation and zooming out
-        image = D.crop_around(case.image[z], centre, window)
+        context = self.config.network.context_slices
+        image = D.crop_around(D.neighbour_slices(case.image, z, context), centre, window)
+        if context and rng.random() < 0.5:
+            image = image[::-1].copy()  # stacks run apex to base on some scanners, base to apex on others
         labels = D.crop_around(case.labels[z], centre, window)
-        sample = self.transforms({"image": image[None], "label": labels[None].astype(np.float32)})
+        sample = self.transforms({"image": image, "label": labels[None].astype(np.float32)})
         return sample["image"], sample["label"]
 
 
@@ -193,15 +196,16 @@ def sampling_weights(cases, pairs, config, extra_from=None):
     return weights / weights.sum()
 
 
-def validation_patches(cases, patch):
-    """Deterministic patches centred on the true LV of every slice of the validation cases."""
+def validation_patches(cases, patch, context=0):
+    """Deterministic patches (with `context` neighbouring slices each side as channels) centred on
+    the true LV of every slice of the validation cases."""
     images, labels, owners = [], [], []
     for case_index, case in enumerate(cases):
         for z in range(case.image.shape[0]):
-            images.append(D.crop_around(case.image[z], case.centres[z], patch))
+            images.append(D.crop_around(D.neighbour_slices(case.image, z, context), case.centres[z], patch))
             labels.append(D.crop_around(case.labels[z], case.centres[z], patch))
             owners.append(case_index)
-    return np.stack(images)[:, None], np.stack(labels), np.asarray(owners)
+    return np.stack(images), np.stack(labels), np.asarray(owners)
 
 
 def validate(network, cases, config, device):
@@ -210,7 +214,7 @@ def validate(network, cases, config, device):
 
     from .metrics import score_cases
 
-    images, labels, owners = validation_patches(cases, config.network.patch_size)
+    images, labels, owners = validation_patches(cases, config.network.patch_size, config.network.context_slices)
     network.eval()
     predictions = []
     with torch.no_grad():
@@ -265,8 +269,11 @@ def _starting_point(config):
 
     entry = find_entry(None if config.init_weights == "shipped" else config.init_weights)
     state = load_state_dict(entry["path"], entry.get("sha256"))
-    # The architecture is the parent's; the preset's patch size is kept for training.
-    settings = replace(NetworkSettings.from_dict(entry["settings"]), patch_size=config.network.patch_size)
+    # The architecture is the parent's; the preset's patch size is kept for training, and more
+    # neighbouring slices may be asked for (the input layer is widened, see widen_input).
+    parent_settings = NetworkSettings.from_dict(entry["settings"])
+    settings = replace(parent_settings, patch_size=config.network.patch_size,
+                       context_slices=max(parent_settings.context_slices, config.network.context_slices))
     parent = entry.get("training", {})
     lineage = {"name": entry.get("name", ""), "sha256": entry.get("sha256", ""),
                "seconds": parent.get("seconds"), "epochs": parent.get("config", {}).get("epochs"),
@@ -328,7 +335,7 @@ def train_segmenter(dataset_dir, out_dir, config=None, resume=False, progress=Tr
     from tqdm import tqdm
 
     from .losses import RobustSegmentationLoss
-    from .network import build_network
+    from .network import build_network, widen_input
 
     config = config or make_config("cpu")
     out_dir = Path(out_dir)
@@ -359,7 +366,7 @@ def train_segmenter(dataset_dir, out_dir, config=None, resume=False, progress=Tr
 
         network = build_network(config.network)
         if initial_state is not None:
-            network.load_state_dict(initial_state)
+            network.load_state_dict(widen_input(initial_state, network))
         network = network.to(dist.device)
         optimizer = torch.optim.AdamW(network.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
         loss_function = RobustSegmentationLoss(

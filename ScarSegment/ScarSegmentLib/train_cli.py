@@ -24,6 +24,9 @@ def register(subparsers):
     parser.add_argument("--class-weights", type=float, nargs=5, metavar="W",
                         help="cross-entropy weights of background, blood pool, myocardium, scar and MVO "
                              "(default 0.5 1 1 2 3)")
+    parser.add_argument("--context-slices", type=int, choices=(0, 1, 2), metavar="N",
+                        help="neighbouring slices on each side as extra input channels (2.5D; default 0); "
+                             "with --init-weights the first layer is widened from the parent's")
     parser.add_argument("--split-file", help='JSON {"validation": [case names]} to hold out')
     parser.add_argument("--extra-train", action="append", metavar="DIR",
                         help="another EMIDEC-layout dataset used for training only, e.g. phantoms (repeatable)")
@@ -40,7 +43,7 @@ def run(args):
     from ScarSegmentLib.train import make_config, train_segmenter
 
     names = ("epochs", "iterations_per_epoch", "batch_size", "learning_rate", "split_file",
-             "validation_cases", "device", "threads", "workers", "seed", "init_weights")
+             "validation_cases", "device", "threads", "workers", "seed", "init_weights", "context_slices")
     overrides = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
     if args.class_weights:
         overrides["class_weights"] = tuple(args.class_weights)
