@@ -24,6 +24,13 @@ def _context_text(context):
             "zeros beyond the ends of the stack).")
 
 
+def _through_plane_text(context):
+    if not context:
+        return "2D per slice (no through-plane context)"
+    return (f"2D per slice with {context} neighbour(s) each side, as they lie in the stack (slice gaps "
+            "and thicknesses differ between protocols)")
+
+
 def model_card_text(entry):
     """Markdown model card: data and licence, how to retrain, measured validation scores, sha256."""
     training = entry["training"]
@@ -104,7 +111,7 @@ Mean absolute scar-burden error: {_score(scores.get('scar_burden_abs_error'))} p
 
 ## Limitations
 
-2D per slice (no through-plane context); one training set from one centre, seen through a lossy
+{_through_plane_text(context)}; one training set from one centre, seen through a lossy
 8-bit export with an assumed pixel size; generalisation to other scanners rests on resampling to
 {settings['pixel_spacing_mm']} mm, percentile normalisation and augmentation, and should be checked
 on local data. MVO and small scars are the least reliable structures.
