@@ -203,6 +203,43 @@ def test_neighbour_slices_are_channels_with_zeros_beyond_the_stack():
     assert neighbour_slices(stack, 2, 0).shape == (1, 2, 2)
 
 
+def test_field_of_view_anchors_see_less_air_in_smaller_fields():
+    import numpy as np
+
+    from ScarSegmentLib.data import field_of_view_anchors, renormalise
+
+    # Air (0) around a block of tissue (0.5 to 1) in the middle, where the heart is.
+    image = np.zeros((3, 100, 100), np.float32)
+    image[:, 25:75, 25:75] = np.linspace(0.5, 1.0, 50)[None, None, :]
+    whole = np.percentile(image, (1.0, 99.5))
+    anchors = field_of_view_anchors(image, (50, 50), (1.0, 99.5), np.random.default_rng(0), count=40, smallest=0.2)
+    assert anchors.shape == (40, 2) and np.all(anchors[:, 1] > anchors[:, 0])
+    assert np.allclose(anchors.min(axis=0)[0], whole[0])  # some fields of view still hold air...
+    assert anchors[:, 0].max() >= 0.5  # ...and some hold tissue alone
+    full = field_of_view_anchors(image, (50, 50), (1.0, 99.5), np.random.default_rng(0), count=3, smallest=1.0)
+    assert np.allclose(full, whole[None])
+    assert np.allclose(renormalise(np.array([0.5, 1.0], np.float32), (0.5, 1.0)), [0.0, 1.0])
+
+
+def test_patches_renormalised_for_a_smaller_field_of_view_keep_zeros_beyond_the_stack():
+    import numpy as np
+
+    from ScarSegmentLib.data import CaseSlices
+    from ScarSegmentLib.train import PatchDataset, make_config
+
+    config = make_config("tiny", context_slices=1, fov_normalisation=1.0, background_patches=0.0, jitter=0.0)
+    image = np.full((2, 40, 40), 0.8, np.float32)
+    labels = np.zeros((2, 40, 40), np.uint8)
+    labels[:, 15:25, 15:25] = 1
+    case = CaseSlices("Case_N001", "normal", image, labels, np.full((2, 2), 20.0),
+                      fov_anchors=np.array([[0.6, 1.0]], np.float32))
+    dataset = PatchDataset([case], config, [(0, 0)], seed=0)
+    dataset.transforms = lambda sample: sample  # the patch as it enters augmentation
+    patch, _ = dataset[0]
+    assert np.all(patch[0] == 0)  # no slice below the first one: zeros, as in inference
+    assert np.allclose(patch[1:, 8:-8, 8:-8], 0.5)  # (0.8 - 0.6) / (1.0 - 0.6)
+
+
 def test_widened_input_predicts_as_the_parent_did():
     """The neighbours' new input weights start at zero: the 2.5D network equals its 2D parent."""
     import torch

@@ -73,6 +73,8 @@ class CaseSlices:
     image: np.ndarray
     labels: np.ndarray
     centres: np.ndarray  # (z, 2) row, column of the LV in each slice
+    # (k, 2) percentile anchors (low, high) of smaller fields of view, in the units of `image`
+    fov_anchors: np.ndarray = None
 
 
 def lv_centres(labels):
@@ -90,6 +92,34 @@ def lv_centres(labels):
     return centres
 
 
+def field_of_view_anchors(image, centre, percentiles, rng, count=8, smallest=0.4):
+    """Percentile anchors (low, high) of `count` random smaller fields of view around the heart.
+
+    Inference normalises by the percentiles of the whole image, so they depend on how much air the
+    scanner's field of view holds: a tight one has none, and its low percentile is dark tissue
+    instead of air. Each field of view keeps all slices, spans `smallest` to all of each in-plane
+    side and contains `centre` (row, col) - a scan always shows the heart. Returns (count, 2).
+    """
+    anchors = []
+    for _ in range(count):
+        bounds = []
+        for side, middle in zip(image.shape[1:], centre):
+            size = max(2, int(round(side * rng.uniform(smallest, 1.0))))
+            lowest = int(np.clip(middle - size + 1, 0, side - size))
+            highest = int(np.clip(middle, 0, side - size))
+            start = int(rng.integers(lowest, highest + 1))
+            bounds.append(slice(start, start + size))
+        low, high = np.percentile(image[:, bounds[0], bounds[1]], percentiles)
+        anchors.append((low, max(high, low + 1e-3)))
+    return np.asarray(anchors, dtype=np.float32)
+
+
+def renormalise(slices, anchors):
+    """`slices` normalised again so that the anchors (low, high) map to 0 and 1."""
+    low, high = anchors
+    return ((slices - low) / (high - low)).astype(np.float32)
+
+
 def load_case_slices(case, settings, lost_spacing_mm):
     """Read one case and bring it onto the network's grid."""
     image, labels = case.load()
@@ -98,7 +128,10 @@ def load_case_slices(case, settings, lost_spacing_mm):
     image_array = resample_slices(image_array, factor, order=1).astype(np.float32)
     label_array = resample_slices(labels.array, factor, order=0).astype(np.uint8)
     label_array[label_array == L.RV_BLOOD_POOL] = L.BACKGROUND  # the network has no RV class
-    return CaseSlices(case.name, case_kind(label_array), image_array, label_array, lv_centres(label_array))
+    centres = lv_centres(label_array)
+    rng = np.random.default_rng(list(case.name.encode()))  # the same anchors in every process and run
+    anchors = field_of_view_anchors(image_array, centres.mean(axis=0), settings.percentiles, rng)
+    return CaseSlices(case.name, case_kind(label_array), image_array, label_array, centres, anchors)
 
 
 def stratified_split(cases_by_kind, n_validation, seed=0):

@@ -46,6 +46,8 @@ class TrainConfig:
     mvo_oversampling: float = 2.0  # and with MVO
     jitter: float = 0.4  # random offset of the LV in a patch, as a fraction of the patch size
     background_patches: float = 0.25  # fraction of patches anywhere in the slice
+    # fraction of patches normalised as if the scanner's field of view were smaller (less air)
+    fov_normalisation: float = 0.5
     validation_cases: int = 16
     split_file: str = ""  # JSON {"validation": [...]}; empty = stratified split by seed
     extra_train_dirs: tuple = ()  # more EMIDEC-layout datasets used for training only (phantoms, synthetic)
@@ -165,7 +167,12 @@ class PatchDataset:
             centre = case.centres[z] + rng.uniform(-1, 1, 2) * self.config.jitter * patch
         window = int(math.ceil(patch * 1.5))  # room for rotation and zooming out
         context = self.config.network.context_slices
-        image = D.crop_around(D.neighbour_slices(case.image, z, context), centre, window)
+        stack = D.neighbour_slices(case.image, z, context)
+        if case.fov_anchors is not None and rng.random() < self.config.fov_normalisation:
+            # Only real slices: the zeros beyond the stack stay zero, as in inference.
+            inside = [0 <= k < case.image.shape[0] for k in range(z - context, z + context + 1)]
+            stack[inside] = D.renormalise(stack[inside], case.fov_anchors[rng.integers(len(case.fov_anchors))])
+        image = D.crop_around(stack, centre, window)
         if context and rng.random() < 0.5:
             image = image[::-1].copy()  # stacks run apex to base on some scanners, base to apex on others
         labels = D.crop_around(case.labels[z], centre, window)
