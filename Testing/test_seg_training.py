@@ -65,7 +65,8 @@ def test_training_writes_weights_log_card_and_resumes(small_dataset, tmp_path):
     entry = json.loads((out / "scar_segmenter_2d.json").read_text())
     assert entry["sha256"] == sha256_of(weights)
     assert len(entry["training"]["validation_cases"]) == 1
-    assert "CC BY-NC-SA 4.0" in (out / "scar_segmenter_2d.md").read_text()
+    card = (out / "scar_segmenter_2d.md").read_text()
+    assert "CC BY-NC-SA 4.0" in card and "50% of the patches normalised by the percentiles of a smaller field" in card
     rows = read_log(out)
     assert [row["epoch"] for row in rows] == ["1"]
     assert float(rows[0]["loss"]) > 0 and rows[0]["val_dice_myocardium"] != ""

@@ -31,6 +31,13 @@ def _through_plane_text(context):
             "and thicknesses differ between protocols)")
 
 
+def _field_of_view_text(fraction):
+    if not fraction:
+        return ""
+    return (f" {fraction:.0%} of the patches normalised by the percentiles of a smaller field of view (40-100 % "
+            "of each side, around the heart), as a tight scan without air would be.")
+
+
 def model_card_text(entry):
     """Markdown model card: data and licence, how to retrain, measured validation scores, sha256."""
     training = entry["training"]
@@ -85,7 +92,7 @@ These weights are for research only, not for clinical use.
 Loss: Dice + class-weighted cross-entropy {tuple(config['class_weights'])} + {config['kl_weight']} x KL
 divergence to Gaussian-smoothed (sigma {config['kl_sigma']} px) soft labels. Slices with scar / MVO
 oversampled. Augmentation (MONAI): any rotation, flips, scaling 0.75-1.25, shear, elastic warps,
-gamma, histogram shift, bias field, intensity scale/shift, simulated low resolution, blur, noise.
+gamma, histogram shift, bias field, intensity scale/shift, simulated low resolution, blur, noise.{_field_of_view_text(config.get('fov_normalisation', 0))}
 {config['epochs']} epochs x {config['iterations_per_epoch']} iterations x batch {config['batch_size']},
 AdamW, learning rate {config['learning_rate']} (warm-up, cosine decay). Training time:
 {minutes:.1f} min on {config['device'] or 'auto'} device.
