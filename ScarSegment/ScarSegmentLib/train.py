@@ -73,7 +73,7 @@ class TrainConfig:
 
 
 PRESETS = {
-    # Trains on a 2-core CPU in under an hour; the shipped model is six such runs, each fine-tuning the last.
+    # Trains on a 2-core CPU in under an hour; the shipped model is eight such runs, each fine-tuning the last.
     "cpu": TrainConfig(network=NetworkSettings(patch_size=128)),
     # A GPU: wider network, larger patches, many more iterations.
     "gpu": TrainConfig(
