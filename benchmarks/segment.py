@@ -127,12 +127,13 @@ def other_scanner(image, labels, rng, prediction=None):
     half = direction @ (np.array([size[0], size[1], image.shape[0] - 1]) * np.array(spacing) / 2)
     grid = Volume(np.zeros((image.shape[0], size[1], size[0]), np.float32), spacing, middle + offset - half, direction)
     reference = volume_to_sitk(grid)
-    moved = [volume_from_sitk(sitk.Resample(volume_to_sitk(v), reference, sitk.Transform(), how, 0.0))
-             for v, how in ((image, sitk.sitkLinear), (labels, sitk.sitkNearestNeighbor),
-                            (prediction or labels, sitk.sitkNearestNeighbor))]
+    move = lambda volume, how: volume_from_sitk(  # noqa: E731
+        sitk.Resample(volume_to_sitk(volume), reference, sitk.Transform(), how, 0.0))
+    moved_image = move(image, sitk.sitkLinear)
     gain, gamma = rng.uniform(2, 16), rng.uniform(0.7, 1.4)
-    intensity = gain * 255.0 * (np.clip(moved[0].array, 0, None) / 255.0) ** gamma + rng.uniform(0, 200)
-    return moved[0].with_array(intensity.astype(np.float32)), moved[1], moved[2] if prediction else None
+    intensity = gain * 255.0 * (np.clip(moved_image.array, 0, None) / 255.0) ** gamma + rng.uniform(0, 200)
+    return (moved_image.with_array(intensity.astype(np.float32)), move(labels, sitk.sitkNearestNeighbor),
+            None if prediction is None else move(prediction, sitk.sitkNearestNeighbor))
 
 
 def main():

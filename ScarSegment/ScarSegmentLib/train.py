@@ -167,12 +167,12 @@ class PatchDataset:
             centre = case.centres[z] + rng.uniform(-1, 1, 2) * self.config.jitter * patch
         window = int(math.ceil(patch * 1.5))  # room for rotation and zooming out
         context = self.config.network.context_slices
-        stack = D.neighbour_slices(case.image, z, context)
+        first = max(z - context, 0)
+        nearby = case.image[first:z + context + 1]
         if case.fov_anchors is not None and rng.random() < self.config.fov_normalisation:
-            # Only real slices: the zeros beyond the stack stay zero, as in inference.
-            inside = [0 <= k < case.image.shape[0] for k in range(z - context, z + context + 1)]
-            stack[inside] = D.renormalise(stack[inside], case.fov_anchors[rng.integers(len(case.fov_anchors))])
-        image = D.crop_around(stack, centre, window)
+            nearby = D.renormalise(nearby, case.fov_anchors[rng.integers(len(case.fov_anchors))])
+        # Renormalised before the zeros beyond the stack are added, so they stay zero as in inference.
+        image = D.crop_around(D.neighbour_slices(nearby, z - first, context), centre, window)
         if context and rng.random() < 0.5:
             image = image[::-1].copy()  # stacks run apex to base on some scanners, base to apex on others
         labels = D.crop_around(case.labels[z], centre, window)
