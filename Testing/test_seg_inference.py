@@ -204,3 +204,26 @@ def test_lv_is_located_off_centre():
     probabilities[:, 2] = 0.0
     probabilities[:, 0] = 1.0
     assert locate_lv(probabilities) is None
+
+
+def test_network_input_does_not_depend_on_field_of_view_or_intensity_range():
+    """Normalised on its window around the LV, the network's input is the same for a tight field
+    of view in another intensity range as for a wide one."""
+    from dataclasses import replace
+
+    import torch
+
+    from ScarSegmentLib.inference import network_window
+    from ScarSegmentLib.network import NetworkSettings
+
+    settings = NetworkSettings(patch_size=32, context_slices=1, window_normalisation=True)
+    wide = torch.from_numpy(np.random.default_rng(0).uniform(0, 1, (3, 1, 90, 100)).astype(np.float32))
+    tight = 7.0 * wide[..., 20:70, 30:80] + 100.0
+    seen_wide = network_window(wide, (45, 55), settings)
+    assert seen_wide.shape == (3, 3, 32, 32)
+    assert torch.allclose(seen_wide, network_window(tight, (25, 25), settings), atol=1e-4)
+    assert torch.all(seen_wide[0, 0] == 0) and torch.all(seen_wide[-1, 2] == 0)  # beyond the stack
+    assert seen_wide[:, 1].min() < 0.05 and seen_wide[:, 1].max() > 0.95  # anchors of this window
+    whole_image = replace(settings, window_normalisation=False)
+    assert not torch.allclose(network_window(wide, (45, 55), whole_image),
+                              network_window(tight, (25, 25), whole_image), atol=1e-4)

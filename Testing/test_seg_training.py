@@ -66,7 +66,9 @@ def test_training_writes_weights_log_card_and_resumes(small_dataset, tmp_path):
     assert entry["sha256"] == sha256_of(weights)
     assert len(entry["training"]["validation_cases"]) == 1
     card = (out / "scar_segmenter_2d.md").read_text()
-    assert "CC BY-NC-SA 4.0" in card and "50% of the patches normalised by the percentiles of a smaller field" in card
+    assert "CC BY-NC-SA 4.0" in card and "window around the LV, over all slices" in card
+    assert "75% of the patches normalised on their own window" in card
+    assert "12% of the patches normalised by the percentiles of a smaller field" in card  # half the other 25%
     rows = read_log(out)
     assert [row["epoch"] for row in rows] == ["1"]
     assert float(rows[0]["loss"]) > 0 and rows[0]["val_dice_myocardium"] != ""
@@ -116,14 +118,17 @@ def test_train_seg_cli_with_extra_phantoms(small_dataset, phantom_dataset, tmp_p
     out = tmp_path / "cli_model"
     command = [sys.executable, "-m", "ScarSynthLib.cli", "train-seg", str(small_dataset), "-o", str(out),
                "--preset", "tiny", "--threads", "1", "--no-progress", "--extra-train", str(phantom_dataset),
-               "--class-weights", "1", "1", "1", "2", "3"]
+               "--class-weights", "1", "1", "1", "2", "3", "--intensity-anchors", "image"]
     done = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert (out / "scar_segmenter_2d.safetensors").is_file() and (out / "checkpoint.pt").is_file()
-    training = json.loads((out / "scar_segmenter_2d.json").read_text())["training"]
+    entry = json.loads((out / "scar_segmenter_2d.json").read_text())
+    assert entry["settings"]["window_normalisation"] is False
+    training = entry["training"]
     assert training["extra_train_cases"] == 3 and training["train_cases"] == 3
     assert training["config"]["class_weights"] == [1.0, 1.0, 1.0, 2.0, 3.0]
-    assert "--class-weights 1 1 1 2 3" in (out / "scar_segmenter_2d.md").read_text()
+    card = (out / "scar_segmenter_2d.md").read_text()
+    assert "--class-weights 1 1 1 2 3 --intensity-anchors image" in card and "percentiles of the whole image" in card
     bad = subprocess.run(command[:4] + [str(tmp_path / "missing"), "-o", str(tmp_path / "x"), "--preset", "tiny"],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "Dataset folder not found" in bad.stderr
@@ -222,13 +227,55 @@ def test_field_of_view_anchors_see_less_air_in_smaller_fields():
     assert np.allclose(renormalise(np.array([0.5, 1.0], np.float32), (0.5, 1.0)), [0.0, 1.0])
 
 
+def test_window_anchors_do_not_depend_on_the_field_of_view():
+    import numpy as np
+
+    from ScarSegmentLib.data import window_anchors
+
+    rng = np.random.default_rng(0)
+    scan = np.zeros((4, 200, 200), np.float32)  # air...
+    scan[:, 30:170, 20:180] = rng.uniform(0.2, 1.0, (4, 140, 160))  # ...around the body
+    heart, window = (100, 90), 60
+    wide = window_anchors(scan, heart, window, (1.0, 99.5))
+    tight = scan[:, 40:160, 40:150]  # another scanner's tighter field of view, no air at all
+    assert np.allclose(window_anchors(tight, (heart[0] - 40, heart[1] - 40), window, (1.0, 99.5)), wide)
+    assert np.allclose(wide, np.percentile(scan[:, 70:130, 60:120], (1.0, 99.5)))
+    assert not np.allclose(wide, np.percentile(scan, (1.0, 99.5)))  # the whole scan's anchors differ
+    # A window reaching beyond the image counts only the part inside it.
+    edge = window_anchors(scan, (30, 20), window, (1.0, 99.5))
+    assert np.allclose(edge, np.percentile(scan[:, :60, :50], (1.0, 99.5)))
+
+
+def test_patches_normalised_on_their_window():
+    import numpy as np
+
+    from ScarSegmentLib.data import CaseSlices, renormalise, window_anchors
+    from ScarSegmentLib.train import PatchDataset, make_config
+
+    config = make_config("tiny", window_patches=1.0, background_patches=0.0, jitter=0.0)
+    assert config.network.window_normalisation
+    rng = np.random.default_rng(1)
+    image = rng.uniform(0.0, 3.0, (2, 80, 80)).astype(np.float32)
+    labels = np.zeros((2, 80, 80), np.uint8)
+    labels[:, 30:40, 40:50] = 1
+    centres = np.tile([34.5, 44.5], (2, 1))
+    dataset = PatchDataset([CaseSlices("Case_N001", "normal", image, labels, centres)], config, [(0, 1)], seed=0)
+    dataset.transforms = lambda sample: sample  # the patch as it enters augmentation
+    patch, _ = dataset[0]
+    expected = renormalise(image[1], window_anchors(image, centres[1], config.network.patch_size, (1.0, 99.5)))
+    size = patch.shape[-1]
+    top, left = int(round(centres[1][0])) - size // 2, int(round(centres[1][1])) - size // 2
+    assert np.allclose(patch[0], expected[top:top + size, left:left + size], atol=1e-5)
+
+
 def test_patches_renormalised_for_a_smaller_field_of_view_keep_zeros_beyond_the_stack():
     import numpy as np
 
     from ScarSegmentLib.data import CaseSlices
     from ScarSegmentLib.train import PatchDataset, make_config
 
-    config = make_config("tiny", context_slices=1, fov_normalisation=1.0, background_patches=0.0, jitter=0.0)
+    config = make_config("tiny", context_slices=1, fov_normalisation=1.0, background_patches=0.0, jitter=0.0,
+                         window_normalisation=False)
     image = np.full((2, 40, 40), 0.8, np.float32)
     labels = np.zeros((2, 40, 40), np.uint8)
     labels[:, 15:25, 15:25] = 1

@@ -178,14 +178,36 @@ def neighbour_slices(array, z, context):
     return stack
 
 
+def window_bounds(shape, centre, size):
+    """(top, left) of a size x size window centred on `centre` (row, col), and the rows and columns
+    of an image of `shape` (..., rows, cols) that it covers."""
+    top = int(round(centre[0])) - size // 2
+    left = int(round(centre[1])) - size // 2
+    rows = slice(max(top, 0), max(min(top + size, shape[-2]), 0))
+    cols = slice(max(left, 0), max(min(left + size, shape[-1]), 0))
+    return top, left, rows, cols
+
+
+def window_anchors(image, centre, size, percentiles):
+    """Percentile anchors (low, high) of the size x size window around the heart, over all slices.
+
+    A window of fixed size in millimetres holds much the same tissue on any scanner, whereas the
+    whole image holds as much air and body as its field of view does; so these anchors do not
+    depend on the field of view. Only the part of the window inside the image counts.
+    """
+    _, _, rows, cols = window_bounds(image.shape, centre, size)
+    region = image[..., rows, cols]
+    if region.size == 0:
+        region = image
+    low, high = np.percentile(region, percentiles)
+    return np.float32(low), np.float32(max(high, low + 1e-3))
+
+
 def crop_around(array, centre, size, fill=0):
     """A size x size window of the last two axes of `array` centred on `centre` (row, col), padded
     with `fill`; leading axes (channels) are kept."""
     window = np.full(array.shape[:-2] + (size, size), fill, dtype=array.dtype)
-    top = int(round(centre[0])) - size // 2
-    left = int(round(centre[1])) - size // 2
-    src_rows = slice(max(top, 0), min(top + size, array.shape[-2]))
-    src_cols = slice(max(left, 0), min(left + size, array.shape[-1]))
+    top, left, src_rows, src_cols = window_bounds(array.shape, centre, size)
     if src_rows.start < src_rows.stop and src_cols.start < src_cols.stop:
         window[..., src_rows.start - top:src_rows.stop - top, src_cols.start - left:src_cols.stop - left] = \
             array[..., src_rows, src_cols]

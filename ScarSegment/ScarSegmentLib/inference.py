@@ -16,7 +16,7 @@ from AHABullseyeLib.errors import InputError
 from AHABullseyeLib.io import check_image
 from AHABullseyeLib.volume import Volume
 
-from .data import neighbour_slices, normalise_intensity
+from .data import crop_around, neighbour_slices, normalise_intensity, renormalise, window_anchors
 from .postprocess import FULL_3D, clean_labels
 
 MIN_IN_PLANE_MM = 40.0  # smaller fields of view cannot hold a left ventricle
@@ -157,24 +157,28 @@ def ring_score(probabilities):
     return score
 
 
-def _predict_around(network, slices, centre, patch, device):
+def network_window(slices, centre, settings):
+    """The network's input on the patch x patch window centred on `centre` (row, col) of the
+    slices (N, 1, H, W): normalised on the window itself if the model was trained so, zero beyond
+    the image and the stack (as in training), with the neighbouring slices as channels."""
+    import torch
+
+    stack = slices[:, 0].numpy()
+    if settings.window_normalisation:
+        stack = renormalise(stack, window_anchors(stack, centre, settings.patch_size, settings.percentiles))
+    window = torch.from_numpy(crop_around(stack, centre, settings.patch_size))[:, None]
+    return with_neighbours(window, settings.context_slices)
+
+
+def _predict_around(network, slices, centre, settings, device):
     """Rotated and mirrored probabilities in a patch x patch window centred on `centre`, and the
     window's top-left corner (row, col) in the slices."""
-    import torch.nn.functional as F
-
-    height, width = slices.shape[-2:]
-    top = int(round(centre[0])) - patch // 2
-    left = int(round(centre[1])) - patch // 2
-    # Pad so the window always lies inside; padding is zero, like the background after normalising.
-    pad = (max(0, -left), max(0, left + patch - width), max(0, -top), max(0, top + patch - height))
-    padded = F.pad(slices, pad)
-    top, left = top + pad[2], left + pad[0]
-    window = padded[..., top:top + patch, left:left + patch]
-    probabilities = _softmax_mirrored(network, window, device)
-    return probabilities, (top - pad[2], left - pad[0])
+    probabilities = _softmax_mirrored(network, network_window(slices, centre, settings), device)
+    patch = settings.patch_size
+    return probabilities, (int(round(centre[0])) - patch // 2, int(round(centre[1])) - patch // 2)
 
 
-def _refine_around_lv(network, slices, centre, patch, device, rounds=3):
+def _refine_around_lv(network, slices, centre, settings, device, rounds=3):
     """Predict in a window on the LV, re-centre on what that finds, and repeat until it settles.
 
     Returns full-slice probabilities (background outside the final window: the LV lies inside
@@ -182,8 +186,9 @@ def _refine_around_lv(network, slices, centre, patch, device, rounds=3):
     """
     import torch
 
+    patch = settings.patch_size
     for _ in range(rounds):
-        window, (top, left) = _predict_around(network, slices, centre, patch, device)
+        window, (top, left) = _predict_around(network, slices, centre, settings, device)
         found = locate_lv(window)
         if found is None:
             break
@@ -229,10 +234,9 @@ def segment_dl(image, weights=None, device=None, progress=True):
     model_size = tuple(max(1, int(round(n * spacing_by_axis[a] / target))) for n, a in zip(original_size, in_plane))
     downsampling = any(m < n for m, n in zip(model_size, original_size))
     slices = F.interpolate(normalised, size=model_size, mode="bilinear", align_corners=False, antialias=downsampling)
-    slices = with_neighbours(slices, settings.context_slices)
     steps.update(1)
 
-    coarse = _softmax_sliding(network, slices, patch, device)
+    coarse = _softmax_sliding(network, with_neighbours(slices, settings.context_slices), patch, device)
     candidates = lv_candidates(coarse)
     steps.update(1)
     if not candidates:
@@ -242,7 +246,7 @@ def segment_dl(image, weights=None, device=None, progress=True):
     else:
         # Several LV-like blobs (the aorta or stomach can look alike at first sight): keep the
         # one whose close-up prediction is most clearly a ring of myocardium around a blood pool.
-        refined = [_refine_around_lv(network, slices, centre, patch, device) for centre in candidates]
+        refined = [_refine_around_lv(network, slices, centre, settings, device) for centre in candidates]
         probabilities = max(refined, key=lambda pair: pair[1])[0]
     steps.update(1)
 

@@ -31,11 +31,26 @@ def _through_plane_text(context):
             "and thicknesses differ between protocols)")
 
 
-def _field_of_view_text(fraction):
-    if not fraction:
-        return ""
-    return (f" {fraction:.0%} of the patches normalised by the percentiles of a smaller field of view (40-100 % "
-            "of each side, around the heart), as a tight scan without air would be.")
+def _anchors_text(settings):
+    if settings.get("window_normalisation"):
+        return (f" of the network's {settings['patch_size']}x{settings['patch_size']} window around the LV, over all "
+                "slices (not of the whole image, whose share of air and body depends on the field of view)")
+    return " of the whole image"
+
+
+def _field_of_view_text(config, settings):
+    """Which share of the training patches was normalised in which way."""
+    text = ""
+    whole_image = 1.0
+    if settings.get("window_normalisation"):
+        whole_image = 1.0 - config.get("window_patches", TrainConfig.window_patches)
+        text += (f" {1.0 - whole_image:.0%} of the patches normalised on their own window, as inference does around "
+                 "the LV; the others on the whole image, as the coarse search for the LV sees it.")
+    fraction = whole_image * config.get("fov_normalisation", 0)
+    if fraction:
+        text += (f" {fraction:.0%} of the patches normalised by the percentiles of a smaller field of view (40-100 % "
+                 "of each side, around the heart), as a tight scan without air would be.")
+    return text
 
 
 def model_card_text(entry):
@@ -67,13 +82,15 @@ def model_card_text(entry):
     context = settings.get("context_slices", 0)
     if context:
         extra_flag += f" --context-slices {context}"
+    if not settings.get("window_normalisation"):
+        extra_flag += " --intensity-anchors image"
     return f"""# {entry['name']}
 
 2D segmentation of LGE short-axis slices into background (0), LV blood pool (1), healthy
 myocardium (2), scar (3) and MVO (4): {entry['architecture']}, channels {settings['channels']},
 strides {settings['strides']}, {settings['num_res_units']} residual unit(s) per level, on a
 {settings['pixel_spacing_mm']} mm in-plane grid, {settings['patch_size']}x{settings['patch_size']} patches,
-intensities normalised by the {settings['percentiles'][0]}/{settings['percentiles'][1]} percentiles.{_context_text(context)}
+intensities normalised by the {settings['percentiles'][0]}/{settings['percentiles'][1]} percentiles{_anchors_text(settings)}.{_context_text(context)}
 Used by `ScarSegmentLib.inference.segment_dl` (resampling, LV localisation, cropping, mapping back).
 
 ## Data and licence
@@ -92,7 +109,7 @@ These weights are for research only, not for clinical use.
 Loss: Dice + class-weighted cross-entropy {tuple(config['class_weights'])} + {config['kl_weight']} x KL
 divergence to Gaussian-smoothed (sigma {config['kl_sigma']} px) soft labels. Slices with scar / MVO
 oversampled. Augmentation (MONAI): any rotation, flips, scaling 0.75-1.25, shear, elastic warps,
-gamma, histogram shift, bias field, intensity scale/shift, simulated low resolution, blur, noise.{_field_of_view_text(config.get('fov_normalisation', 0))}
+gamma, histogram shift, bias field, intensity scale/shift, simulated low resolution, blur, noise.{_field_of_view_text(config, settings)}
 {config['epochs']} epochs x {config['iterations_per_epoch']} iterations x batch {config['batch_size']},
 AdamW, learning rate {config['learning_rate']} (warm-up, cosine decay). Training time:
 {minutes:.1f} min on {config['device'] or 'auto'} device.

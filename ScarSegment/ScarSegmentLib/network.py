@@ -20,6 +20,9 @@ class NetworkSettings:
     pixel_spacing_mm: float = 1.35  # in-plane grid the network works on
     patch_size: int = 128  # square patch, in pixels of that grid
     percentiles: tuple = (1.0, 99.5)  # intensity normalisation: these map to 0 and 1
+    # ... percentiles of the network's window around the LV (over all slices) rather than of the
+    # whole image, whose share of air and body depends on the scanner's field of view
+    window_normalisation: bool = False
     num_classes: int = NUM_CLASSES
     # Neighbouring slices on each side given as extra input channels (2.5D): they tell the apex,
     # where the LV ends, from a mid-ventricular slice. 0 = the slice alone.

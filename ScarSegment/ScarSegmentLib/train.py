@@ -48,6 +48,10 @@ class TrainConfig:
     background_patches: float = 0.25  # fraction of patches anywhere in the slice
     # fraction of patches normalised as if the scanner's field of view were smaller (less air)
     fov_normalisation: float = 0.5
+    # With network.window_normalisation: the fraction of patches normalised on their own window
+    # (as inference does around the LV); the rest are normalised on the whole image (or a smaller
+    # field of view, above), as the coarse search for the LV over whole slices sees them.
+    window_patches: float = 0.75
     validation_cases: int = 16
     split_file: str = ""  # JSON {"validation": [...]}; empty = stratified split by seed
     extra_train_dirs: tuple = ()  # more EMIDEC-layout datasets used for training only (phantoms, synthetic)
@@ -74,15 +78,17 @@ class TrainConfig:
 
 PRESETS = {
     # Trains on a 2-core CPU in under an hour; the shipped model is eight such runs, each fine-tuning the last.
-    "cpu": TrainConfig(network=NetworkSettings(patch_size=128)),
+    "cpu": TrainConfig(network=NetworkSettings(patch_size=128, window_normalisation=True)),
     # A GPU: wider network, larger patches, many more iterations.
     "gpu": TrainConfig(
         epochs=300, iterations_per_epoch=100, batch_size=32, workers=4, learning_rate=1e-3,
-        network=NetworkSettings(channels=(32, 64, 128, 256, 512), num_res_units=2, patch_size=128)),
+        network=NetworkSettings(channels=(32, 64, 128, 256, 512), num_res_units=2, patch_size=128,
+                                window_normalisation=True)),
     # A few iterations, for tests.
     "tiny": TrainConfig(
         epochs=1, iterations_per_epoch=2, batch_size=2, warmup_iterations=1, validation_cases=1,
-        network=NetworkSettings(channels=(4, 8, 16), strides=(2, 2), num_res_units=0, patch_size=32)),
+        network=NetworkSettings(channels=(4, 8, 16), strides=(2, 2), num_res_units=0, patch_size=32,
+                                window_normalisation=True)),
 }
 
 
@@ -169,7 +175,9 @@ class PatchDataset:
         context = self.config.network.context_slices
         first = max(z - context, 0)
         nearby = case.image[first:z + context + 1]
-        if case.fov_anchors is not None and rng.random() < self.config.fov_normalisation:
+        if self.config.network.window_normalisation and rng.random() < self.config.window_patches:
+            nearby = D.renormalise(nearby, D.window_anchors(case.image, centre, patch, self.config.network.percentiles))
+        elif case.fov_anchors is not None and rng.random() < self.config.fov_normalisation:
             nearby = D.renormalise(nearby, case.fov_anchors[rng.integers(len(case.fov_anchors))])
         # Renormalised before the zeros beyond the stack are added, so they stay zero as in inference.
         image = D.crop_around(D.neighbour_slices(nearby, z - first, context), centre, window)
@@ -203,13 +211,17 @@ def sampling_weights(cases, pairs, config, extra_from=None):
     return weights / weights.sum()
 
 
-def validation_patches(cases, patch, context=0):
+def validation_patches(cases, patch, context=0, window_percentiles=None):
     """Deterministic patches (with `context` neighbouring slices each side as channels) centred on
-    the true LV of every slice of the validation cases."""
+    the true LV of every slice of the validation cases; with `window_percentiles`, normalised on
+    the window around the case's LV, as inference does."""
     images, labels, owners = [], [], []
     for case_index, case in enumerate(cases):
+        image = case.image
+        if window_percentiles is not None:
+            image = D.renormalise(image, D.window_anchors(image, case.centres.mean(axis=0), patch, window_percentiles))
         for z in range(case.image.shape[0]):
-            images.append(D.crop_around(D.neighbour_slices(case.image, z, context), case.centres[z], patch))
+            images.append(D.crop_around(D.neighbour_slices(image, z, context), case.centres[z], patch))
             labels.append(D.crop_around(case.labels[z], case.centres[z], patch))
             owners.append(case_index)
     return np.stack(images), np.stack(labels), np.asarray(owners)
@@ -221,7 +233,10 @@ def validate(network, cases, config, device):
 
     from .metrics import score_cases
 
-    images, labels, owners = validation_patches(cases, config.network.patch_size, config.network.context_slices)
+    settings = config.network
+    images, labels, owners = validation_patches(
+        cases, settings.patch_size, settings.context_slices,
+        settings.percentiles if settings.window_normalisation else None)
     network.eval()
     predictions = []
     with torch.no_grad():
@@ -276,10 +291,12 @@ def _starting_point(config):
 
     entry = find_entry(None if config.init_weights == "shipped" else config.init_weights)
     state = load_state_dict(entry["path"], entry.get("sha256"))
-    # The architecture is the parent's; the preset's patch size is kept for training, and more
-    # neighbouring slices may be asked for (the input layer is widened, see widen_input).
+    # The architecture is the parent's; the preset's patch size and normalisation are kept for
+    # training, and more neighbouring slices may be asked for (the input layer is widened, see
+    # widen_input).
     parent_settings = NetworkSettings.from_dict(entry["settings"])
     settings = replace(parent_settings, patch_size=config.network.patch_size,
+                       window_normalisation=config.network.window_normalisation,
                        context_slices=max(parent_settings.context_slices, config.network.context_slices))
     parent = entry.get("training", {})
     lineage = {"name": entry.get("name", ""), "sha256": entry.get("sha256", ""),

@@ -27,6 +27,9 @@ def register(subparsers):
     parser.add_argument("--context-slices", type=int, choices=(0, 1, 2), metavar="N",
                         help="neighbouring slices on each side as extra input channels (2.5D; default 0); "
                              "with --init-weights the first layer is widened from the parent's")
+    parser.add_argument("--intensity-anchors", choices=("image", "window"),
+                        help="normalise intensities on the percentiles of the whole image, or of the "
+                             "network's window around the LV (independent of the field of view; default)")
     parser.add_argument("--split-file", help='JSON {"validation": [case names]} to hold out')
     parser.add_argument("--extra-train", action="append", metavar="DIR",
                         help="another EMIDEC-layout dataset used for training only, e.g. phantoms (repeatable)")
@@ -45,6 +48,8 @@ def run(args):
     names = ("epochs", "iterations_per_epoch", "batch_size", "learning_rate", "split_file",
              "validation_cases", "device", "threads", "workers", "seed", "init_weights", "context_slices")
     overrides = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
+    if args.intensity_anchors:
+        overrides["window_normalisation"] = args.intensity_anchors == "window"
     if args.class_weights:
         overrides["class_weights"] = tuple(args.class_weights)
     if args.extra_train:
