@@ -114,6 +114,20 @@ def field_of_view_anchors(image, centre, percentiles, rng, count=8, smallest=0.4
     return np.asarray(anchors, dtype=np.float32)
 
 
+def heart_field_of_view(labels, rng, smallest=0.4, margin=8):
+    """A random smaller field of view (rows, cols slices) of a labelled stack that still holds the
+    whole heart with `margin` pixels to spare - a scan always shows the heart - spanning `smallest`
+    to all of each in-plane side."""
+    rows, cols = np.nonzero(labels.any(axis=0))
+    bounds = []
+    for side, first, last in zip(labels.shape[1:], (rows.min(), cols.min()), (rows.max(), cols.max())):
+        first, last = max(first - margin, 0), min(last + margin, side - 1)
+        size = max(int(round(side * rng.uniform(smallest, 1.0))), last - first + 1)
+        start = int(rng.integers(max(last - size + 1, 0), min(first, side - size) + 1))
+        bounds.append(slice(start, start + size))
+    return tuple(bounds)
+
+
 def renormalise(slices, anchors):
     """`slices` normalised again so that the anchors (low, high) map to 0 and 1."""
     low, high = anchors

@@ -46,6 +46,10 @@ def _field_of_view_text(config, settings):
         whole_image = 1.0 - config.get("window_patches", TrainConfig.window_patches)
         text += (f" {1.0 - whole_image:.0%} of the patches normalised on their own window, as inference does around "
                  "the LV; the others on the whole image, as the coarse search for the LV sees it.")
+        tight = (1.0 - whole_image) * config.get("tight_fov", 0)
+        if tight:
+            text += (f" {tight:.0%} of the patches show only a random smaller field of view holding the heart (40-100 % "
+                     "of each side, blank beyond it), as a tight scan does.")
     fraction = whole_image * config.get("fov_normalisation", 0)
     if fraction:
         text += (f" {fraction:.0%} of the patches normalised by the percentiles of a smaller field of view (40-100 % "

@@ -52,6 +52,9 @@ class TrainConfig:
     # (as inference does around the LV); the rest are normalised on the whole image (or a smaller
     # field of view, above), as the coarse search for the LV over whole slices sees them.
     window_patches: float = 0.75
+    # ... of which this fraction shows only a random smaller field of view around the heart (zero
+    # beyond it, anchors from inside it), as a tight scan's window reaching past its edge does
+    tight_fov: float = 0.3
     validation_cases: int = 16
     split_file: str = ""  # JSON {"validation": [...]}; empty = stratified split by seed
     extra_train_dirs: tuple = ()  # more EMIDEC-layout datasets used for training only (phantoms, synthetic)
@@ -176,7 +179,7 @@ class PatchDataset:
         first = max(z - context, 0)
         nearby = case.image[first:z + context + 1]
         if self.config.network.window_normalisation and rng.random() < self.config.window_patches:
-            nearby = D.renormalise(nearby, D.window_anchors(case.image, centre, patch, self.config.network.percentiles))
+            nearby = self._normalised_on_window(case, nearby, centre, rng)
         elif case.fov_anchors is not None and rng.random() < self.config.fov_normalisation:
             nearby = D.renormalise(nearby, case.fov_anchors[rng.integers(len(case.fov_anchors))])
         # Renormalised before the zeros beyond the stack are added, so they stay zero as in inference.
@@ -186,6 +189,20 @@ class PatchDataset:
         labels = D.crop_around(case.labels[z], centre, window)
         sample = self.transforms({"image": image, "label": labels[None].astype(np.float32)})
         return sample["image"], sample["label"]
+
+
+    def _normalised_on_window(self, case, nearby, centre, rng):
+        """Nearby slices normalised on the patch's window, as inference does; sometimes seen
+        through a smaller field of view, blank beyond it."""
+        percentiles, patch = self.config.network.percentiles, self.config.network.patch_size
+        if rng.random() >= self.config.tight_fov:
+            return D.renormalise(nearby, D.window_anchors(case.image, centre, patch, percentiles))
+        rows, cols = D.heart_field_of_view(case.labels, rng)
+        inside = (centre[0] - rows.start, centre[1] - cols.start)
+        anchors = D.window_anchors(case.image[:, rows, cols], inside, patch, percentiles)
+        seen = np.zeros_like(nearby)
+        seen[:, rows, cols] = D.renormalise(nearby[:, rows, cols], anchors)
+        return seen
 
 
 def slice_index(cases):
