@@ -190,7 +190,6 @@ class PatchDataset:
         sample = self.transforms({"image": image, "label": labels[None].astype(np.float32)})
         return sample["image"], sample["label"]
 
-
     def _normalised_on_window(self, case, nearby, centre, rng):
         """Nearby slices normalised on the patch's window, as inference does; sometimes seen
         through a smaller field of view, blank beyond it."""
