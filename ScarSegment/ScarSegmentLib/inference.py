@@ -16,7 +16,7 @@ from AHABullseyeLib.errors import InputError
 from AHABullseyeLib.io import check_image
 from AHABullseyeLib.volume import Volume
 
-from .data import crop_around, neighbour_slices, normalise_intensity, renormalise, window_anchors
+from .data import crop_around, neighbour_slices, normalise_intensity, renormalise, window_anchors, window_bounds
 from .postprocess import FULL_3D, clean_labels
 
 MIN_IN_PLANE_MM = 40.0  # smaller fields of view cannot hold a left ventricle
@@ -172,10 +172,9 @@ def network_window(slices, centre, settings):
 
 def _predict_around(network, slices, centre, settings, device):
     """Rotated and mirrored probabilities in a patch x patch window centred on `centre`, and the
-    window's top-left corner (row, col) in the slices."""
+    window's place in the slices: (top, left, rows, cols) as `data.window_bounds` gives it."""
     probabilities = _softmax_mirrored(network, network_window(slices, centre, settings), device)
-    patch = settings.patch_size
-    return probabilities, (int(round(centre[0])) - patch // 2, int(round(centre[1])) - patch // 2)
+    return probabilities, window_bounds(slices.shape, centre, settings.patch_size)
 
 
 def _refine_around_lv(network, slices, centre, settings, device, rounds=3):
@@ -186,22 +185,18 @@ def _refine_around_lv(network, slices, centre, settings, device, rounds=3):
     """
     import torch
 
-    patch = settings.patch_size
     for _ in range(rounds):
-        window, (top, left) = _predict_around(network, slices, centre, settings, device)
+        window, (top, left, rows, cols) = _predict_around(network, slices, centre, settings, device)
         found = locate_lv(window)
         if found is None:
             break
         new_centre = (found[0] + top, found[1] + left)
         moved = np.hypot(new_centre[0] - centre[0], new_centre[1] - centre[1])
         centre = new_centre
-        if moved < patch / 16:
+        if moved < settings.patch_size / 16:
             break
-    height, width = slices.shape[-2:]
-    probabilities = torch.zeros((slices.shape[0], window.shape[1], height, width))
+    probabilities = torch.zeros((slices.shape[0], window.shape[1]) + tuple(slices.shape[-2:]))
     probabilities[:, 0] = 1.0
-    rows = slice(max(top, 0), min(top + patch, height))
-    cols = slice(max(left, 0), min(left + patch, width))
     probabilities[..., rows, cols] = window[..., rows.start - top:rows.stop - top, cols.start - left:cols.stop - left]
     return probabilities, ring_score(window)
 
