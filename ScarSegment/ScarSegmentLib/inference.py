@@ -165,9 +165,13 @@ def network_window(slices, centre, settings):
 
     stack = slices[:, 0].numpy()
     if settings.window_normalisation:
-        stack = renormalise(stack, window_anchors(stack, centre, settings.patch_size, settings.percentiles))
-    window = torch.from_numpy(crop_around(stack, centre, settings.patch_size))[:, None]
-    return with_neighbours(window, settings.context_slices)
+        # Crop first, padding with the low anchor, which the renormalisation maps to exactly 0:
+        # only the window is renormalised, not the whole stack.
+        low, high = window_anchors(stack, centre, settings.patch_size, settings.percentiles)
+        window = renormalise(crop_around(stack, centre, settings.patch_size, fill=low), (low, high))
+    else:
+        window = crop_around(stack, centre, settings.patch_size)
+    return with_neighbours(torch.from_numpy(window)[:, None], settings.context_slices)
 
 
 def _predict_around(network, slices, centre, settings, device):
