@@ -209,6 +209,17 @@ def test_neighbour_slices_are_channels_with_zeros_beyond_the_stack():
     assert neighbour_slices(stack, 2, 0).shape == (1, 2, 2)
 
 
+def test_neighbours_of_thin_slices_lie_as_far_apart_as_in_training():
+    import numpy as np
+
+    from ScarSegmentLib.data import neighbour_slices, neighbour_step
+
+    assert [neighbour_step(mm, 10.0) for mm in (10.0, 8.0, 12.0, 20.0, 5.0, 2.5, 1.5)] == [1, 1, 1, 1, 2, 4, 7]
+    stack = np.arange(1, 10, dtype=np.float32)[:, None, None] * np.ones((9, 2, 2), np.float32)
+    assert neighbour_slices(stack, 4, 1, step=4)[:, 0, 0].tolist() == [1, 5, 9]
+    assert neighbour_slices(stack, 2, 1, step=4)[:, 0, 0].tolist() == [0, 3, 7]
+
+
 def test_field_of_view_anchors_see_less_air_in_smaller_fields():
     import numpy as np
 

@@ -182,14 +182,22 @@ def read_split(path):
     return sorted(json.loads(path.read_text())["validation"])
 
 
-def neighbour_slices(array, z, context):
-    """Slices z - context .. z + context of a [z, y, x] array as a (2 * context + 1, y, x) stack of
-    channels, the slice itself in the middle; zeros beyond either end of the stack."""
+def neighbour_slices(array, z, context, step=1):
+    """Slices z - context * step .. z + context * step (every `step`-th) of a [z, y, x] array as a
+    (2 * context + 1, y, x) stack of channels, the slice itself in the middle; zeros beyond either
+    end of the stack."""
     stack = np.zeros((2 * context + 1,) + array.shape[1:], dtype=array.dtype)
-    for channel, k in enumerate(range(z - context, z + context + 1)):
+    for channel, k in enumerate(range(z - context * step, z + context * step + 1, step)):
         if 0 <= k < array.shape[0]:
             stack[channel] = array[k]
     return stack
+
+
+def neighbour_step(slice_spacing_mm, neighbour_spacing_mm):
+    """How many slices apart the neighbours given to a 2.5D network are: as near as can be to the
+    distance it was trained with, so that a thin-slice stack shows it the same anatomy around each
+    slice as a stack of the usual 8-10 mm does; never less than one slice."""
+    return max(1, int(round(neighbour_spacing_mm / slice_spacing_mm)))
 
 
 def window_bounds(shape, centre, size):

@@ -1,11 +1,12 @@
 """Deep-learning segmentation of any LGE short-axis volume, on the input's own grid.
 
 Steps: pick the slice axis (the coarsest one), normalise intensities by percentiles, resample each
-slice in-plane to the network's pixel size (with its neighbours as extra channels for a 2.5D
-model), find LV candidates with a coarse sliding-window pass over the whole slices (no assumption
-that the heart is centred), predict again on windows centred on them, keep the one that looks most
-like a ring of myocardium around a blood pool (rotation and flip test-time augmentation), map the
-probabilities back onto the input grid, and clean the labels up anatomically.
+slice in-plane to the network's pixel size (with its neighbours, as far away as in training, as
+extra channels for a 2.5D model), find LV candidates with a coarse sliding-window pass over the
+whole slices (no assumption that the heart is centred), predict again on windows centred on them,
+keep the one that looks most like a ring of myocardium around a blood pool (rotation and flip
+test-time augmentation), map the probabilities back onto the input grid, and clean the labels up
+anatomically.
 """
 
 from dataclasses import dataclass, field
@@ -16,7 +17,8 @@ from AHABullseyeLib.errors import InputError
 from AHABullseyeLib.io import check_image
 from AHABullseyeLib.volume import Volume
 
-from .data import crop_around, neighbour_slices, normalise_intensity, renormalise, window_anchors, window_bounds
+from .data import (
+    crop_around, neighbour_slices, neighbour_step, normalise_intensity, renormalise, window_anchors, window_bounds)
 from .postprocess import FULL_3D, clean_labels
 
 MIN_IN_PLANE_MM = 40.0  # smaller fields of view cannot hold a left ventricle
@@ -74,14 +76,15 @@ def _choose_device(device):
     return torch.device(device)
 
 
-def with_neighbours(slices, context):
-    """(N, 1, H, W) slices -> (N, 1 + 2 * context, H, W): each with its neighbours as channels."""
+def with_neighbours(slices, context, step=1):
+    """(N, 1, H, W) slices -> (N, 1 + 2 * context, H, W): each with its neighbours, `step` slices
+    apart, as channels."""
     import torch
 
     if context == 0:
         return slices
     stack = slices[:, 0].numpy()
-    return torch.from_numpy(np.stack([neighbour_slices(stack, z, context) for z in range(len(stack))]))
+    return torch.from_numpy(np.stack([neighbour_slices(stack, z, context, step) for z in range(len(stack))]))
 
 
 def _softmax_sliding(network, slices, patch, device):
@@ -157,10 +160,11 @@ def ring_score(probabilities):
     return score
 
 
-def network_window(slices, centre, settings):
+def network_window(slices, centre, settings, step=1):
     """The network's input on the patch x patch window centred on `centre` (row, col) of the
     slices (N, 1, H, W): normalised on the window itself if the model was trained so, zero beyond
-    the image and the stack (as in training), with the neighbouring slices as channels."""
+    the image and the stack (as in training), with the neighbouring slices (`step` apart) as
+    channels."""
     import torch
 
     stack = slices[:, 0].numpy()
@@ -171,17 +175,17 @@ def network_window(slices, centre, settings):
         window = renormalise(crop_around(stack, centre, settings.patch_size, fill=low), (low, high))
     else:
         window = crop_around(stack, centre, settings.patch_size)
-    return with_neighbours(torch.from_numpy(window)[:, None], settings.context_slices)
+    return with_neighbours(torch.from_numpy(window)[:, None], settings.context_slices, step)
 
 
-def _predict_around(network, slices, centre, settings, device):
+def _predict_around(network, slices, centre, settings, step, device):
     """Rotated and mirrored probabilities in a patch x patch window centred on `centre`, and the
     window's place in the slices: (top, left, rows, cols) as `data.window_bounds` gives it."""
-    probabilities = _softmax_mirrored(network, network_window(slices, centre, settings), device)
+    probabilities = _softmax_mirrored(network, network_window(slices, centre, settings, step), device)
     return probabilities, window_bounds(slices.shape, centre, settings.patch_size)
 
 
-def _refine_around_lv(network, slices, centre, settings, device, rounds=3):
+def _refine_around_lv(network, slices, centre, settings, step, device, rounds=3):
     """Predict in a window on the LV, re-centre on what that finds, and repeat until it settles.
 
     Returns full-slice probabilities (background outside the final window: the LV lies inside
@@ -190,7 +194,7 @@ def _refine_around_lv(network, slices, centre, settings, device, rounds=3):
     import torch
 
     for _ in range(rounds):
-        window, (top, left, rows, cols) = _predict_around(network, slices, centre, settings, device)
+        window, (top, left, rows, cols) = _predict_around(network, slices, centre, settings, step, device)
         found = locate_lv(window)
         if found is None:
             break
@@ -235,7 +239,9 @@ def segment_dl(image, weights=None, device=None, progress=True):
     slices = F.interpolate(normalised, size=model_size, mode="bilinear", align_corners=False, antialias=downsampling)
     steps.update(1)
 
-    coarse = _softmax_sliding(network, with_neighbours(slices, settings.context_slices), patch, device)
+    # Neighbours as far apart as in training; a header of 1 x 1 x 1 mm (lost spacing) says nothing.
+    step = 1 if image.spacing_is_placeholder else neighbour_step(spacing_by_axis[axis], settings.neighbour_spacing_mm)
+    coarse = _softmax_sliding(network, with_neighbours(slices, settings.context_slices, step), patch, device)
     candidates = lv_candidates(coarse)
     steps.update(1)
     if not candidates:
@@ -245,7 +251,7 @@ def segment_dl(image, weights=None, device=None, progress=True):
     else:
         # Several LV-like blobs (the aorta or stomach can look alike at first sight): keep the
         # one whose close-up prediction is most clearly a ring of myocardium around a blood pool.
-        refined = [_refine_around_lv(network, slices, centre, settings, device) for centre in candidates]
+        refined = [_refine_around_lv(network, slices, centre, settings, step, device) for centre in candidates]
         probabilities = max(refined, key=lambda pair: pair[1])[0]
     steps.update(1)
 

@@ -27,6 +27,9 @@ class NetworkSettings:
     # Neighbouring slices on each side given as extra input channels (2.5D): they tell the apex,
     # where the LV ends, from a mid-ventricular slice. 0 = the slice alone.
     context_slices: int = 0
+    # Distance between a slice and its neighbours in the training stacks (EMIDEC's, assumed; the
+    # phantoms' 8-10 mm); thinner stacks take neighbours several slices away.
+    neighbour_spacing_mm: float = 10.0
     extra: dict = field(default_factory=dict)
 
     @property
