@@ -225,15 +225,17 @@ def test_field_of_view_anchors_see_less_air_in_smaller_fields():
 
     from ScarSegmentLib.data import field_of_view_anchors, renormalise
 
-    # Air (0) around a block of tissue (0.5 to 1) in the middle, where the heart is.
+    # Air (0) around a block of tissue (0.5 to 1) with the heart in the middle.
     image = np.zeros((3, 100, 100), np.float32)
     image[:, 25:75, 25:75] = np.linspace(0.5, 1.0, 50)[None, None, :]
+    heart = np.zeros(image.shape, np.uint8)
+    heart[:, 45:55, 45:55] = 2
     whole = np.percentile(image, (1.0, 99.5))
-    anchors = field_of_view_anchors(image, (50, 50), (1.0, 99.5), np.random.default_rng(0), count=40, smallest=0.2)
+    anchors = field_of_view_anchors(image, heart, (1.0, 99.5), np.random.default_rng(0), count=40, smallest=0.2)
     assert anchors.shape == (40, 2) and np.all(anchors[:, 1] > anchors[:, 0])
     assert np.allclose(anchors.min(axis=0)[0], whole[0])  # some fields of view still hold air...
     assert anchors[:, 0].max() >= 0.5  # ...and some hold tissue alone
-    full = field_of_view_anchors(image, (50, 50), (1.0, 99.5), np.random.default_rng(0), count=3, smallest=1.0)
+    full = field_of_view_anchors(image, heart, (1.0, 99.5), np.random.default_rng(0), count=3, smallest=1.0)
     assert np.allclose(full, whole[None])
     assert np.allclose(renormalise(np.array([0.5, 1.0], np.float32), (0.5, 1.0)), [0.0, 1.0])
 

@@ -92,28 +92,6 @@ def lv_centres(labels):
     return centres
 
 
-def field_of_view_anchors(image, centre, percentiles, rng, count=8, smallest=0.4):
-    """Percentile anchors (low, high) of `count` random smaller fields of view around the heart.
-
-    Inference normalises by the percentiles of the whole image, so they depend on how much air the
-    scanner's field of view holds: a tight one has none, and its low percentile is dark tissue
-    instead of air. Each field of view keeps all slices, spans `smallest` to all of each in-plane
-    side and contains `centre` (row, col) - a scan always shows the heart. Returns (count, 2).
-    """
-    anchors = []
-    for _ in range(count):
-        bounds = []
-        for side, middle in zip(image.shape[1:], centre):
-            size = max(2, int(round(side * rng.uniform(smallest, 1.0))))
-            lowest = int(np.clip(middle - size + 1, 0, side - size))
-            highest = int(np.clip(middle, 0, side - size))
-            start = int(rng.integers(lowest, highest + 1))
-            bounds.append(slice(start, start + size))
-        low, high = np.percentile(image[:, bounds[0], bounds[1]], percentiles)
-        anchors.append((low, max(high, low + 1e-3)))
-    return np.asarray(anchors, dtype=np.float32)
-
-
 def heart_field_of_view(labels, rng, smallest=0.4, margin=8):
     """A random smaller field of view (rows, cols slices) of a labelled stack that still holds the
     whole heart with `margin` pixels to spare - a scan always shows the heart - spanning `smallest`
@@ -126,6 +104,21 @@ def heart_field_of_view(labels, rng, smallest=0.4, margin=8):
         start = int(rng.integers(max(last - size + 1, 0), min(first, side - size) + 1))
         bounds.append(slice(start, start + size))
     return tuple(bounds)
+
+
+def field_of_view_anchors(image, labels, percentiles, rng, count=8, smallest=0.4):
+    """Percentile anchors (low, high) of `count` random smaller fields of view of the stack, each
+    holding the whole labelled heart (`heart_field_of_view`). Returns (count, 2).
+
+    Whole-image percentiles depend on how much air the scanner's field of view holds: a tight one
+    has none, and its low percentile is dark tissue instead of air.
+    """
+    anchors = []
+    for _ in range(count):
+        rows, cols = heart_field_of_view(labels, rng, smallest)
+        low, high = np.percentile(image[:, rows, cols], percentiles)
+        anchors.append((low, max(high, low + 1e-3)))
+    return np.asarray(anchors, dtype=np.float32)
 
 
 def renormalise(slices, anchors):
@@ -144,7 +137,7 @@ def load_case_slices(case, settings, lost_spacing_mm):
     label_array[label_array == L.RV_BLOOD_POOL] = L.BACKGROUND  # the network has no RV class
     centres = lv_centres(label_array)
     rng = np.random.default_rng(list(case.name.encode()))  # the same anchors in every process and run
-    anchors = field_of_view_anchors(image_array, centres.mean(axis=0), settings.percentiles, rng)
+    anchors = field_of_view_anchors(image_array, label_array, settings.percentiles, rng)
     return CaseSlices(case.name, case_kind(label_array), image_array, label_array, centres, anchors)
 
 

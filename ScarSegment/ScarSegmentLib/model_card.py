@@ -53,7 +53,7 @@ def _field_of_view_text(config, settings):
     fraction = whole_image * config.get("fov_normalisation", 0)
     if fraction:
         text += (f" {fraction:.0%} of the patches normalised by the percentiles of a smaller field of view (40-100 % "
-                 "of each side, around the heart), as a tight scan without air would be.")
+                 "of each side, holding the whole heart), as a tight scan without air would be.")
     return text
 
 
