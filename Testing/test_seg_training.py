@@ -377,7 +377,8 @@ def test_fine_tuning_to_neighbouring_slices_and_segmenting_with_them(phantom_dat
     widened = {name for name, tensor in network.state_dict().items() if tensor.shape != before[name].shape}
     assert widened and all(before[name].shape[1] == 1 and network.state_dict()[name].shape[1] == 3
                            for name in widened)
-    assert "--context-slices 1" in (child / "scar_segmenter_2d.md").read_text()
+    card = (child / "scar_segmenter_2d.md").read_text()
+    assert "--context-slices 1" in card and "taken 10 mm apart as in training" in card
 
     phantom = make_phantom(seed=3, n_slices=5, matrix_size=64, pixel_spacing=2.0)
     result = segment_dl(phantom.image, weights=child, device="cpu", progress=False)

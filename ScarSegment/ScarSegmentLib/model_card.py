@@ -1,5 +1,6 @@
 """The model card (NAME.md) written next to trained weights, from their registry entry."""
 
+from .network import NetworkSettings
 from .train import TrainConfig
 
 
@@ -17,18 +18,22 @@ def _lineage_text(parent):
     return "fine-tuned from " + ", itself fine-tuned from ".join(parts)
 
 
-def _context_text(context):
+def _context_text(settings):
+    context = settings.get("context_slices", 0)
     if not context:
         return ""
     return (f"\nInput: each slice with {context} neighbouring slice(s) on each side as extra channels (2.5D; "
-            "zeros beyond the ends of the stack).")
+            "zeros beyond the ends of the stack), taken "
+            f"{settings.get('neighbour_spacing_mm', NetworkSettings.neighbour_spacing_mm):g} mm apart as in training "
+            "(several slices apart on a thinner stack).")
 
 
-def _through_plane_text(context):
+def _through_plane_text(settings):
+    context = settings.get("context_slices", 0)
     if not context:
         return "2D per slice (no through-plane context)"
-    return (f"2D per slice with {context} neighbour(s) each side, as they lie in the stack (slice gaps "
-            "and thicknesses differ between protocols)")
+    return (f"2D per slice with {context} neighbour(s) each side (slice thicknesses and partial volume "
+            "differ between protocols)")
 
 
 def _anchors_text(settings):
@@ -94,7 +99,7 @@ def model_card_text(entry):
 myocardium (2), scar (3) and MVO (4): {entry['architecture']}, channels {settings['channels']},
 strides {settings['strides']}, {settings['num_res_units']} residual unit(s) per level, on a
 {settings['pixel_spacing_mm']} mm in-plane grid, {settings['patch_size']}x{settings['patch_size']} patches,
-intensities normalised by the {settings['percentiles'][0]}/{settings['percentiles'][1]} percentiles{_anchors_text(settings)}.{_context_text(context)}
+intensities normalised by the {settings['percentiles'][0]}/{settings['percentiles'][1]} percentiles{_anchors_text(settings)}.{_context_text(settings)}
 Used by `ScarSegmentLib.inference.segment_dl` (resampling, LV localisation, cropping, mapping back).
 
 ## Data and licence
@@ -139,7 +144,7 @@ Mean absolute scar-burden error: {_score(scores.get('scar_burden_abs_error'))} p
 
 ## Limitations
 
-{_through_plane_text(context)}; one training set from one centre, seen through a lossy
+{_through_plane_text(settings)}; one training set from one centre, seen through a lossy
 8-bit export with an assumed pixel size; generalisation to other scanners rests on resampling to
 {settings['pixel_spacing_mm']} mm, percentile normalisation and augmentation, and should be checked
 on local data. MVO and small scars are the least reliable structures.
