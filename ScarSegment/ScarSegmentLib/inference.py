@@ -40,8 +40,14 @@ class SegmentationResult:
 
 
 def slice_axis(volume):
-    """Array axis that runs across slices: the one with clearly the largest spacing, else axis 0."""
+    """Array axis that runs across slices: the odd one out when the other two share one spacing
+    (square pixels; the slices may be thicker or, from a 3D acquisition, thinner than the pixels),
+    else the one with clearly the largest spacing, else axis 0 (isotropic)."""
     spacing_by_axis = np.asarray(volume.spacing)[::-1]  # array axes are [z, y, x]
+    for axis in range(3):
+        first, second = np.delete(spacing_by_axis, axis)
+        if np.isclose(first, second, rtol=1e-3) and not np.isclose(spacing_by_axis[axis], first, rtol=0.05):
+            return axis
     coarsest = int(np.argmax(spacing_by_axis))
     if spacing_by_axis[coarsest] > 1.5 * spacing_by_axis[0]:
         return coarsest
