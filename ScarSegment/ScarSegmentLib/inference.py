@@ -1,6 +1,6 @@
 """Deep-learning segmentation of any LGE short-axis volume, on the input's own grid.
 
-Steps: pick the slice axis (the coarsest one), normalise intensities by percentiles, resample each
+Steps: pick the slice axis (from the spacing), normalise intensities by percentiles, resample each
 slice in-plane to the network's pixel size (with its neighbours, as far away as in training, as
 extra channels for a 2.5D model), find LV candidates with a coarse sliding-window pass over the
 whole slices (no assumption that the heart is centred), predict again on windows centred on them,
