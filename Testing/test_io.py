@@ -223,6 +223,31 @@ def test_volume_index_and_physical_points_agree():
         np.testing.assert_allclose(image.lps_to_index(image.index_to_lps([zyx]))[0], zyx, atol=1e-9)
 
 
+@pytest.mark.parametrize("order", [(0, 1, 2), (2, 1, 0), (1, 2, 0), (2, 0, 1)])
+def test_transposed_volume_keeps_every_voxel_in_place(order):
+    image = _image()
+    moved = image.transposed(order)
+    assert moved.shape == tuple(image.shape[a] for a in order)
+    for zyx in ([0, 0, 0], [3, 7, 11], [5, 19, 23]):
+        new_index = [zyx[a] for a in order]
+        assert moved.array[tuple(new_index)] == image.array[tuple(zyx)]
+        np.testing.assert_allclose(moved.index_to_lps([new_index])[0], image.index_to_lps([zyx])[0], atol=1e-6)
+    back = moved.transposed(tuple(int(a) for a in np.argsort(order)))
+    assert back.same_grid(image) and np.array_equal(back.array, image.array)
+
+
+@pytest.mark.parametrize("spacing, axis", [
+    ((1.4, 1.4, 10.0), 0), ((10.0, 1.4, 1.4), 2), ((1.4, 8.0, 1.4), 1),  # thick slices on any array axis
+    ((1.5, 1.5, 0.75), 0), ((0.75, 1.5, 1.5), 2),  # a 3D acquisition's slices, thinner than its pixels
+    ((1.4, 1.9, 10.0), 0),  # oblong pixels: the coarsest axis
+    ((1.0, 1.0, 1.0), 0), ((1.3, 1.3, 1.31), 0),  # isotropic: the first axis
+])
+def test_slice_axis_from_the_spacing(spacing, axis):
+    volume = Volume(np.zeros((4, 5, 6), np.float32), spacing)
+    assert volume.slice_axis() == axis
+    assert volume.transposed(volume.slices_first_order()).slice_axis() == 0
+
+
 def test_written_files_have_ordinary_permissions(tmp_path):
     import os
     import stat

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from AHABullseyeLib import labels as L
+from AHABullseyeLib.errors import InputError
 from AHABullseyeLib.io import read_image, read_labels, write_volume
 from AHABullseyeLib.volume import Volume
 from ScarSegmentLib.evaluate import dice
@@ -148,6 +149,34 @@ def test_unit_spacing_is_reported_as_assumed(case, tmp_path, capsys):
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert any("Spacing assumed" in w for w in metrics["warnings"])
     assert metrics["voxel_volume_ml"] == pytest.approx(0.001)
+
+
+def test_run_on_a_stack_stored_with_slices_along_the_last_axis(case, tmp_path):
+    """The same scan stored [x, y, z] gets the same AHA table and scar, with every file on its own
+    grid: the AHA model and the figures work on the slices, wherever the array keeps them."""
+    pytest.importorskip("AHABullseyeLib.aha")
+    from ScarSegmentLib.pipeline import run_pipeline
+
+    _, phantom = case
+    image, truth = phantom.image, phantom.labels
+    stored_xyz = image.transposed((2, 1, 0))
+    for name, volume, myocardium in (("as_stored", image, truth), ("xyz", stored_xyz, truth.transposed((2, 1, 0)))):
+        run_pipeline(volume, tmp_path / name, "test", method="fwhm", myocardium=myocardium)
+    labels = read_labels(tmp_path / "xyz" / "labels.nii.gz", like=stored_xyz)
+    segments = read_image(tmp_path / "xyz" / "aha_segments.nii.gz")  # AHA numbers 1..17, not labels
+    assert segments.same_grid(stored_xyz)
+    assert np.array_equal(labels.array, read_labels(tmp_path / "as_stored" / "labels.nii.gz").array.transpose(2, 1, 0))
+    assert np.array_equal(segments.array,
+                          read_image(tmp_path / "as_stored" / "aha_segments.nii.gz").array.transpose(2, 1, 0))
+    assert (tmp_path / "xyz" / "aha.csv").read_text() == (tmp_path / "as_stored" / "aha.csv").read_text()
+
+
+def test_aha_refuses_slices_along_another_axis(case):
+    pytest.importorskip("AHABullseyeLib.aha")
+    from AHABullseyeLib.aha import segment_aha
+
+    with pytest.raises(InputError, match="slices run along array axis 2"):
+        segment_aha(case[1].labels.transposed((2, 1, 0)))
 
 
 def test_run_auto_method_and_bad_weights(tmp_path, capsys):

@@ -107,6 +107,21 @@ def test_mvo_must_be_enclosed_by_scar_or_blood_pool():
     assert not find_mvo(opened, myo, pool).any()
 
 
+def test_slices_along_the_last_array_axis_give_the_same_scar(scarred):
+    """A stack stored [x, y, z] is thresholded slice by slice all the same, on its own axes."""
+    from ScarSegmentLib.segment import segment
+
+    def stored_xyz(volume):
+        return volume.transposed((2, 1, 0))
+
+    image, truth = scarred.image, scarred.labels
+    as_stored = segment(image, method="nsd", myocardium=truth)
+    moved = segment(stored_xyz(image), method="nsd", myocardium=stored_xyz(truth))
+    assert moved.labels.same_grid(stored_xyz(image))
+    assert np.array_equal(moved.labels.array, stored_xyz(as_stored.labels).array)
+    assert moved.metrics["scar_slices"] == as_stored.metrics["scar_slices"] < image.shape[0] + 1
+
+
 def test_bad_inputs_are_named(scarred):
     nan_image = scarred.image.with_array(np.where(scarred.labels.array == 2, np.nan, scarred.image.array))
     with pytest.raises(InputError, match="NaN"):

@@ -104,18 +104,6 @@ def test_slice_axis_last_is_found_from_the_spacing(held_out_case):
     assert myocardium_dice(result.labels.array, truth.array.transpose(2, 1, 0)) > 0.6
 
 
-@pytest.mark.parametrize("spacing, axis", [
-    ((1.4, 1.4, 10.0), 0), ((10.0, 1.4, 1.4), 2), ((1.4, 8.0, 1.4), 1),  # thick slices on any array axis
-    ((1.5, 1.5, 0.75), 0), ((0.75, 1.5, 1.5), 2),  # a 3D acquisition's slices, thinner than its pixels
-    ((1.4, 1.9, 10.0), 0),  # oblong pixels: the coarsest axis
-    ((1.0, 1.0, 1.0), 0), ((1.3, 1.3, 1.31), 0),  # isotropic: the first axis
-])
-def test_slice_axis_from_the_spacing(spacing, axis):
-    from ScarSegmentLib.inference import slice_axis
-
-    assert slice_axis(Volume(np.zeros((4, 5, 6), np.float32), spacing)) == axis
-
-
 def test_slices_thinner_than_their_pixels():
     """A 3D acquisition's 1 mm short-axis slices of 1.6 mm pixels are still taken as slices, not
     as long-axis images (myocardium Dice 0.56 when the coarsest axis was taken)."""

@@ -127,6 +127,11 @@ def segment_aha(labels, rv_insertion_lps=None, apex="auto", direction="auto"):
     """
     if not isinstance(labels, Volume):
         raise InputError("segment_aha needs a Volume (array plus geometry) of labels.")
+    if labels.slice_axis() != 0:
+        raise InputError(
+            f"The label map's short-axis slices run along array axis {labels.slice_axis()} (spacing "
+            f"{tuple(round(s, 3) for s in labels.spacing)} mm), but the AHA model takes them along the "
+            "first axis, as scanners store a stack; `scarsynth run` reorders such a volume itself.")
     full_grid = labels
     box = heart_box(labels.array)
     labels = crop(labels, box)  # the same anatomy and geometry, without the empty surroundings

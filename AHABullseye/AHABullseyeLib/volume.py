@@ -83,6 +83,33 @@ class Volume:
         """Unit LPS vector pointing from slice 0 towards the last slice."""
         return self.direction[:, 2].copy()
 
+    def slice_axis(self):
+        """Array axis that runs across slices: the odd one out when the other two share one
+        spacing (square pixels; the slices may be thicker or, from a 3D acquisition, thinner than
+        the pixels), else the one with clearly the largest spacing, else axis 0 (isotropic)."""
+        spacing_by_axis = np.asarray(self.spacing)[::-1]  # array axes are [z, y, x]
+        for axis in range(3):
+            first, second = np.delete(spacing_by_axis, axis)
+            if np.isclose(first, second, rtol=1e-3) and not np.isclose(spacing_by_axis[axis], first, rtol=0.05):
+                return axis
+        coarsest = int(np.argmax(spacing_by_axis))
+        if spacing_by_axis[coarsest] > 1.5 * spacing_by_axis[0]:
+            return coarsest
+        return 0
+
+    def slices_first_order(self):
+        """Array axis order (as for numpy.transpose) that puts the slice axis first."""
+        axis = self.slice_axis()
+        return (axis,) + tuple(a for a in range(3) if a != axis)
+
+    def transposed(self, order):
+        """The same voxels with the array axes reordered (as numpy.transpose does); spacing and
+        direction follow, so every voxel keeps its physical position."""
+        # Array axis a is ITK axis 2 - a; new ITK axis i is old ITK axis 2 - order[2 - i].
+        itk = [2 - order[2 - i] for i in range(3)]
+        return Volume(np.ascontiguousarray(np.transpose(self.array, order)), tuple(self.spacing[k] for k in itk),
+                      self.origin, self.direction[:, itk])
+
     def same_grid(self, other, tolerance=1e-3):
         """True when `other` has the same shape, spacing, origin and direction."""
         return (

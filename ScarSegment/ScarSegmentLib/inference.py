@@ -39,26 +39,11 @@ class SegmentationResult:
     notes: list = field(default_factory=list)
 
 
-def slice_axis(volume):
-    """Array axis that runs across slices: the odd one out when the other two share one spacing
-    (square pixels; the slices may be thicker or, from a 3D acquisition, thinner than the pixels),
-    else the one with clearly the largest spacing, else axis 0 (isotropic)."""
-    spacing_by_axis = np.asarray(volume.spacing)[::-1]  # array axes are [z, y, x]
-    for axis in range(3):
-        first, second = np.delete(spacing_by_axis, axis)
-        if np.isclose(first, second, rtol=1e-3) and not np.isclose(spacing_by_axis[axis], first, rtol=0.05):
-            return axis
-    coarsest = int(np.argmax(spacing_by_axis))
-    if spacing_by_axis[coarsest] > 1.5 * spacing_by_axis[0]:
-        return coarsest
-    return 0
-
-
 def _check_input(image):
     if not isinstance(image, Volume):
         raise InputError(f"segment_dl needs an AHABullseyeLib Volume; got {type(image).__name__}.")
     check_image(image)
-    axis = slice_axis(image)
+    axis = image.slice_axis()
     in_plane = [a for a in range(3) if a != axis]
     spacing_by_axis = np.asarray(image.spacing)[::-1]
     extent = [image.shape[a] * spacing_by_axis[a] for a in in_plane]

@@ -3,6 +3,8 @@
 import csv
 import json
 
+import numpy as np
+
 from AHABullseyeLib import labels as L
 from AHABullseyeLib.errors import InputError
 from AHABullseyeLib.io import atomic_output_dir, write_volume
@@ -10,7 +12,7 @@ from AHABullseyeLib.io import atomic_output_dir, write_volume
 from .evaluate import dice
 from .outputs import json_ready, write_segmentation
 from .report import build_context, write_html, write_markdown
-from .segment import segment
+from .segment import on_axes, segment
 
 FILES = {
     "report.html": "this report, self-contained",
@@ -65,11 +67,12 @@ def compare_with_truth(labels, truth_labels):
     return rows
 
 
-def _write_aha(folder, aha, table):
+def _write_aha(folder, aha, table, segments):
+    """AHA files; `segments` is the AHA segment map on the input's grid."""
     from AHABullseyeLib.bullseye import draw_bullseye
     from AHABullseyeLib.quantify import table_rows
 
-    write_volume(aha.segments, folder / "aha_segments.nii.gz")
+    write_volume(segments, folder / "aha_segments.nii.gz")
     rows = table_rows(table) + table["territories"]
     with open(folder / "aha.csv", "w", newline="") as stream:
         writer = csv.DictWriter(stream, fieldnames=list(rows[0]))
@@ -98,27 +101,35 @@ def run_pipeline(image, outdir, source, method="dl", n_sd=5.0, myocardium=None, 
     from .figures import draw_slices
 
     report = progress or _quiet
-    result = segment(image, method=method, n_sd=n_sd, myocardium=myocardium, device=device,
-                     weights=weights, progress=_scaled(report, 0, 60))
+    if myocardium is not None:
+        image.check_same_grid(myocardium, what="myocardium label map")
+    # The AHA model, transmurality and the slice figure go slice by slice along the first array
+    # axis: work on the same voxels with the slices there, and write files on the input's axes.
+    order = image.slices_first_order()
+    back = tuple(int(a) for a in np.argsort(order))
+    source_image, image = image, image.transposed(order)
+    result = segment(image, method=method, n_sd=n_sd,
+                     myocardium=None if myocardium is None else myocardium.transposed(order),
+                     device=device, weights=weights, progress=_scaled(report, 0, 60))
     if myocardium is not None and myocardium_source:
         result.metrics["myocardium_source"] = myocardium_source
     report(65, "AHA 17 segments")
     aha, table, aha_warnings = aha_quantification(result.labels, rv_insertion_lps, apex)
     warnings = list(notes) + result.warnings + aha_warnings
-    comparison = compare_with_truth(result.labels, truth_labels) if truth_labels is not None else None
+    comparison = None if truth_labels is None else compare_with_truth(result.labels, truth_labels.transposed(order))
     report(80, "figures and report")
     with atomic_output_dir(outdir) as folder:
-        write_segmentation(result, folder, {"input": source})
+        write_segmentation(on_axes(result, back), folder, {"input": source})
         images = {}
         if aha is not None:
-            _write_aha(folder, aha, table)
+            _write_aha(folder, aha, table, aha.segments.transposed(back))
             images.update(bullseye=folder / "bullseye.png", transmurality=folder / "transmurality.png")
         levels = aha.slice_levels if aha is not None else None
         draw_slices(image, result.labels, folder / "slices.png",
                     apex_side=aha.apex_side if aha is not None else "first", slice_names=levels)
         images["slices"] = folder / "slices.png"
         if save_input:
-            write_volume(image, folder / "image.nii.gz")
+            write_volume(source_image, folder / "image.nii.gz")
             if truth_labels is not None:
                 write_volume(truth_labels, folder / "truth_labels.nii.gz")
         written = sorted(p.name for p in folder.iterdir()) + ["report.md", "report.html"]

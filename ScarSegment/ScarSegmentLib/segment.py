@@ -8,6 +8,8 @@ myocardium: a label map the caller gives, else the network's.
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from AHABullseyeLib.errors import InputError
 from AHABullseyeLib.io import check_image
 
@@ -36,6 +38,14 @@ def spacing_warnings(image):
             "for cardiac MRI; volumes and masses use that spacing (give the true spacing with "
             "--spacing)."]
     return []
+
+
+def on_axes(result, order):
+    """`result` with its labels and probabilities transposed by `order` (as numpy.transpose)."""
+    probabilities = result.probabilities
+    if probabilities is not None:
+        probabilities = np.ascontiguousarray(np.transpose(probabilities, (0,) + tuple(a + 1 for a in order)))
+    return Segmentation(result.labels.transposed(order), probabilities, result.metrics, result.warnings)
 
 
 def _quiet(percent, message):
@@ -75,6 +85,15 @@ def segment(image, method="dl", n_sd=5.0, myocardium=None, remote=None, device=N
             raise InputError("A given myocardium is used by the nsd and fwhm methods only, not dl.")
     if remote is not None and method == "dl":
         raise InputError("A remote-myocardium region is used by the nsd and fwhm methods only.")
+    order = image.slices_first_order()
+    if order != (0, 1, 2):
+        # The threshold methods and the per-slice counts go slice by slice along the first array
+        # axis: work on the same voxels with the slices there, and answer on the input's axes.
+        result = segment(image.transposed(order), method, n_sd,
+                         None if myocardium is None else myocardium.transposed(order),
+                         None if remote is None else np.transpose(np.asarray(remote), order),
+                         device, weights, progress)
+        return on_axes(result, tuple(int(a) for a in np.argsort(order)))
     warnings = spacing_warnings(image)
     info = {"method": method, "method_name": METHOD_NAMES[method]}
     probabilities = None
