@@ -120,6 +120,8 @@ def test_slices_along_the_last_array_axis_give_the_same_scar(scarred):
     assert moved.labels.same_grid(stored_xyz(image))
     assert np.array_equal(moved.labels.array, stored_xyz(as_stored.labels).array)
     assert moved.metrics["scar_slices"] == as_stored.metrics["scar_slices"] < image.shape[0] + 1
+    with pytest.raises(InputError, match="remote region has shape"):
+        segment(stored_xyz(image), method="nsd", myocardium=stored_xyz(truth), remote=np.ones((2, 2), bool))
 
 
 def test_bad_inputs_are_named(scarred):

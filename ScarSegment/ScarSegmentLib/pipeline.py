@@ -7,7 +7,7 @@ import numpy as np
 
 from AHABullseyeLib import labels as L
 from AHABullseyeLib.errors import InputError
-from AHABullseyeLib.io import atomic_output_dir, write_volume
+from AHABullseyeLib.io import atomic_output_dir, check_image, write_volume
 
 from .evaluate import dice
 from .outputs import json_ready, write_segmentation
@@ -101,6 +101,7 @@ def run_pipeline(image, outdir, source, method="dl", n_sd=5.0, myocardium=None, 
     from .figures import draw_slices
 
     report = progress or _quiet
+    check_image(image)
     if myocardium is not None:
         image.check_same_grid(myocardium, what="myocardium label map")
     # The AHA model, transmurality and the slice figure go slice by slice along the first array

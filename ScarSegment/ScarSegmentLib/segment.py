@@ -85,6 +85,8 @@ def segment(image, method="dl", n_sd=5.0, myocardium=None, remote=None, device=N
             raise InputError("A given myocardium is used by the nsd and fwhm methods only, not dl.")
     if remote is not None and method == "dl":
         raise InputError("A remote-myocardium region is used by the nsd and fwhm methods only.")
+    if remote is not None and np.shape(remote) != image.shape:
+        raise InputError(f"The remote region has shape {np.shape(remote)}; the image has {image.shape}.")
     order = image.slices_first_order()
     if order != (0, 1, 2):
         # The threshold methods and the per-slice counts go slice by slice along the first array
