@@ -58,6 +58,20 @@ def test_aha_writes_table_record_segments_and_bullseye(phantom_files, tmp_path):
     assert (out / "bullseye.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_aha_on_a_stack_stored_with_slices_along_the_last_axis(phantom_files, tmp_path):
+    phantom, folder = phantom_files
+    stored_xyz = phantom.labels.transposed((2, 1, 0))
+    write_volume(stored_xyz, tmp_path / "xyz.nii.gz")
+    for name, path in (("as_stored", folder / "labels.nii.gz"), ("xyz", tmp_path / "xyz.nii.gz")):
+        run = scarsynth("aha", path, "-o", tmp_path / name)
+        assert run.returncode == 0, run.stderr
+    assert (tmp_path / "xyz" / "aha.csv").read_text() == (tmp_path / "as_stored" / "aha.csv").read_text()
+    segments = read_image(tmp_path / "xyz" / "aha_segments.nii.gz")
+    assert segments.same_grid(stored_xyz)
+    as_stored = read_image(tmp_path / "as_stored" / "aha_segments.nii.gz")
+    assert np.array_equal(segments.array, as_stored.array.transpose(2, 1, 0))
+
+
 def test_aha_takes_ras_points_and_apex_side(phantom_files, tmp_path):
     phantom, folder = phantom_files
     labels = phantom.labels.array.copy()
