@@ -47,7 +47,7 @@ def run_aha(args):
     from .io import atomic_output_dir, read_image, read_labels, write_volume
     from .quantify import quantify_aha
     from .report import bullseye_title, draw_scar_bullseye, record, spacing_warning, write_csv, write_json
-    from .volume import ras_to_lps
+    from .volume import inverse_order, ras_to_lps
 
     image = read_image(args.image) if args.image else None
     labels = read_labels(args.labels, like=image)
@@ -60,7 +60,7 @@ def run_aha(args):
     stack = labels.transposed(order)
     result = segment_aha(stack, rv_insertion_lps=points_lps, apex=args.apex, direction=args.direction)
     table = quantify_aha(stack, result)
-    segments = result.segments.transposed(tuple(int(a) for a in np.argsort(order)))
+    segments = result.segments.transposed(inverse_order(order))
     protect = [p for p in (args.labels, args.image) if p]
     with atomic_output_dir(args.outdir) as staging:
         write_csv(table, staging / "aha.csv")

@@ -22,6 +22,11 @@ def ras_to_lps(points):
 lps_to_ras = ras_to_lps
 
 
+def inverse_order(order):
+    """The axis order that undoes a transposition by `order` (as numpy.transpose takes it)."""
+    return tuple(int(a) for a in np.argsort(order))
+
+
 @dataclass(frozen=True)
 class Volume:
     """A 3D array indexed [z, y, x] with its spacing, origin and direction (ITK conventions)."""

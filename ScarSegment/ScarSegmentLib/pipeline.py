@@ -3,11 +3,10 @@
 import csv
 import json
 
-import numpy as np
-
 from AHABullseyeLib import labels as L
 from AHABullseyeLib.errors import InputError
 from AHABullseyeLib.io import atomic_output_dir, check_image, write_volume
+from AHABullseyeLib.volume import inverse_order
 
 from .evaluate import dice
 from .outputs import json_ready, write_segmentation
@@ -107,7 +106,7 @@ def run_pipeline(image, outdir, source, method="dl", n_sd=5.0, myocardium=None, 
     # The AHA model, transmurality and the slice figure go slice by slice along the first array
     # axis: work on the same voxels with the slices there, and write files on the input's axes.
     order = image.slices_first_order()
-    back = tuple(int(a) for a in np.argsort(order))
+    back = inverse_order(order)
     source_image, image = image, image.transposed(order)
     result = segment(image, method=method, n_sd=n_sd,
                      myocardium=None if myocardium is None else myocardium.transposed(order),

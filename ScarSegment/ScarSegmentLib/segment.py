@@ -12,6 +12,7 @@ import numpy as np
 
 from AHABullseyeLib.errors import InputError
 from AHABullseyeLib.io import check_image
+from AHABullseyeLib.volume import inverse_order
 
 from .quantify import quantify_scar
 from .thresholds import fwhm_scar, nsd_scar
@@ -95,7 +96,7 @@ def segment(image, method="dl", n_sd=5.0, myocardium=None, remote=None, device=N
                          None if myocardium is None else myocardium.transposed(order),
                          None if remote is None else np.transpose(np.asarray(remote), order),
                          device, weights, progress)
-        return on_axes(result, tuple(int(a) for a in np.argsort(order)))
+        return on_axes(result, inverse_order(order))
     warnings = spacing_warnings(image)
     info = {"method": method, "method_name": METHOD_NAMES[method]}
     probabilities = None
