@@ -80,7 +80,7 @@ class TrainConfig:
 
 
 PRESETS = {
-    # Trains on a 2-core CPU in under an hour; the shipped model is eleven such runs, each fine-tuning the last.
+    # Trains on a 2-core CPU in under an hour; the shipped model is twelve such runs, each fine-tuning the last.
     "cpu": TrainConfig(network=NetworkSettings(patch_size=128, window_normalisation=True)),
     # A GPU: wider network, larger patches, many more iterations.
     "gpu": TrainConfig(
