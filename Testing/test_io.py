@@ -65,41 +65,6 @@ def test_seg_nrrd_segments_are_named(tmp_path):
     assert set(names) == {"LV blood pool", "Healthy myocardium", "Scar", "MVO", "RV blood pool"}
 
 
-def _write_dicom_series(volume, folder):
-    """Write `volume` as an MR DICOM series, one file per slice, with its patient geometry."""
-    folder.mkdir()
-    series_uid = "1.2.826.0.1.3680043.2.1125.1.4242"
-    rows, cols = volume.direction[:, 0], volume.direction[:, 1]
-    for k in range(volume.shape[0]):
-        slice_image = sitk.GetImageFromArray(volume.array[k].astype(np.int16))
-        slice_image.SetSpacing(volume.spacing[:2])
-        position = volume.index_to_lps([[k, 0, 0]])[0]
-        tags = {
-            "0008|0060": "MR",
-            "0020|000e": series_uid,
-            "0020|000d": "1.2.826.0.1.3680043.2.1125.1.4241",
-            "0020|0013": str(k + 1),
-            "0020|0032": "\\".join(f"{v:.6f}" for v in position),
-            "0020|0037": "\\".join(f"{v:.6f}" for v in np.concatenate([rows, cols])),
-            "0028|0030": f"{volume.spacing[1]:.6f}\\{volume.spacing[0]:.6f}",
-            "0018|0050": f"{volume.spacing[2]:.6f}",
-        }
-        for tag, value in tags.items():
-            slice_image.SetMetaData(tag, value)
-        writer = sitk.ImageFileWriter()
-        writer.KeepOriginalImageUIDOn()
-        writer.SetFileName(str(folder / f"slice{k:03d}.dcm"))
-        writer.Execute(slice_image)
-
-
-def test_dicom_series_folder_keeps_geometry(tmp_path):
-    image = _image()
-    image = image.with_array(np.round(image.array))
-    _write_dicom_series(image, tmp_path / "dicom")
-    back = io.read_image(tmp_path / "dicom")
-    _assert_same(image, back)
-
-
 def test_read_emidec_layout(tmp_path):
     image = _image()
     for name in ("Case_N001", "Case_P002"):

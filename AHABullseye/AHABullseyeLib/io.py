@@ -84,16 +84,9 @@ def _read_sitk(path):
 
 
 def _read_dicom_series(folder):
-    import SimpleITK as sitk
+    from .dicom import read_dicom_folder
 
-    reader = sitk.ImageSeriesReader()
-    series_ids = reader.GetGDCMSeriesIDs(str(folder))
-    if not series_ids:
-        raise InputError(f"The folder {folder} holds no DICOM series.")
-    # Several series in one folder: take the one with the most slices (the short-axis stack).
-    files = max((reader.GetGDCMSeriesFileNames(str(folder), sid) for sid in series_ids), key=len)
-    reader.SetFileNames(files)
-    return reader.Execute()
+    return read_dicom_folder(folder)
 
 
 def check_image(volume, name="image"):

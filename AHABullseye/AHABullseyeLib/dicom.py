@@ -1,0 +1,211 @@
+"""A short-axis stack out of a folder of DICOM files, however the scanner split it into series.
+
+Scanners store an LGE short-axis stack in many ways: one series of all slices; one series per
+breath-hold slice (common for single-shot and segmented 2D LGE); magnitude and phase-sensitive
+(PSIR) images in one series or in two; a slice repeated in a later series; localisers, cine or
+TI-scout series in the same folder. ITK's series reader takes one series as given, so here the
+headers are read first (GDCM, through SimpleITK) and the images sorted into stacks: parallel
+slices of one size, pixel spacing and image type, one image per position, equally spaced. The
+stack with the most slices is read; a choice among several is logged.
+"""
+
+import logging
+import os
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InputError
+
+log = logging.getLogger(__name__)
+
+# Header tags (group|element, as GDCM names them)
+SERIES_UID, SERIES_NUMBER, DESCRIPTION = "0020|000e", "0020|0011", "0008|103e"
+IMAGE_TYPE, POSITION, ORIENTATION = "0008|0008", "0020|0032", "0020|0037"
+ROWS, COLUMNS, PIXEL_SPACING = "0028|0010", "0028|0011", "0028|0030"
+
+# Image-type values of phase-sensitive, real or phase images: magnitude is preferred when a
+# stack exists in both forms (the network was trained on magnitude-like LGE)
+PHASE_LIKE = {"P", "PHASE", "R", "REAL", "PSIR", "R_IR", "P_IR"}
+
+ORIENTATION_TOLERANCE = 1e-3  # direction cosines of one stack agree to this
+POSITION_TOLERANCE_MM = 0.1  # two images closer than this along the normal share a slice position
+GAP_TOLERANCE = 0.2  # slice gaps may differ from their median by this fraction
+
+
+@dataclass(frozen=True)
+class DicomImage:
+    """The header of one single-frame DICOM image: enough to place it in a stack."""
+
+    path: str
+    series_uid: str
+    series_number: int
+    description: str
+    image_type: str
+    position: tuple  # ImagePositionPatient, LPS mm
+    orientation: tuple  # ImageOrientationPatient: row and column direction cosines
+    size: tuple  # rows, columns
+    pixel_spacing: tuple
+
+    @property
+    def normal(self):
+        row, column = np.asarray(self.orientation[:3]), np.asarray(self.orientation[3:])
+        return np.cross(row, column)
+
+    @property
+    def phase_like(self):
+        tokens = {t.strip().upper() for t in self.image_type.split("\\")}
+        return bool(tokens & PHASE_LIKE) or "PSIR" in self.description.upper()
+
+
+@dataclass
+class Stack:
+    """Images of one geometry and image type, sorted along the slice normal."""
+
+    images: list
+    series_numbers: tuple
+
+    @property
+    def label(self):
+        numbers = self.series_numbers
+        consecutive = len(numbers) > 2 and numbers[-1] - numbers[0] == len(numbers) - 1
+        numbers = f"{numbers[0]}-{numbers[-1]}" if consecutive else ", ".join(map(str, numbers))
+        return f"series {numbers} '{self.images[0].description}' ({len(self.images)} slices)"
+
+
+def _numbers(text, count):
+    values = tuple(float(v) for v in text.replace(" ", "").split("\\") if v)
+    if len(values) != count or not all(np.isfinite(values)):
+        raise ValueError(text)
+    return values
+
+
+def read_header(path):
+    """The DicomImage of `path`, or None for a file that is not a single-frame image with its
+    position in the patient (a DICOMDIR, a report, a multi-frame object, not DICOM at all)."""
+    import SimpleITK as sitk
+
+    reader = sitk.ImageFileReader()
+    reader.SetImageIO("GDCMImageIO")
+    reader.SetFileName(str(path))
+    try:
+        reader.ReadImageInformation()
+        tags = set(reader.GetMetaDataKeys())
+        if not {POSITION, ORIENTATION, PIXEL_SPACING} <= tags:
+            return None
+        if reader.GetDimension() == 3 and reader.GetSize()[2] > 1:
+            return None
+        get = lambda tag: reader.GetMetaData(tag).strip() if tag in tags else ""  # noqa: E731
+        return DicomImage(
+            path=str(path),
+            series_uid=get(SERIES_UID),
+            series_number=int(float(get(SERIES_NUMBER) or 0)),
+            description=get(DESCRIPTION),
+            image_type=get(IMAGE_TYPE),
+            position=_numbers(get(POSITION), 3),
+            orientation=_numbers(get(ORIENTATION), 6),
+            size=(int(get(ROWS) or 0), int(get(COLUMNS) or 0)),
+            pixel_spacing=_numbers(get(PIXEL_SPACING), 2),
+        )
+    except (RuntimeError, ValueError):
+        return None
+
+
+def scan_folder(folder):
+    """Headers of every image in `folder` and its subfolders, in file-name order."""
+    paths = sorted(Path(root) / name for root, _, names in os.walk(folder) for name in names)
+    return [header for header in map(read_header, paths) if header is not None]
+
+
+def _geometry_key(image):
+    return (
+        tuple(np.round(np.asarray(image.orientation) / ORIENTATION_TOLERANCE).astype(int)),
+        image.size,
+        tuple(np.round(image.pixel_spacing, 3)),
+        image.image_type,
+        image.phase_like,
+    )
+
+
+def _slice_positions(images, normal):
+    return np.array([float(np.dot(image.position, normal)) for image in images])
+
+
+def _series_with_one_image_per_position(images, normal):
+    """Whether no two images of this series share a slice position (a cine or TI-scout series has
+    several, and is not a stack)."""
+    positions = np.sort(_slice_positions(images, normal))
+    return bool(np.all(np.diff(positions) > POSITION_TOLERANCE_MM))
+
+
+def group_stacks(images):
+    """Sort images into stacks: series of one geometry and image type are merged (per-slice
+    series), one image per position, the later series winning where a slice was repeated.
+    Series with several images at one position are left out."""
+    by_geometry = defaultdict(lambda: defaultdict(list))
+    for image in images:
+        by_geometry[_geometry_key(image)][image.series_uid].append(image)
+    stacks = []
+    for series in by_geometry.values():
+        normal = next(iter(series.values()))[0].normal
+        chosen = {}  # rounded position -> image; later series overwrite earlier ones
+        for members in sorted(series.values(), key=lambda members: members[0].series_number):
+            if not _series_with_one_image_per_position(members, normal):
+                continue
+            for image in members:
+                chosen[round(float(np.dot(image.position, normal)) / POSITION_TOLERANCE_MM)] = image
+        if chosen:
+            ordered = sorted(chosen.values(), key=lambda image: float(np.dot(image.position, normal)))
+            numbers = tuple(sorted({image.series_number for image in ordered}))
+            stacks.append(Stack(ordered, numbers))
+    return stacks
+
+
+def choose_stack(stacks):
+    """The stack with the most slices; among equals magnitude before phase-sensitive images, then
+    the later series."""
+    return max(stacks, key=lambda s: (len(s.images), not s.images[0].phase_like, max(s.series_numbers)))
+
+
+def check_gaps(stack):
+    """Raise InputError if the slices of `stack` are not equally spaced (a missing slice)."""
+    positions = _slice_positions(stack.images, stack.images[0].normal)
+    gaps = np.diff(positions)
+    if len(gaps) < 2:
+        return
+    typical = float(np.median(gaps))
+    uneven = np.flatnonzero(np.abs(gaps - typical) > GAP_TOLERANCE * typical)
+    if len(uneven):
+        k = int(uneven[0])
+        raise InputError(
+            f"The slices of {stack.label} are not equally spaced: slices {k + 1} and {k + 2} are "
+            f"{gaps[k]:.1f} mm apart where the others are {typical:.1f} mm (a missing or extra "
+            "slice?). Export the stack without gaps, or as NIfTI/NRRD.")
+
+
+def read_dicom_folder(folder):
+    """The short-axis stack in `folder` as a 3D SimpleITK image (slices sorted along the normal)."""
+    import SimpleITK as sitk
+
+    images = scan_folder(folder)
+    if not images:
+        raise InputError(f"The folder {folder} holds no DICOM images with a position in the patient.")
+    stacks = group_stacks(images)
+    if not stacks:
+        raise InputError(
+            f"The DICOM series in {folder} hold several images at each slice position (cine or "
+            "TI-scout series?); an LGE stack has one image per position.")
+    stack = choose_stack(stacks)
+    if len(stack.images) < 2:
+        raise InputError(
+            f"The folder {folder} holds single images only, no stack of parallel slices "
+            f"(largest: {stack.label}).")
+    others = [s.label for s in stacks if s is not stack]
+    if others:
+        log.warning("Read %s from %s; also there: %s.", stack.label, folder, "; ".join(others))
+    check_gaps(stack)
+    reader = sitk.ImageSeriesReader()
+    reader.SetFileNames([image.path for image in stack.images])
+    return reader.Execute()
