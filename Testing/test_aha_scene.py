@@ -86,3 +86,14 @@ def test_label_map_with_markups_points_and_chosen_outputs(mrml_scene, phantom, t
 def test_missing_input_is_a_clear_error(mrml_scene):
     with pytest.raises(InputError, match="segmentation or a label map"):
         S.aha_analysis_on_nodes(mrml_scene)
+
+
+def test_label_map_node_stored_with_slices_along_its_last_axis(mrml_scene, phantom, tmp_path):
+    """A label-map node whose voxels are stored [x, y, z] (as after a reorientation) gets the
+    same AHA segments, in place, and the same table."""
+    stored_xyz = phantom.labels.transposed((2, 1, 0))
+    labelmap = S.volume_to_node(stored_xyz, mrml_scene, "labels xyz", labelmap=True)
+    analysis = S.aha_analysis_on_nodes(mrml_scene, labelmap_node=labelmap, bullseye_path=tmp_path / "b.png")
+    segments = S.segmentation_node_to_aha_segments(analysis.segmentation_node, stored_xyz)
+    assert np.array_equal(segments.array, segment_aha(phantom.labels).segments.array.transpose(2, 1, 0))
+    assert agreement(segments.transposed((2, 1, 0)), phantom) >= 0.95

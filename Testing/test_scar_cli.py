@@ -171,12 +171,20 @@ def test_run_on_a_stack_stored_with_slices_along_the_last_axis(case, tmp_path):
     assert (tmp_path / "xyz" / "aha.csv").read_text() == (tmp_path / "as_stored" / "aha.csv").read_text()
 
 
-def test_aha_refuses_slices_along_another_axis(case):
+def test_aha_functions_take_slices_along_any_axis(case):
+    """segment_aha and quantify_aha on the label map stored [x, y, z]: the same table, and the
+    segment map on that grid."""
     pytest.importorskip("AHABullseyeLib.aha")
     from AHABullseyeLib.aha import segment_aha
+    from AHABullseyeLib.quantify import quantify_aha
 
-    with pytest.raises(InputError, match="slices run along array axis 2"):
-        segment_aha(case[1].labels.transposed((2, 1, 0)))
+    labels = case[1].labels
+    stored_xyz = labels.transposed((2, 1, 0))
+    as_stored, xyz = segment_aha(labels), segment_aha(stored_xyz)
+    assert xyz.segments.same_grid(stored_xyz)
+    assert np.array_equal(xyz.segments.array, as_stored.segments.array.transpose(2, 1, 0))
+    assert xyz.slice_levels == as_stored.slice_levels
+    assert quantify_aha(stored_xyz, xyz) == quantify_aha(labels, as_stored)
 
 
 def test_run_auto_method_and_bad_weights(tmp_path, capsys):

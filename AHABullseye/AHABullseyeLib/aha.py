@@ -13,7 +13,7 @@ from . import labels as L
 from .errors import InputError
 from .orientation import anatomy_apex_side, decide_apex_side, short_axis_frame
 from .polar import crop, heart_box, myocardium_polar
-from .volume import Volume
+from .volume import Volume, inverse_order
 
 LEVEL_NAMES = ("basal", "mid", "apical", "apex")
 _BASAL, _MID, _APICAL, _APEX = range(4)
@@ -124,14 +124,19 @@ def segment_aha(labels, rv_insertion_lps=None, apex="auto", direction="auto"):
     apex: "auto" (image geometry, else anatomy), "first" or "last" (the user's choice wins).
     direction: numbering seen from the apex, "auto" (= "anticlockwise", the AHA convention) or
     "clockwise" to correct a mirrored geometry.
+    The slices may run along any array axis (Volume.slice_axis): result.segments lies on the
+    input's grid, and the per-slice results count slices along that axis.
     """
     if not isinstance(labels, Volume):
         raise InputError("segment_aha needs a Volume (array plus geometry) of labels.")
-    if labels.slice_axis() != 0:
-        raise InputError(
-            f"The label map's short-axis slices run along array axis {labels.slice_axis()} (spacing "
-            f"{tuple(round(s, 3) for s in labels.spacing)} mm), but the AHA model takes them along the "
-            "first axis, as scanners store a stack; `scarsynth run` reorders such a volume itself.")
+    order = labels.slices_first_order()
+    result = _segment_stack(labels.transposed(order), rv_insertion_lps, apex, direction)
+    result.segments = result.segments.transposed(inverse_order(order))
+    return result
+
+
+def _segment_stack(labels, rv_insertion_lps, apex, direction):
+    """segment_aha on a label Volume whose slices run along the first array axis."""
     full_grid = labels
     box = heart_box(labels.array)
     labels = crop(labels, box)  # the same anatomy and geometry, without the empty surroundings

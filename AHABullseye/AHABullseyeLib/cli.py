@@ -47,25 +47,20 @@ def run_aha(args):
     from .io import atomic_output_dir, read_image, read_labels, write_volume
     from .quantify import quantify_aha
     from .report import bullseye_title, draw_scar_bullseye, record, spacing_warning, write_csv, write_json
-    from .volume import inverse_order, ras_to_lps
+    from .volume import ras_to_lps
 
     image = read_image(args.image) if args.image else None
     labels = read_labels(args.labels, like=image)
     texts = [text for group in args.rv_insertion for text in group]
     points_lps = ras_to_lps(np.array([parse_point(t) for t in texts])) if texts else None
 
-    # The AHA model goes slice by slice along the first array axis: a stack stored with its slices
-    # along another axis is reordered, and its segment map written back on its own grid.
-    order = labels.slices_first_order()
-    stack = labels.transposed(order)
-    result = segment_aha(stack, rv_insertion_lps=points_lps, apex=args.apex, direction=args.direction)
-    table = quantify_aha(stack, result)
-    segments = result.segments.transposed(inverse_order(order))
+    result = segment_aha(labels, rv_insertion_lps=points_lps, apex=args.apex, direction=args.direction)
+    table = quantify_aha(labels, result)
     protect = [p for p in (args.labels, args.image) if p]
     with atomic_output_dir(args.outdir) as staging:
         write_csv(table, staging / "aha.csv")
         write_json(record(table, result, [spacing_warning(labels)]), staging / "aha.json")
-        write_volume(segments, staging / "aha_segments.nii.gz", protect=protect)
+        write_volume(result.segments, staging / "aha_segments.nii.gz", protect=protect)
         draw_scar_bullseye(table, staging / "bullseye.png", title=bullseye_title(result))
 
     total = table["total"]

@@ -47,9 +47,11 @@ def quantify_aha(labels, result):
     """
     if not labels.same_grid(result.segments):
         raise InputError("The label map and the AHA segments are not on the same grid.")
+    order = labels.slices_first_order()  # as segment_aha measured the slices
+    labels, segments = labels.transposed(order), result.segments.transposed(order)
     box = heart_box(labels.array)
     labels = crop(labels, box)
-    segments_array = result.segments.array[:, box[0], box[1]]
+    segments_array = segments.array[:, box[0], box[1]]
     polar = myocardium_polar(labels, result.frame)
     values = labels.array[polar.k, polar.row, polar.column]
     segment = segments_array[polar.k, polar.row, polar.column].astype(int)

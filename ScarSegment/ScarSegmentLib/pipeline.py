@@ -103,8 +103,9 @@ def run_pipeline(image, outdir, source, method="dl", n_sd=5.0, myocardium=None, 
     check_image(image)
     if myocardium is not None:
         image.check_same_grid(myocardium, what="myocardium label map")
-    # The AHA model, transmurality and the slice figure go slice by slice along the first array
-    # axis: work on the same voxels with the slices there, and write files on the input's axes.
+    # The figures (slices, transmurality per slice) and the report's slice levels go slice by
+    # slice along the first array axis: work on the same voxels with the slices there, and write
+    # files on the input's axes.
     order = image.slices_first_order()
     back = inverse_order(order)
     source_image, image = image, image.transposed(order)
