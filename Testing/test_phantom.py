@@ -96,6 +96,22 @@ def test_scanner_look_nulls_myocardium():
     assert mean[L.RV_BLOOD_POOL] > 3 * mean[L.MYOCARDIUM]
 
 
+def test_psir_look_puts_myocardium_below_air():
+    """Phase-sensitive reconstruction: signed signal stored with an offset, Gaussian noise on air,
+    healthy myocardium darker than air, blood and scar far brighter."""
+    from ScarSynthLib.phantom_intensity import PSIR_OFFSET
+
+    p = make_phantom(seed=6, n_slices=8, matrix_size=128, territory="LAD", transmurality=0.8,
+                     mvo=True, look="psir")
+    median = {label: float(np.median(p.image.array[p.labels.array == label])) for label in range(5)}
+    corners = [p.image.array[:, rows, columns] for rows in (slice(0, 12), slice(-12, None))
+               for columns in (slice(0, 12), slice(-12, None))]
+    air = min(corners, key=np.std)  # a corner outside the body: noise only
+    assert abs(float(air.mean()) - PSIR_OFFSET) < 2.0 and float(air.min()) < PSIR_OFFSET - 5
+    assert median[L.MYOCARDIUM] < float(np.median(air)) - 10
+    assert median[L.BLOOD_POOL] > PSIR_OFFSET + 100 and median[L.SCAR] > PSIR_OFFSET + 100
+
+
 def test_deterministic_by_seed():
     first = make_phantom(seed=11, n_slices=6, matrix_size=96, scar_segments=(4, 10))
     again = make_phantom(seed=11, n_slices=6, matrix_size=96, scar_segments=(4, 10))

@@ -148,7 +148,8 @@ def make_phantom(seed=0, n_slices=10, pixel_spacing=1.5, slice_spacing=10.0, mat
     the requested AHA segments (or coronary territory); `mvo` adds a dark core inside it.
     With `with_rv=False` the RV is still imaged but not labelled (like EMIDEC).
     `look="emidec"` matches the grey levels and low contrast of the 8-bit EMIDEC export;
-    `look="scanner"` gives LGE contrast as it comes from a scanner (myocardium nulled near 0).
+    `look="scanner"` gives LGE contrast as it comes from a scanner (myocardium nulled near 0);
+    `look="psir"` the phase-sensitive reconstruction (myocardium below air, stored with an offset).
     """
     _check_parameters(n_slices, pixel_spacing, slice_spacing, matrix_size, transmurality)
     n_slices, matrix_size = int(n_slices), int(matrix_size)
@@ -301,9 +302,10 @@ def make_phantom(seed=0, n_slices=10, pixel_spacing=1.5, slice_spacing=10.0, mat
     image[:, y0:y1, x0:x1] = 0.5 * in_plane + 0.25 * (side_images[0] + side_images[1])
     image = ndimage.gaussian_filter(image, sigma=(0, 0.5, 0.5))
     image *= intensity.bias_field(rng, np.stack(np.broadcast_arrays(*body_xyz), -1),
-                                  strength=1.0 if look == "scanner" else 0.4)
+                                  strength=0.4 if look == "emidec" else 1.0)
     noise_sigma = intensity.noise_level(rng, look)
-    image = intensity.add_rician_noise(rng, image.astype(np.float32), noise_sigma).astype(np.float32)
+    add_noise = intensity.add_psir_noise if look == "psir" else intensity.add_rician_noise
+    image = add_noise(rng, image.astype(np.float32), noise_sigma).astype(np.float32)
     if look == "emidec":  # the export was resampled: its noise is smooth, not white
         image = ndimage.gaussian_filter(image, sigma=(0, 0.7, 0.7))
 

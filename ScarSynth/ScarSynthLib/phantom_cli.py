@@ -78,7 +78,8 @@ def register(subparsers):
     parser.add_argument("--mvo", action="store_true", help="add microvascular obstruction in the scar")
     parser.add_argument("--apex-last", action="store_true", help="slice 0 at the base instead of the apex")
     parser.add_argument("--no-rv", action="store_true", help="do not label the RV blood pool (5)")
-    parser.add_argument("--look", choices=("emidec", "scanner"), default="emidec",
-                        help="grey levels: the low-contrast 8-bit EMIDEC export (default) or "
-                             "scanner LGE contrast (myocardium nulled near 0)")
+    parser.add_argument("--look", choices=("emidec", "scanner", "psir"), default="emidec",
+                        help="grey levels: the low-contrast 8-bit EMIDEC export (default), "
+                             "scanner LGE contrast (magnitude, myocardium nulled near 0) or PSIR "
+                             "(phase-sensitive: myocardium darker than air)")
     parser.set_defaults(func=run_phantom)

@@ -1,12 +1,12 @@
-"""LGE (inversion recovery, magnitude) intensities of the phantom's tissue classes, and the
-acquisition effects: smooth coil bias field, blur, and Rician noise."""
+"""LGE (inversion recovery: magnitude, or phase-sensitive) intensities of the phantom's tissue
+classes, and the acquisition effects: smooth coil bias field, blur, and noise."""
 
 import numpy as np
 from scipy import ndimage
 
 from . import phantom_geometry as g
 
-LOOKS = ("emidec", "scanner")
+LOOKS = ("emidec", "scanner", "psir")
 
 # "scanner": mean magnitude signal relative to blood with the inversion time nulling healthy
 # myocardium, as in LGE straight from the scanner.
@@ -16,6 +16,15 @@ SCANNER_SIGNAL = {
     g.LV_BLOOD: 1.0, g.MYO: 0.06, g.SCAR: 1.2, g.MVO: 0.12, g.PAPILLARY: 0.2,
 }
 SCANNER_BLOOD_LEVEL = 170.0
+# "psir": phase-sensitive inversion recovery, the signed magnetisation at the inversion time
+# relative to blood. Tissues with a long T1 are still negative: healthy myocardium is the darkest
+# tissue, darker than air and lung (zero), and MVO (no contrast agent) darker still.
+PSIR_SIGNAL = {
+    g.AIR: 0.0, g.SOFT: 0.35, g.FAT: 0.8, g.MUSCLE: -0.15, g.LUNG: 0.02, g.LIVER: 0.3,
+    g.SPINE: 0.3, g.AORTA: 0.9, g.STOMACH: 0.1, g.PERI_FAT: 0.75, g.RV_WALL: -0.15, g.RV_BLOOD: 0.95,
+    g.LV_BLOOD: 1.0, g.MYO: -0.2, g.SCAR: 1.2, g.MVO: -0.3, g.PAPILLARY: -0.1,
+}
+PSIR_OFFSET = 2048.0  # stored grey level of zero magnetisation: scanners store PSIR with an offset
 # "emidec": grey levels of the 8-bit EMIDEC export (../shared/data), whose intensities were
 # remapped to a low contrast; label means measured over its 80 cases: blood 160, myocardium 145,
 # scar 163, MVO 151; body 5th..95th percentile 121..194.
@@ -35,6 +44,13 @@ def class_signal_table(rng, look):
         table[g.MYO] = SCANNER_SIGNAL[g.MYO] * rng.uniform(0.6, 1.6)  # imperfect nulling
         table[g.SCAR] = max(table[g.SCAR], table[g.LV_BLOOD] * 1.05)
         return table * SCANNER_BLOOD_LEVEL
+    if look == "psir":
+        for cls, value in PSIR_SIGNAL.items():
+            table[cls] = value * rng.uniform(0.9, 1.1)
+        table[g.MYO] = rng.uniform(-0.35, -0.05)  # depends on the inversion time chosen
+        table[g.SCAR] = max(table[g.SCAR], table[g.LV_BLOOD] * 1.05)
+        table[g.MVO] = min(table[g.MVO], table[g.MYO] - 0.05)
+        return table * SCANNER_BLOOD_LEVEL
     shift = rng.uniform(-12.0, 12.0)  # case-to-case brightness (EMIDEC: +-14 between cases)
     for cls, value in EMIDEC_GREY.items():
         table[cls] = value + shift + rng.uniform(-3.0, 3.0)
@@ -46,7 +62,7 @@ def class_signal_table(rng, look):
 
 def noise_level(rng, look):
     """Noise sigma (grey levels) of the look."""
-    if look == "scanner":
+    if look in ("scanner", "psir"):
         return float(rng.uniform(0.03, 0.06) * SCANNER_BLOOD_LEVEL)
     return float(rng.uniform(6.0, 9.0))
 
@@ -80,6 +96,12 @@ def add_rician_noise(rng, image, sigma):
     real = image + rng.normal(0.0, sigma, image.shape).astype(np.float32)
     imaginary = rng.normal(0.0, sigma, image.shape).astype(np.float32)
     return np.hypot(real, imaginary)
+
+
+def add_psir_noise(rng, image, sigma):
+    """The real part after phase correction: Gaussian noise on the signed signal, stored with the
+    scanner's offset."""
+    return image + rng.normal(0.0, sigma, image.shape).astype(np.float32) + np.float32(PSIR_OFFSET)
 
 
 def clutter(rng, grid, centre, eligible, contrast, count=60):
