@@ -119,6 +119,26 @@ def test_several_images_per_position_are_not_a_stack(tmp_path):
         io.read_image(tmp_path / "dicom")
 
 
+def test_other_sequences_on_the_same_slices_stay_apart(tmp_path):
+    """A T2 stack planned on the LGE slices (same geometry, another series description) is not
+    mixed into the LGE stack, which has more slices."""
+    stack = _stack()
+    write_dicom(stack, tmp_path / "dicom", series_number=10, one_series_per_slice=True)
+    t2 = stack.with_array(stack.array + 2000)
+    write_dicom(t2, tmp_path / "dicom", series_number=40, description="T2 STIR SAX", slices=[1, 2, 3], name="t2")
+    _assert_same(stack, io.read_image(tmp_path / "dicom"))
+
+
+def test_a_multi_frame_file_is_read_whole(tmp_path):
+    stack = Volume(_stack().array.astype(np.int16), spacing=(1.4, 1.3, 8.5), origin=(-50.5, 20.25, 110.0))
+    (tmp_path / "dicom").mkdir()
+    image = io.volume_to_sitk(stack)
+    image.SetMetaData("0008|0060", "MR")
+    sitk.WriteImage(image, str(tmp_path / "dicom" / "enhanced.dcm"))
+    back = io.read_image(tmp_path / "dicom")
+    _assert_same(stack.with_array(stack.array.astype(np.float32)), back)
+
+
 @pytest.mark.parametrize("make, message", [
     (lambda folder: (folder / "notes.txt").write_text("no images"), "holds no DICOM images"),
     (lambda folder: write_dicom(_stack(), folder, slices=[2]), "single images only"),

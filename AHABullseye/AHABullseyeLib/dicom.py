@@ -5,8 +5,9 @@ breath-hold slice (common for single-shot and segmented 2D LGE); magnitude and p
 (PSIR) images in one series or in two; a slice repeated in a later series; localisers, cine or
 TI-scout series in the same folder. ITK's series reader takes one series as given, so here the
 headers are read first (GDCM, through SimpleITK) and the images sorted into stacks: parallel
-slices of one size, pixel spacing and image type, one image per position, equally spaced. The
-stack with the most slices is read; a choice among several is logged.
+slices of one size, pixel spacing, image type and series description, one image per position,
+equally spaced. The stack with the most slices is read; a choice among several is logged. A
+folder of multi-frame files only (enhanced MR) gets its largest file, read by GDCM.
 """
 
 import logging
@@ -82,9 +83,17 @@ def _numbers(text, count):
     return values
 
 
+@dataclass(frozen=True)
+class MultiFrameImage:
+    """A DICOM file holding several frames (an enhanced MR object, a 3D export)."""
+
+    path: str
+    frames: int
+
+
 def read_header(path):
-    """The DicomImage of `path`, or None for a file that is not a single-frame image with its
-    position in the patient (a DICOMDIR, a report, a multi-frame object, not DICOM at all)."""
+    """The DicomImage of `path`, a MultiFrameImage, or None for a file that is not an image with
+    its position in the patient (a DICOMDIR, a report, not DICOM at all)."""
     import SimpleITK as sitk
 
     reader = sitk.ImageFileReader()
@@ -92,10 +101,10 @@ def read_header(path):
     reader.SetFileName(str(path))
     try:
         reader.ReadImageInformation()
+        if reader.GetDimension() == 3 and reader.GetSize()[2] > 1:
+            return MultiFrameImage(str(path), reader.GetSize()[2])
         tags = set(reader.GetMetaDataKeys())
         if not {POSITION, ORIENTATION, PIXEL_SPACING} <= tags:
-            return None
-        if reader.GetDimension() == 3 and reader.GetSize()[2] > 1:
             return None
         get = lambda tag: reader.GetMetaData(tag).strip() if tag in tags else ""  # noqa: E731
         return DicomImage(
@@ -114,9 +123,12 @@ def read_header(path):
 
 
 def scan_folder(folder):
-    """Headers of every image in `folder` and its subfolders, in file-name order."""
+    """Headers of every image in `folder` and its subfolders, in file-name order: single-frame
+    images (DicomImage) and multi-frame files (MultiFrameImage)."""
     paths = sorted(Path(root) / name for root, _, names in os.walk(folder) for name in names)
-    return [header for header in map(read_header, paths) if header is not None]
+    headers = [header for header in map(read_header, paths) if header is not None]
+    return ([h for h in headers if isinstance(h, DicomImage)],
+            [h for h in headers if isinstance(h, MultiFrameImage)])
 
 
 def _geometry_key(image):
@@ -126,6 +138,7 @@ def _geometry_key(image):
         tuple(np.round(image.pixel_spacing, 3)),
         image.image_type,
         image.phase_like,
+        image.description,  # keeps apart other sequences planned on the same slices (T2, cine)
     )
 
 
@@ -189,7 +202,10 @@ def read_dicom_folder(folder):
     """The short-axis stack in `folder` as a 3D SimpleITK image (slices sorted along the normal)."""
     import SimpleITK as sitk
 
-    images = scan_folder(folder)
+    images, multi_frame = scan_folder(folder)
+    if not images and multi_frame:
+        largest = max(multi_frame, key=lambda image: image.frames)
+        return sitk.ReadImage(largest.path)  # GDCM places the frames of one object itself
     if not images:
         raise InputError(f"The folder {folder} holds no DICOM images with a position in the patient.")
     stacks = group_stacks(images)
