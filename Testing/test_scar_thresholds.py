@@ -47,6 +47,16 @@ def test_fwhm_recovers_the_phantom_scar_and_mvo(scarred):
     assert dice(L.scar(classic.labels.array), L.scar(truth)) > 0.9
 
 
+def test_psir_scar_and_mvo_are_recovered():
+    """Phase-sensitive LGE, stored with an offset (myocardium below the air level): both methods,
+    with their baseline at the remote myocardium, find the scar and the MVO."""
+    psir = phantom_module.make_phantom(seed=1, territory="RCA", transmurality=0.8, mvo=True, look="psir")
+    truth = psir.labels.array
+    for result in (nsd_scar(psir.image, psir.labels, n_sd=5), fwhm_scar(psir.image, psir.labels)):
+        assert dice(L.scar(result.labels.array), L.scar(truth)) > 0.85
+        assert dice(result.labels.array == L.MVO, truth == L.MVO) > 0.7
+
+
 def test_scar_stays_in_the_myocardium_and_other_labels_are_kept(scarred):
     labels = nsd_scar(scarred.image, scarred.labels, n_sd=2).labels.array
     given = scarred.labels.array
