@@ -131,15 +131,13 @@ def scan_folder(folder):
             [h for h in headers if isinstance(h, MultiFrameImage)])
 
 
-def _geometry_key(image):
-    return (
-        tuple(np.round(np.asarray(image.orientation) / ORIENTATION_TOLERANCE).astype(int)),
-        image.size,
-        tuple(np.round(image.pixel_spacing, 3)),
-        image.image_type,
-        image.phase_like,
-        image.description,  # keeps apart other sequences planned on the same slices (T2, cine)
-    )
+def _same_stack(a, b):
+    """Whether two images can belong to one stack: parallel, of one size, pixel spacing, image
+    type and series description (which keeps apart other sequences planned on the same slices)."""
+    return (a.size == b.size and a.image_type == b.image_type and a.phase_like == b.phase_like
+            and a.description == b.description
+            and np.allclose(a.orientation, b.orientation, atol=ORIENTATION_TOLERANCE)
+            and np.allclose(a.pixel_spacing, b.pixel_spacing, rtol=1e-3))
 
 
 def _slice_positions(images, normal):
@@ -157,20 +155,27 @@ def group_stacks(images):
     """Sort images into stacks: series of one geometry and image type are merged (per-slice
     series), one image per position, the later series winning where a slice was repeated.
     Series with several images at one position are left out."""
-    by_geometry = defaultdict(lambda: defaultdict(list))
+    groups = []  # (first image, {series UID: images}) per possible stack
     for image in images:
-        by_geometry[_geometry_key(image)][image.series_uid].append(image)
+        for first, series in groups:
+            if _same_stack(first, image):
+                series[image.series_uid].append(image)
+                break
+        else:
+            groups.append((image, defaultdict(list, {image.series_uid: [image]})))
     stacks = []
-    for series in by_geometry.values():
-        normal = next(iter(series.values()))[0].normal
-        chosen = {}  # rounded position -> image; later series overwrite earlier ones
+    for first, series in groups:
+        normal = first.normal
+        chosen = []  # (position along the normal, image); a later series replaces a repeated slice
         for members in sorted(series.values(), key=lambda members: members[0].series_number):
             if not _series_with_one_image_per_position(members, normal):
                 continue
             for image in members:
-                chosen[round(float(np.dot(image.position, normal)) / POSITION_TOLERANCE_MM)] = image
+                position = float(np.dot(image.position, normal))
+                chosen = [(p, i) for p, i in chosen if abs(p - position) > POSITION_TOLERANCE_MM]
+                chosen.append((position, image))
         if chosen:
-            ordered = sorted(chosen.values(), key=lambda image: float(np.dot(image.position, normal)))
+            ordered = [image for _, image in sorted(chosen, key=lambda pair: pair[0])]
             numbers = tuple(sorted({image.series_number for image in ordered}))
             stacks.append(Stack(ordered, numbers))
     return stacks
