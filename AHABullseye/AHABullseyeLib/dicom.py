@@ -28,7 +28,7 @@ IMAGE_TYPE, POSITION, ORIENTATION = "0008|0008", "0020|0032", "0020|0037"
 ROWS, COLUMNS, PIXEL_SPACING = "0028|0010", "0028|0011", "0028|0030"
 
 # Image-type values of phase-sensitive, real or phase images: magnitude is preferred when a
-# stack exists in both forms (the network was trained on magnitude-like LGE)
+# stack exists in both forms (the training images have dark air, as magnitude images do)
 PHASE_LIKE = {"P", "PHASE", "R", "REAL", "PSIR", "R_IR", "P_IR"}
 
 ORIENTATION_TOLERANCE = 1e-3  # direction cosines of one stack agree to this
@@ -61,9 +61,17 @@ class DicomImage:
         return bool(tokens & PHASE_LIKE) or "PSIR" in self.description.upper()
 
 
+@dataclass(frozen=True)
+class MultiFrameImage:
+    """A DICOM file holding several frames (an enhanced MR object, a 3D export)."""
+
+    path: str
+    frames: int
+
+
 @dataclass
 class Stack:
-    """Images of one geometry and image type, sorted along the slice normal."""
+    """Images of one geometry, image type and series description, sorted along the slice normal."""
 
     images: list
     series_numbers: tuple
@@ -81,14 +89,6 @@ def _numbers(text, count):
     if len(values) != count or not all(np.isfinite(values)):
         raise ValueError(text)
     return values
-
-
-@dataclass(frozen=True)
-class MultiFrameImage:
-    """A DICOM file holding several frames (an enhanced MR object, a 3D export)."""
-
-    path: str
-    frames: int
 
 
 def read_header(path):
@@ -152,8 +152,8 @@ def _series_with_one_image_per_position(images, normal):
 
 
 def group_stacks(images):
-    """Sort images into stacks: series of one geometry and image type are merged (per-slice
-    series), one image per position, the later series winning where a slice was repeated.
+    """Sort images into stacks: series of one geometry, image type and description are merged
+    (per-slice series), one image per position, the later series winning where a slice was repeated.
     Series with several images at one position are left out."""
     groups = []  # (first image, {series UID: images}) per possible stack
     for image in images:
