@@ -76,17 +76,13 @@ def _read_sitk(path):
         raise InputError(f"No such file or folder: {path}")
     try:
         if path.is_dir():
-            return _read_dicom_series(path)
+            from .dicom import read_dicom_folder
+
+            return read_dicom_folder(path)
         return sitk.ReadImage(str(path))
     except RuntimeError as error:
         first_line = str(error).strip().splitlines()[-1] if str(error).strip() else ""
         raise InputError(f"Could not read {path}: not a readable image ({first_line}).") from None
-
-
-def _read_dicom_series(folder):
-    from .dicom import read_dicom_folder
-
-    return read_dicom_folder(folder)
 
 
 def check_image(volume, name="image"):

@@ -109,7 +109,10 @@ class Volume:
 
     def transposed(self, order):
         """The same voxels with the array axes reordered (as numpy.transpose does); spacing and
-        direction follow, so every voxel keeps its physical position."""
+        direction follow, so every voxel keeps its physical position. The identity order gives
+        this (immutable) volume itself, without a copy."""
+        if tuple(order) == (0, 1, 2):
+            return self
         # Array axis a is ITK axis 2 - a; new ITK axis i is old ITK axis 2 - order[2 - i].
         itk = [2 - order[2 - i] for i in range(3)]
         return Volume(np.ascontiguousarray(np.transpose(self.array, order)), tuple(self.spacing[k] for k in itk),
