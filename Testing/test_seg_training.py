@@ -357,6 +357,65 @@ def test_widened_input_predicts_as_the_parent_did():
         widen_input(child.state_dict(), narrower)
 
 
+@pytest.mark.parametrize("residual_units", [0, 1])
+def test_widened_features_predict_as_the_parent_did_and_learn(residual_units):
+    """More features per level (and neighbouring slices) grown from a parent: the child first
+    predicts exactly as the parent did, and its new features receive gradients."""
+    import torch
+
+    from ScarSegmentLib.network import build_network, widen_features
+    from ScarSegmentLib.train import grow_parent, make_config
+
+    tiny = make_config("tiny").network
+    parent_settings = type(tiny).from_dict({**tiny.to_dict(), "num_res_units": residual_units})
+    child_settings = type(tiny).from_dict({**parent_settings.to_dict(), "channels": [6, 12, 24], "context_slices": 1})
+    torch.manual_seed(1)
+    parent = build_network(parent_settings).eval()
+    child = build_network(child_settings).eval()
+    child.load_state_dict(grow_parent(parent.state_dict(), parent_settings, child_settings, seed=0))
+    middle = torch.rand(2, 1, 32, 32)
+    with_neighbours = torch.cat([torch.rand(2, 1, 32, 32), middle, torch.rand(2, 1, 32, 32)], dim=1)
+    with torch.no_grad():
+        assert torch.allclose(child(with_neighbours), parent(middle), atol=1e-6)
+
+    # The new features reach the output only through weights that start at zero; those learn.
+    child(with_neighbours).square().mean().backward()
+    top_up_layer = next(module for name, module in child.named_modules()
+                        if isinstance(module, torch.nn.ConvTranspose2d) and "submodule" not in name)
+    skip_features, parent_skip = child_settings.channels[0], parent_settings.channels[0]
+    new_inputs = [*range(parent_skip, skip_features), *range(skip_features + parent_skip, 2 * skip_features)]
+    assert top_up_layer.weight[new_inputs].abs().sum() == 0
+    assert top_up_layer.weight.grad[new_inputs].abs().sum() > 0
+
+    with pytest.raises(ValueError, match="cannot be widened"):
+        widen_features(child.state_dict(), child_settings.channels, build_network(parent_settings),
+                       parent_settings.channels)
+
+
+def test_fine_tuning_to_more_features(phantom_dataset, tmp_path):
+    """--channels with --init-weights grows the parent; the card says so and the child segments."""
+    from ScarSegmentLib.inference import segment_dl
+    from ScarSegmentLib.segmenter import load_segmenter
+    from ScarSynthLib.phantom import make_phantom
+
+    parent = tmp_path / "parent"
+    child = tmp_path / "child"
+    base = [sys.executable, "-m", "ScarSynthLib.cli", "train-seg", str(phantom_dataset), "--preset", "tiny",
+            "--threads", "1", "--no-progress"]
+    for command in (base + ["-o", str(parent)],
+                    base + ["-o", str(child), "--init-weights", str(parent), "--channels", "6", "12", "24"]):
+        done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+    _, settings = load_segmenter(child)
+    assert tuple(settings.channels) == (6, 12, 24)
+    card = (child / "scar_segmenter_2d.md").read_text()
+    assert "The parent had [4, 8, 16] features per level" in card and "--channels 6 12 24" in card
+
+    phantom = make_phantom(seed=3, n_slices=5, matrix_size=64, pixel_spacing=2.0)
+    result = segment_dl(phantom.image, weights=child, device="cpu", progress=False)
+    assert result.labels.shape == phantom.image.shape
+
+
 def test_fine_tuning_to_neighbouring_slices_and_segmenting_with_them(phantom_dataset, tmp_path):
     """A 2D parent becomes a 2.5D child (--context-slices 1) that segments whole volumes."""
     from ScarSegmentLib.inference import segment_dl

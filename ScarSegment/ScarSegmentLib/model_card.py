@@ -83,6 +83,11 @@ def model_card_text(entry):
     if training.get("fine_tuned_from"):
         lineage = f"\nThat time is the fine-tuning alone: {_lineage_text(training['fine_tuned_from'])}.\n"
         extra_flag += " --init-weights PARENT_MODEL"
+        parent_channels = training["fine_tuned_from"].get("channels")
+        if parent_channels and list(parent_channels) != list(settings["channels"]):
+            lineage += (f"The parent had {parent_channels} features per level: its weights were kept, and the new "
+                        "features were added with no effect on its predictions at the start.\n")
+            extra_flag += " --channels " + " ".join(str(c) for c in settings["channels"])
     if config.get("split_file"):
         extra_flag += f" --split-file {config['split_file']}"
     extra_flag += f" --epochs {config['epochs']} --learning-rate {config['learning_rate']}"

@@ -308,17 +308,35 @@ def _starting_point(config):
     entry = find_entry(None if config.init_weights == "shipped" else config.init_weights)
     state = load_state_dict(entry["path"], entry.get("sha256"))
     # The architecture is the parent's; the preset's patch size and normalisation are kept for
-    # training, and more neighbouring slices may be asked for (the input layer is widened, see
-    # widen_input).
+    # training, and more neighbouring slices or features may be asked for (the parent's weights
+    # are grown to fit, see grow_parent).
     parent_settings = NetworkSettings.from_dict(entry["settings"])
+    channels = parent_settings.channels
+    if len(config.network.channels) == len(channels):
+        channels = tuple(max(p, c) for p, c in zip(channels, config.network.channels))
     settings = replace(parent_settings, patch_size=config.network.patch_size,
-                       window_normalisation=config.network.window_normalisation,
+                       window_normalisation=config.network.window_normalisation, channels=channels,
                        context_slices=max(parent_settings.context_slices, config.network.context_slices))
     parent = entry.get("training", {})
     lineage = {"name": entry.get("name", ""), "sha256": entry.get("sha256", ""),
                "seconds": parent.get("seconds"), "epochs": parent.get("config", {}).get("epochs"),
-               "fine_tuned_from": parent.get("fine_tuned_from")}
-    return replace(config, network=settings), state, lineage
+               "channels": list(parent_settings.channels), "fine_tuned_from": parent.get("fine_tuned_from")}
+    return replace(config, network=settings), grow_parent(state, parent_settings, settings, config.seed), lineage
+
+
+def grow_parent(state, parent_settings, settings, seed):
+    """The parent's weights fitted to a network built from `settings`, which may take more
+    neighbouring slices (widen_input) and have more features per level (widen_features); the new
+    weights are drawn with `seed`, so every training process starts from the same network."""
+    import torch
+
+    from .network import build_network, widen_features, widen_input
+
+    torch.manual_seed(seed)
+    state = widen_input(state, build_network(replace(parent_settings, context_slices=settings.context_slices)))
+    if tuple(settings.channels) != tuple(parent_settings.channels):
+        state = widen_features(state, parent_settings.channels, build_network(settings), settings.channels)
+    return state
 
 
 def _write_model(network, config, out_dir, scores, seconds, train_cases, valid_cases, processes, extra_cases=0,
@@ -375,7 +393,7 @@ def train_segmenter(dataset_dir, out_dir, config=None, resume=False, progress=Tr
     from tqdm import tqdm
 
     from .losses import RobustSegmentationLoss
-    from .network import build_network, widen_input
+    from .network import build_network
 
     config = config or make_config("cpu")
     out_dir = Path(out_dir)
@@ -406,7 +424,7 @@ def train_segmenter(dataset_dir, out_dir, config=None, resume=False, progress=Tr
 
         network = build_network(config.network)
         if initial_state is not None:
-            network.load_state_dict(widen_input(initial_state, network))
+            network.load_state_dict(initial_state)
         network = network.to(dist.device)
         optimizer = torch.optim.AdamW(network.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
         loss_function = RobustSegmentationLoss(

@@ -27,6 +27,9 @@ def register(subparsers):
     parser.add_argument("--context-slices", type=int, choices=(0, 1, 2), metavar="N",
                         help="neighbouring slices on each side as extra input channels (2.5D; default 0); "
                              "with --init-weights the first layer is widened from the parent's")
+    parser.add_argument("--channels", type=int, nargs="+", metavar="N",
+                        help="features per level of the U-Net (default 16 32 64 128 256); with --init-weights "
+                             "each level is at least the parent's, and its weights are kept")
     parser.add_argument("--intensity-anchors", choices=("image", "window"),
                         help="normalise intensities on the percentiles of the whole image, or of the "
                              "network's window around the LV (independent of the field of view; default)")
@@ -50,6 +53,8 @@ def run(args):
     overrides = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
     if args.intensity_anchors:
         overrides["window_normalisation"] = args.intensity_anchors == "window"
+    if args.channels:
+        overrides["channels"] = tuple(args.channels)
     if args.class_weights:
         overrides["class_weights"] = tuple(args.class_weights)
     if args.extra_train:
