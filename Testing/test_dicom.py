@@ -1,5 +1,6 @@
 """DICOM folders: the short-axis stack is found however the scanner split it into series."""
 
+import json
 import logging
 import subprocess
 import sys
@@ -101,9 +102,12 @@ def test_magnitude_stack_is_chosen_among_psir_localiser_and_other_files(tmp_path
     write_dicom(localiser, folder / "loc", series_number=2, description="localiser")
     (folder / "README.txt").write_text("exported from the scanner\n")
     with caplog.at_level(logging.WARNING):
-        back = io.read_image(folder)
+        back, choice = io.read_image_and_choice(folder)
     _assert_same(stack, back)
     assert "LGE SAX PSIR" in caplog.text and "localiser" in caplog.text
+    assert choice.read == "series 10-15 'LGE SAX' (6 slices)"
+    assert sorted(choice.others) == ["series 2 'localiser' (3 slices)", "series 30-35 'LGE SAX PSIR' (6 slices)"]
+    assert "series 30-35 'LGE SAX PSIR'" in choice.note()
 
 
 def test_a_repeated_slice_is_taken_from_the_later_series(tmp_path):
@@ -183,3 +187,28 @@ def test_segment_cli_reads_per_slice_series_as_the_stack(tmp_path):
     _assert_same(io.read_labels(tmp_path / "from_nifti" / "labels.nii.gz"), from_dicom)
     assert from_dicom.same_grid(image, tolerance=1e-4)
     assert (from_dicom.array == 3).sum() > 0
+    metrics = json.loads((tmp_path / "from_dicom" / "metrics.json").read_text())
+    assert metrics["dicom_series"] == "series 10-17 'LGE SAX' (8 slices)" and metrics["dicom_other_series"] == []
+    assert "dicom_series" not in json.loads((tmp_path / "from_nifti" / "metrics.json").read_text())
+
+
+def test_run_report_names_the_stack_read_and_the_others(tmp_path):
+    """`scarsynth run` on a folder holding magnitude and PSIR stacks: the report names the stack
+    it read and warns of the other."""
+    from ScarSynthLib.phantom import make_phantom
+
+    phantom = make_phantom(seed=3, n_slices=8, matrix_size=128, scar_segments=(7, 8, 13))
+    image = phantom.image.with_array(np.round(phantom.image.array))
+    write_dicom(image, tmp_path / "dicom" / "mag", series_number=5)
+    write_dicom(image.with_array(4096 - image.array), tmp_path / "dicom" / "psir", series_number=6,
+                image_type="DERIVED\\PRIMARY\\P\\PSIR", description="LGE SAX PSIR")
+    myocardium = io.write_volume(phantom.labels, tmp_path / "myocardium.nii.gz")
+    done = subprocess.run(
+        [sys.executable, "-m", "ScarSynthLib.cli", "run", str(tmp_path / "dicom"), "-o", str(tmp_path / "out"),
+         "--method", "nsd", "--myocardium", str(myocardium)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "dicom: series 5 'LGE SAX' (8 slices)" in report
+    assert "also there: series 6 'LGE SAX PSIR' (8 slices)" in report and "also there" in done.stdout
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert metrics["input"] == "dicom: series 5 'LGE SAX' (8 slices)"

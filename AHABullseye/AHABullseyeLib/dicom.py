@@ -203,14 +203,37 @@ def check_gaps(stack):
             "slice?). Export the stack without gaps, or as NIfTI/NRRD.")
 
 
+@dataclass(frozen=True)
+class FolderChoice:
+    """What was read from a DICOM folder, and what else was there, for the outputs to name."""
+
+    read: str  # e.g. "series 7 'LGE PSIR' (10 slices)"
+    others: tuple = ()
+
+    def note(self):
+        """A sentence for a report when the folder held more than one stack, else None."""
+        if not self.others:
+            return None
+        return f"The DICOM folder holds more than one stack: {self.read} was read; also there: {'; '.join(self.others)}."
+
+    def metadata(self):
+        """Entries for metrics.json."""
+        return {"dicom_series": self.read, "dicom_other_series": list(self.others)}
+
+
 def read_dicom_folder(folder):
-    """The short-axis stack in `folder` as a 3D SimpleITK image (slices sorted along the normal)."""
+    """The short-axis stack in `folder` as a 3D SimpleITK image (slices sorted along the normal),
+    and a FolderChoice naming it and the other stacks there."""
     import SimpleITK as sitk
 
     images, multi_frame = scan_folder(folder)
     if not images and multi_frame:
         largest = max(multi_frame, key=lambda image: image.frames)
-        return sitk.ReadImage(largest.path)  # GDCM places the frames of one object itself
+        others = tuple(f"multi-frame file {Path(image.path).name} ({image.frames} frames)"
+                       for image in multi_frame if image is not largest)
+        # GDCM places the frames of one object itself
+        return sitk.ReadImage(largest.path), FolderChoice(
+            f"multi-frame file {Path(largest.path).name} ({largest.frames} frames)", others)
     if not images:
         raise InputError(f"The folder {folder} holds no DICOM images with a position in the patient.")
     stacks = group_stacks(images)
@@ -223,10 +246,10 @@ def read_dicom_folder(folder):
         raise InputError(
             f"The folder {folder} holds single images only, no stack of parallel slices "
             f"(largest: {stack.label}).")
-    others = [s.label for s in stacks if s is not stack]
-    if others:
-        log.warning("Read %s from %s; also there: %s.", stack.label, folder, "; ".join(others))
+    choice = FolderChoice(stack.label, tuple(s.label for s in stacks if s is not stack))
+    if choice.others:
+        log.warning("Read %s from %s; also there: %s.", stack.label, folder, "; ".join(choice.others))
     check_gaps(stack)
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames([image.path for image in stack.images])
-    return reader.Execute()
+    return reader.Execute(), choice

@@ -69,6 +69,7 @@ def volume_to_sitk(volume):
 
 
 def _read_sitk(path):
+    """(SimpleITK image, dicom.FolderChoice for a DICOM folder or None for a file)."""
     import SimpleITK as sitk
 
     path = Path(path)
@@ -79,7 +80,7 @@ def _read_sitk(path):
             from .dicom import read_dicom_folder
 
             return read_dicom_folder(path)
-        return sitk.ReadImage(str(path))
+        return sitk.ReadImage(str(path)), None
     except RuntimeError as error:
         first_line = str(error).strip().splitlines()[-1] if str(error).strip() else ""
         raise InputError(f"Could not read {path}: not a readable image ({first_line}).") from None
@@ -109,11 +110,18 @@ def _nifti_has_nan(path):
 
 def read_image(path):
     """Read an LGE volume (NIfTI, NRRD, MHA, or a DICOM series folder) as a float32 Volume."""
-    volume = volume_from_sitk(_read_sitk(path))
+    return read_image_and_choice(path)[0]
+
+
+def read_image_and_choice(path):
+    """(float32 Volume, dicom.FolderChoice naming the stack read from a DICOM folder, or None for
+    an image file)."""
+    image, choice = _read_sitk(path)
+    volume = volume_from_sitk(image)
     if _suffix(path) in (".nii", ".nii.gz") and _nifti_has_nan(path):
         raise InputError(f"The image {Path(path).name} contains NaN or infinite values.")
     check_image(volume, name=f"image {Path(path).name}")
-    return volume.with_array(volume.array.astype(np.float32, copy=False))
+    return volume.with_array(volume.array.astype(np.float32, copy=False)), choice
 
 
 def read_labels(path, like=None):
@@ -125,7 +133,7 @@ def read_labels(path, like=None):
     if _suffix(path) == SEG_NRRD_SUFFIX:
         volume = _read_seg_nrrd(path)
     else:
-        volume = volume_from_sitk(_read_sitk(path))
+        volume = volume_from_sitk(_read_sitk(path)[0])
     volume = volume.with_array(L.check_label_array(volume.array, name=f"label map {Path(path).name}"))
     if like is not None:
         like.check_same_grid(volume, what=f"label map {Path(path).name}")

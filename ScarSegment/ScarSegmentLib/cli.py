@@ -72,12 +72,14 @@ def check_weights(path):
 
 
 def load_inputs(args, image_path):
-    """(image, myocardium or None, remote mask or None) with the --spacing override applied."""
-    from AHABullseyeLib.io import read_image, read_labels
+    """(image, myocardium or None, remote mask or None, dicom.FolderChoice or None) with the
+    --spacing override applied; the choice names the stack read from a DICOM folder."""
+    from AHABullseyeLib.io import read_image, read_image_and_choice, read_labels
 
     from .evaluate import with_spacing
 
-    image = with_spacing(read_image(image_path), args.spacing)
+    image, choice = read_image_and_choice(image_path)
+    image = with_spacing(image, args.spacing)
     myocardium = remote = None
     if args.myocardium:
         myocardium = with_spacing(read_labels(args.myocardium), args.spacing)
@@ -86,7 +88,7 @@ def load_inputs(args, image_path):
         remote_volume = with_spacing(read_image(args.remote), args.spacing)
         image.check_same_grid(remote_volume, what=f"remote mask {Path(args.remote).name}")
         remote = remote_volume.array != 0
-    return image, myocardium, remote
+    return image, myocardium, remote, choice
 
 
 def check_method_arguments(args):
@@ -124,12 +126,14 @@ def run_segment(args):
     check_method_arguments(args)
     check_outputs_spare_inputs(args.output, OUTPUT_FILES, (args.input, args.myocardium, args.remote))
     print_progress(0, f"reading {args.input}")
-    image, myocardium, remote = load_inputs(args, args.input)
+    image, myocardium, remote, choice = load_inputs(args, args.input)
     result = segment(image, method=args.method, n_sd=args.sd, myocardium=myocardium, remote=remote,
                      device=args.device, weights=args.weights, progress=print_progress)
     with atomic_output_dir(args.output) as folder:
-        write_segmentation(result, folder, {"input": str(args.input)})
+        write_segmentation(result, folder, {"input": str(args.input), **(choice.metadata() if choice else {})})
         written = sorted(path.name for path in folder.iterdir())
+    if choice and choice.note():
+        print(f"warning: {choice.note()}")
     for warning in result.warnings:
         print(f"warning: {warning}")
     metrics = result.metrics

@@ -82,10 +82,13 @@ def run_command(args):
     print_progress(0, "preparing the input")
     if args.input:
         check_outputs_spare_inputs(args.output, FILES, (args.input, args.myocardium, args.remote))
-        image, myocardium, remote = load_inputs(args, args.input)
+        image, myocardium, remote, choice = load_inputs(args, args.input)
         if remote is not None:
             raise InputError("--remote is supported by `scarsynth segment`; `run` finds it automatically.")
         source, truth, save_input = Path(args.input).name, None, False
+        if choice:
+            source = f"{source}: {choice.read}"
+            notes = notes + ([choice.note()] if choice.note() else [])
     else:
         phantom, myocardium, phantom_notes = _phantom_inputs(args)
         notes = phantom_notes + notes
