@@ -118,10 +118,10 @@ def widen_features(state, parent_channels, network, channels):
     target = network.state_dict()
     widened = {}
     for name, tensor in state.items():
-        grown = target[name].clone()
-        if grown.shape == tensor.shape:
+        if target[name].shape == tensor.shape:
             widened[name] = tensor
             continue
+        grown = target[name].clone()
         module_name, kind = name.rsplit(".", 1)
         module = modules[module_name]
         transposed = isinstance(module, torch.nn.ConvTranspose2d)
