@@ -392,20 +392,24 @@ def test_widened_features_predict_as_the_parent_did_and_learn(residual_units):
                        parent_settings.channels)
 
 
+def _train_parent_and_child(dataset, tmp_path, child_arguments):
+    """Train a tiny parent, then a child fine-tuned from it with `child_arguments`; their folders."""
+    parent, child = tmp_path / "parent", tmp_path / "child"
+    base = [sys.executable, "-m", "ScarSynthLib.cli", "train-seg", str(dataset), "--preset", "tiny",
+            "--threads", "1", "--no-progress"]
+    for command in (base + ["-o", str(parent)], base + ["-o", str(child), "--init-weights", str(parent)] + child_arguments):
+        done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+    return parent, child
+
+
 def test_fine_tuning_to_more_features(phantom_dataset, tmp_path):
     """--channels with --init-weights grows the parent; the card says so and the child segments."""
     from ScarSegmentLib.inference import segment_dl
     from ScarSegmentLib.segmenter import load_segmenter
     from ScarSynthLib.phantom import make_phantom
 
-    parent = tmp_path / "parent"
-    child = tmp_path / "child"
-    base = [sys.executable, "-m", "ScarSynthLib.cli", "train-seg", str(phantom_dataset), "--preset", "tiny",
-            "--threads", "1", "--no-progress"]
-    for command in (base + ["-o", str(parent)],
-                    base + ["-o", str(child), "--init-weights", str(parent), "--channels", "6", "12", "24"]):
-        done = subprocess.run(command, capture_output=True, text=True, timeout=120)
-        assert done.returncode == 0, done.stderr
+    _, child = _train_parent_and_child(phantom_dataset, tmp_path, ["--channels", "6", "12", "24"])
     _, settings = load_segmenter(child)
     assert tuple(settings.channels) == (6, 12, 24)
     card = (child / "scar_segmenter_2d.md").read_text()
@@ -422,14 +426,7 @@ def test_fine_tuning_to_neighbouring_slices_and_segmenting_with_them(phantom_dat
     from ScarSegmentLib.segmenter import load_segmenter
     from ScarSynthLib.phantom import make_phantom
 
-    parent = tmp_path / "parent"
-    child = tmp_path / "child"
-    base = [sys.executable, "-m", "ScarSynthLib.cli", "train-seg", str(phantom_dataset), "--preset", "tiny",
-            "--threads", "1", "--no-progress"]
-    for command in (base + ["-o", str(parent)],
-                    base + ["-o", str(child), "--init-weights", str(parent), "--context-slices", "1"]):
-        done = subprocess.run(command, capture_output=True, text=True, timeout=120)
-        assert done.returncode == 0, done.stderr
+    parent, child = _train_parent_and_child(phantom_dataset, tmp_path, ["--context-slices", "1"])
     network, settings = load_segmenter(child)
     assert settings.context_slices == 1 and settings.in_channels == 3
     before = load_state_dict(parent / "scar_segmenter_2d.safetensors")
