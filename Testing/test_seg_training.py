@@ -87,15 +87,19 @@ def test_training_writes_weights_log_card_and_resumes(small_dataset, tmp_path):
 
 
 def test_fine_tuning_starts_from_the_parent_weights(phantom_dataset, tmp_path):
-    """With a zero learning rate, fine-tuning must hand back the parent's weights unchanged."""
+    """With a zero learning rate, fine-tuning must hand back the parent's weights unchanged; and it
+    draws other patches than the parent did with the same seed."""
     from ScarSegmentLib.train import make_config, train_segmenter
 
-    parent = train_segmenter(phantom_dataset, tmp_path / "parent", make_config("tiny", threads=1), progress=False)
+    frozen = make_config("tiny", threads=1, learning_rate=0.0)
+    parent = train_segmenter(phantom_dataset, tmp_path / "parent", frozen, progress=False)
     child = train_segmenter(phantom_dataset, tmp_path / "child",
                             make_config("tiny", threads=1, learning_rate=0.0, init_weights=str(tmp_path / "parent")),
                             progress=False)
     before, after = load_state_dict(parent), load_state_dict(child)
     assert all((before[k] == after[k]).all() for k in before)
+    # The same weights, unchanged by training, give another loss: the patches differ.
+    assert read_log(tmp_path / "child")[0]["loss"] != read_log(tmp_path / "parent")[0]["loss"]
     training = json.loads((tmp_path / "child" / "scar_segmenter_2d.json").read_text())["training"]
     assert training["fine_tuned_from"]["sha256"] == sha256_of(parent)
     assert training["config"]["init_weights"] == "parent"  # a folder name, never a machine path
@@ -132,6 +136,17 @@ def test_train_seg_cli_with_extra_phantoms(small_dataset, phantom_dataset, tmp_p
     bad = subprocess.run(command[:4] + [str(tmp_path / "missing"), "-o", str(tmp_path / "x"), "--preset", "tiny"],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "Dataset folder not found" in bad.stderr
+
+
+def test_each_generation_of_a_lineage_has_its_own_patch_seeds():
+    from ScarSegmentLib.train import generation, patch_seed
+
+    first = {"name": "scar_segmenter_2d", "fine_tuned_from": None}
+    second = {"name": "scar_segmenter_2d", "fine_tuned_from": first}
+    assert [generation(lineage) for lineage in (None, first, second)] == [0, 1, 2]
+    seeds = [patch_seed(0, g, epoch, rank) for g in range(3) for epoch in range(100) for rank in range(2)]
+    assert len(set(seeds)) == len(seeds) and seeds == [patch_seed(0, g, epoch, rank) for g in range(3)
+                                                       for epoch in range(100) for rank in range(2)]
 
 
 def test_bad_settings_are_named():
@@ -409,11 +424,12 @@ def test_fine_tuning_to_more_features(phantom_dataset, tmp_path):
     from ScarSegmentLib.segmenter import load_segmenter
     from ScarSynthLib.phantom import make_phantom
 
-    _, child = _train_parent_and_child(phantom_dataset, tmp_path, ["--channels", "6", "12", "24"])
+    _, child = _train_parent_and_child(phantom_dataset, tmp_path, ["--channels", "6", "12", "24", "--seed", "5"])
     _, settings = load_segmenter(child)
     assert tuple(settings.channels) == (6, 12, 24)
     card = (child / "scar_segmenter_2d.md").read_text()
     assert "The parent had [4, 8, 16] features per level" in card and "--channels 6 12 24" in card
+    assert "--seed 5" in card
 
     phantom = make_phantom(seed=3, n_slices=5, matrix_size=64, pixel_spacing=2.0)
     result = segment_dl(phantom.image, weights=child, device="cpu", progress=False)

@@ -93,6 +93,8 @@ def model_card_text(entry):
     extra_flag += f" --epochs {config['epochs']} --learning-rate {config['learning_rate']}"
     if tuple(config.get("class_weights", TrainConfig.class_weights)) != TrainConfig.class_weights:
         extra_flag += " --class-weights " + " ".join(f"{w:g}" for w in config["class_weights"])
+    if config.get("seed"):
+        extra_flag += f" --seed {config['seed']}"
     context = settings.get("context_slices", 0)
     if context:
         extra_flag += f" --context-slices {context}"

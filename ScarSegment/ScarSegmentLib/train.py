@@ -273,6 +273,20 @@ def learning_rate(config, step, total_steps):
     return config.learning_rate * warmup * 0.5 * (1.0 + math.cos(math.pi * min(step / total_steps, 1.0)))
 
 
+def generation(lineage):
+    """How many runs came before this one: 0 from scratch, 1 when fine-tuning a model trained from scratch..."""
+    count = 0
+    while lineage:
+        count, lineage = count + 1, lineage.get("fine_tuned_from")
+    return count
+
+
+def patch_seed(seed, generation, epoch, rank):
+    """Seed of the patches one process draws in one epoch. It depends on the run's generation, so a
+    fine-tuning run sees other slices and augmentations than its parent saw with the same seed."""
+    return int(np.random.SeedSequence((seed, generation, epoch, rank)).generate_state(1)[0])
+
+
 def _choose_split(cases, config):
     names = [case.name for case in cases]
     if config.split_file:
@@ -449,7 +463,7 @@ def train_segmenter(dataset_dir, out_dir, config=None, resume=False, progress=Tr
         scores = {}
         for epoch in range(start_epoch, config.epochs):
             started = time.time()
-            epoch_seed = config.seed * 100003 + epoch * 1009 + dist.rank
+            epoch_seed = patch_seed(config.seed, generation(lineage), epoch, dist.rank)
             chosen = np.random.default_rng(epoch_seed).choice(len(pairs), size=per_process * config.batch_size, p=weights)
             dataset = PatchDataset(train_cases + extra_cases, config, [pairs[i] for i in chosen], epoch_seed)
             from monai.data import DataLoader

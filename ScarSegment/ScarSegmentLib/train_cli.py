@@ -40,7 +40,8 @@ def register(subparsers):
     parser.add_argument("--device", choices=("cpu", "cuda"), help="default: a GPU when there is one")
     parser.add_argument("--threads", type=int, help="CPU threads per process")
     parser.add_argument("--workers", type=int, help="data loader worker processes")
-    parser.add_argument("--seed", type=int)
+    parser.add_argument("--seed", type=int, help="seed of the validation split, the initial weights and the patches "
+                        "drawn (default 0); a fine-tuning run draws other patches than its parent, whatever the seed")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
 
