@@ -9,6 +9,7 @@ import logging
 import pathlib
 from typing import Annotated, Optional
 
+import qt
 import vtk
 
 import slicer
@@ -104,6 +105,7 @@ class ScarSegmentWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
 
         self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
+        self.ui.loadStackButton.connect("clicked(bool)", self.onLoadStackButton)
 
         self.initializeParameterNode()
 
@@ -162,6 +164,18 @@ class ScarSegmentWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.ui.applyButton.toolTip = _("Segment the volume.")
             self.ui.applyButton.enabled = True
 
+    def onLoadStackButton(self) -> None:
+        folder = qt.QFileDialog.getExistingDirectory(
+            slicer.util.mainWindow(), _("DICOM folder holding the LGE short-axis stack"))
+        if not folder:
+            return
+        with slicer.util.tryWithErrorDisplay(_("Could not load a stack from the folder."), waitCursor=True):
+            node, choice = self.logic.loadStack(folder)
+            self._parameterNode.inputVolume = node
+            slicer.util.setSliceViewerLayers(background=node, fit=True)
+            note = choice.note() if choice else None
+            self.ui.statusLabel.text = note or _("Loaded {name}.").format(name=node.GetName())
+
     def onApplyButton(self) -> None:
         with slicer.util.tryWithErrorDisplay(_("Segmentation failed."), waitCursor=True):
             # The network runs for "dl", and for the thresholds when no myocardium is given.
@@ -192,6 +206,11 @@ class ScarSegmentLogic(ScriptedLoadableModuleLogic):
 
     def getParameterNode(self):
         return ScarSegmentParameterNode(super().getParameterNode())
+
+    def loadStack(self, path):
+        """A new volume node holding the LGE stack of an image file or DICOM folder, and the
+        dicom.FolderChoice naming the series read (None for a file)."""
+        return scene.load_stack_node(path, slicer.mrmlScene)
 
     def process(self, parameters, progress=None) -> str:
         """Segment the chosen volume, fill the chosen outputs and return a one-line summary.
@@ -252,6 +271,7 @@ class ScarSegmentTest(ScriptedLoadableModuleTest):
             self.delayDisplay(f"ScarSegment self-test skipped: {', '.join(missing)} not installed.")
             return
         self.test_VolumeThroughTheScene()
+        self.test_LoadStack()
         self.test_ThresholdInTheBackground()
 
     def test_VolumeThroughTheScene(self):
@@ -272,6 +292,24 @@ class ScarSegmentTest(ScriptedLoadableModuleTest):
         parameters = ScarSegmentLogic().getParameterNode()
         self.assertEqual(parameters.method, "dl")
         self.delayDisplay("Test passed")
+
+    def test_LoadStack(self):
+        """loadStack reads a stack file into a new volume node on the file's grid."""
+        import tempfile
+
+        import numpy as np
+
+        from AHABullseyeLib import io
+        from AHABullseyeLib.volume import Volume
+
+        image = Volume(np.arange(4 * 30 * 30, dtype=np.float32).reshape(4, 30, 30),
+                       spacing=(1.5, 1.5, 8.0), origin=(10.0, -5.0, 20.0))
+        with tempfile.TemporaryDirectory() as folder:
+            node, choice = ScarSegmentLogic().loadStack(io.write_volume(image, pathlib.Path(folder) / "stack.nrrd"))
+        self.assertIsNone(choice)
+        self.assertEqual(node.GetName(), "stack")
+        self.assertTrue(scene.volume_from_node(node).same_grid(image))
+        self.delayDisplay("Stack loaded")
 
     def test_ThresholdInTheBackground(self):
         """n-SD inside the phantom's myocardium, run as a background process, finds its scar."""

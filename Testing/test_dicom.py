@@ -212,3 +212,30 @@ def test_run_report_names_the_stack_read_and_the_others(tmp_path):
     assert "also there: series 6 'LGE SAX PSIR' (8 slices)" in report and "also there" in done.stdout
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert metrics["input"] == "dicom: series 5 'LGE SAX' (8 slices)"
+
+
+def test_per_slice_series_load_into_one_volume_node(tmp_path):
+    """In a Slicer scene the stack of a folder of single-slice series becomes one volume node on
+    the stack's geometry, named after the stack read; an image file keeps its own name."""
+    slicer = pytest.importorskip("slicer")
+    if not hasattr(slicer, "vtkMRMLScene"):
+        pytest.skip("slicer-core is not installed")
+    from AHABullseyeLib import scene as S
+
+    stack = _stack()
+    write_dicom(stack, tmp_path / "dicom" / "mag", series_number=10, one_series_per_slice=True)
+    write_dicom(stack.with_array(4096 - stack.array), tmp_path / "dicom" / "psir", series_number=30,
+                one_series_per_slice=True, image_type="DERIVED\\PRIMARY\\P\\PSIR", description="LGE SAX PSIR")
+    mrml_scene = slicer.vtkMRMLScene()
+    node, choice = S.load_stack_node(tmp_path / "dicom", mrml_scene)
+    _assert_same(stack, S.volume_from_node(node))
+    assert node.GetName() == "dicom series 10-15 'LGE SAX' (6 slices)"
+    assert choice.others == ("series 30-35 'LGE SAX PSIR' (6 slices)",)
+    assert mrml_scene.GetNumberOfNodesByClass("vtkMRMLScalarVolumeNode") == 1
+
+    file_node, file_choice = S.load_stack_node(io.write_volume(stack, tmp_path / "lge.nii.gz"), mrml_scene)
+    assert file_node.GetName() == "lge" and file_choice is None
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="no DICOM images"):
+        S.load_stack_node(tmp_path / "empty", mrml_scene)
+    assert mrml_scene.GetNumberOfNodesByClass("vtkMRMLScalarVolumeNode") == 2  # nothing added

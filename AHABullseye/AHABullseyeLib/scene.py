@@ -6,6 +6,8 @@ markups points. Everything takes the scene as an argument, so it runs inside Sli
 `slicer-core` wheel alike (no slicer.app, no slicer.mrmlScene needed).
 """
 
+from pathlib import Path
+
 import numpy as np
 import slicer
 import vtk
@@ -13,6 +15,7 @@ from vtk.util import numpy_support
 
 from . import labels as L
 from .errors import InputError
+from .io import read_image_and_choice
 from .volume import Volume
 
 _LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0])
@@ -129,6 +132,16 @@ def read_volume_node(path, scene, name=None, labelmap=False):
     node.SetAndObserveStorageNodeID(storage.GetID())
     node.CreateDefaultDisplayNodes()
     return node
+
+
+def load_stack_node(path, scene, name=None):
+    """Read an LGE stack into a new scalar volume node: an image file, or the short-axis stack of a
+    DICOM folder however the scanner split it into series (Slicer's DICOM module would load each
+    single-slice series as a volume of its own). Returns (node, dicom.FolderChoice or None)."""
+    image, choice = read_image_and_choice(path)
+    if name is None:
+        name = f"{Path(path).name} {choice.read}" if choice else Path(path).name.split(".")[0]
+    return volume_to_node(image, scene, name), choice
 
 
 def write_node(node, path):
