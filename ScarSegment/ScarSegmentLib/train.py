@@ -274,17 +274,18 @@ def learning_rate(config, step, total_steps):
 
 
 def generation(lineage):
-    """How many runs came before this one: 0 from scratch, 1 when fine-tuning a model trained from scratch..."""
+    """How many runs came before a run with this lineage: 0 for one from scratch, 1 for a run that
+    fine-tunes a model trained from scratch, and so on."""
     count = 0
     while lineage:
         count, lineage = count + 1, lineage.get("fine_tuned_from")
     return count
 
 
-def patch_seed(seed, generation, epoch, rank):
+def patch_seed(seed, generation_number, epoch, rank):
     """Seed of the patches one process draws in one epoch. It depends on the run's generation, so a
     fine-tuning run sees other slices and augmentations than its parent saw with the same seed."""
-    return int(np.random.SeedSequence((seed, generation, epoch, rank)).generate_state(1)[0])
+    return int(np.random.SeedSequence((seed, generation_number, epoch, rank)).generate_state(1)[0])
 
 
 def _choose_split(cases, config):
@@ -461,9 +462,10 @@ def train_segmenter(dataset_dir, out_dir, config=None, resume=False, progress=Tr
             out_dir.mkdir(parents=True, exist_ok=True)
         bar = tqdm(total=total_steps, initial=step, desc="training", unit="it", disable=not (progress and dist.main))
         scores = {}
+        generation_number = generation(lineage)
         for epoch in range(start_epoch, config.epochs):
             started = time.time()
-            epoch_seed = patch_seed(config.seed, generation(lineage), epoch, dist.rank)
+            epoch_seed = patch_seed(config.seed, generation_number, epoch, dist.rank)
             chosen = np.random.default_rng(epoch_seed).choice(len(pairs), size=per_process * config.batch_size, p=weights)
             dataset = PatchDataset(train_cases + extra_cases, config, [pairs[i] for i in chosen], epoch_seed)
             from monai.data import DataLoader
