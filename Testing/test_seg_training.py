@@ -49,6 +49,9 @@ def test_training_on_phantoms(phantom_dataset, tmp_path):
     assert cases[0].image.shape[1:] == (95, 95)  # 64 pixels of 2 mm on the 1.35 mm grid
     weights = train_segmenter(phantom_dataset, tmp_path / "model", config, progress=False)
     assert weights.is_file() and len(read_log(tmp_path / "model")) == 1
+    # No device was asked for: the card names the one that was found.
+    assert json.loads((tmp_path / "model" / "scar_segmenter_2d.json").read_text())["training"]["device"] == "cpu"
+    assert " min on the CPU." in (tmp_path / "model" / "scar_segmenter_2d.md").read_text()
 
 
 def read_log(model_dir):

@@ -18,6 +18,11 @@ def _lineage_text(parent):
     return "fine-tuned from " + ", itself fine-tuned from ".join(parts)
 
 
+def _device_text(device):
+    """' on the CPU' / ' on a GPU', or nothing for a run that did not record its device."""
+    return {"cpu": " on the CPU", "cuda": " on a GPU"}.get(device, "")
+
+
 def _context_text(settings):
     context = settings.get("context_slices", 0)
     if not context:
@@ -128,7 +133,7 @@ oversampled. Augmentation (MONAI): any rotation, flips, scaling 0.75-1.25, shear
 gamma, histogram shift, bias field, intensity scale/shift, simulated low resolution, blur, noise.{_field_of_view_text(config, settings)}
 {config['epochs']} epochs x {config['iterations_per_epoch']} iterations x batch {config['batch_size']},
 AdamW, learning rate {config['learning_rate']} (warm-up, cosine decay). Training time:
-{minutes:.1f} min on {config['device'] or 'auto'} device.
+{minutes:.1f} min{_device_text(training.get('device') or config['device'])}.
 {lineage}
 Retrain with (a GPU is used when there is one; `--resume` continues from MODEL_DIR/checkpoint.pt):
 

@@ -356,7 +356,7 @@ def grow_parent(state, parent_settings, settings, seed):
 
 
 def _write_model(network, config, out_dir, scores, seconds, train_cases, valid_cases, processes, extra_cases=0,
-                 lineage=None):
+                 lineage=None, device_type=""):
     """NAME.safetensors + NAME.json (registry entry) + NAME.md (model card) in out_dir."""
     from safetensors.torch import save_file
 
@@ -375,6 +375,7 @@ def _write_model(network, config, out_dir, scores, seconds, train_cases, valid_c
             "config": config.to_dict(),
             "seconds": round(seconds, 1),
             "processes": processes,
+            "device": device_type,
             "train_cases": len(train_cases),
             "extra_train_cases": extra_cases,
             "fine_tuned_from": lineage,
@@ -505,6 +506,6 @@ def train_segmenter(dataset_dir, out_dir, config=None, resume=False, progress=Tr
         if not scores and valid_cases:
             scores = validate(network, valid_cases, config, dist.device)
         return _write_model(network, config, out_dir, scores, seconds, train_cases, valid_cases, dist.world_size,
-                            len(extra_cases), lineage)
+                            len(extra_cases), lineage, dist.device.type)
     finally:
         dist.close()
