@@ -233,8 +233,8 @@ def test_per_slice_series_load_into_one_volume_node(tmp_path):
     assert choice.others == ("series 30-35 'LGE SAX PSIR' (6 slices)",)
     assert mrml_scene.GetNumberOfNodesByClass("vtkMRMLScalarVolumeNode") == 1
 
-    file_node, file_choice = S.load_stack_node(io.write_volume(stack, tmp_path / "lge.nii.gz"), mrml_scene)
-    assert file_node.GetName() == "lge" and file_choice is None
+    file_node, file_choice = S.load_stack_node(io.write_volume(stack, tmp_path / "lge.v2.nii.gz"), mrml_scene)
+    assert file_node.GetName() == "lge.v2" and file_choice is None
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputError, match="no DICOM images"):
         S.load_stack_node(tmp_path / "empty", mrml_scene)

@@ -29,6 +29,15 @@ def _suffix(path):
     return Path(path).suffix.lower()
 
 
+def image_stem(name):
+    """A file name without its image suffix (`lge.v2.nii.gz` gives `lge.v2`), or None when it has none."""
+    lower = name.lower()
+    for suffix in (SEG_NRRD_SUFFIX,) + IMAGE_SUFFIXES:
+        if lower.endswith(suffix):
+            return name[: -len(suffix)]
+    return None
+
+
 def volume_from_sitk(image):
     """Convert a 3D SimpleITK image to a Volume (a single-frame 4D image is squeezed to 3D)."""
     import SimpleITK as sitk

@@ -15,7 +15,7 @@ from vtk.util import numpy_support
 
 from . import labels as L
 from .errors import InputError
-from .io import read_image_and_choice
+from .io import image_stem, read_image_and_choice
 from .volume import Volume
 
 _LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0])
@@ -140,7 +140,7 @@ def load_stack_node(path, scene, name=None):
     single-slice series as a volume of its own). Returns (node, dicom.FolderChoice or None)."""
     image, choice = read_image_and_choice(path)
     if name is None:
-        name = f"{Path(path).name} {choice.read}" if choice else Path(path).name.split(".")[0]
+        name = f"{Path(path).name} {choice.read}" if choice else (image_stem(Path(path).name) or Path(path).stem)
     return volume_to_node(image, scene, name), choice
 
 

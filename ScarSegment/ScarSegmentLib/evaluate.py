@@ -18,7 +18,7 @@ import numpy as np
 
 from AHABullseyeLib import labels as L
 from AHABullseyeLib.errors import InputError
-from AHABullseyeLib.io import IMAGE_SUFFIXES, read_labels
+from AHABullseyeLib.io import image_stem, read_labels
 
 CLASSES = {
     "blood_pool": (L.BLOOD_POOL,),
@@ -89,14 +89,6 @@ def evaluate_labels(prediction, reference):
     return metrics
 
 
-def _strip_suffix(name):
-    lower = name.lower()
-    for suffix in (".seg.nrrd",) + IMAGE_SUFFIXES:
-        if lower.endswith(suffix):
-            return name[: -len(suffix)]
-    return None
-
-
 def _label_files(folder):
     """{case name: label file} in a folder: EMIDEC layout (Case/Contours/Case.nii.gz) or flat files."""
     folder = Path(folder)
@@ -106,14 +98,14 @@ def _label_files(folder):
     for entry in sorted(folder.iterdir()):
         if entry.is_dir():
             for candidate in (entry / "Contours", entry):
-                files = [f for f in sorted(candidate.glob("*")) if f.is_file() and _strip_suffix(f.name)]
+                files = [f for f in sorted(candidate.glob("*")) if f.is_file() and image_stem(f.name)]
                 # EMIDEC contours, or one output folder of `scarsynth segment` (labels.nii.gz).
-                named = [f for f in files if _strip_suffix(f.name) in (entry.name, "labels")]
+                named = [f for f in files if image_stem(f.name) in (entry.name, "labels")]
                 if named:
                     found[entry.name] = named[0]
                     break
-        elif entry.is_file() and _strip_suffix(entry.name):
-            found.setdefault(_strip_suffix(entry.name), entry)
+        elif entry.is_file() and image_stem(entry.name):
+            found.setdefault(image_stem(entry.name), entry)
     return found
 
 
