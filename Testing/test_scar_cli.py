@@ -151,6 +151,29 @@ def test_unit_spacing_is_reported_as_assumed(case, tmp_path, capsys):
     assert metrics["voxel_volume_ml"] == pytest.approx(0.001)
 
 
+def test_slices_that_look_like_a_long_axis_view_are_warned_of(case, tmp_path, capsys):
+    """Short-axis geometry passes quietly; a stack whose slice normal lies across the typical LV
+    long axis, as a four-chamber view's does, gets a warning."""
+    from AHABullseyeLib.orientation import TYPICAL_LONG_AXIS_LPS
+
+    folder, phantom = case
+    across = np.cross(TYPICAL_LONG_AXIS_LPS, [0.0, 0.0, 1.0])
+    across /= np.linalg.norm(across)
+    in_plane = np.cross(across, TYPICAL_LONG_AXIS_LPS)
+    direction = np.stack([TYPICAL_LONG_AXIS_LPS, in_plane, across], axis=1)
+    for name, geometry in (("short", phantom.image.direction), ("long", direction)):
+        image = Volume(phantom.image.array, phantom.image.spacing, phantom.image.origin, geometry)
+        write_volume(image, tmp_path / f"{name}.nii.gz")
+        write_volume(image.with_array(phantom.labels.array), tmp_path / f"{name}_labels.nii.gz")
+        code, stderr = scarsynth_here(capsys, "segment", tmp_path / f"{name}.nii.gz", "-o", tmp_path / name,
+                                      "--method", "fwhm", "--myocardium", tmp_path / f"{name}_labels.nii.gz")
+        assert code == 0, stderr
+    short = json.loads((tmp_path / "short" / "metrics.json").read_text())["warnings"]
+    long = json.loads((tmp_path / "long" / "metrics.json").read_text())["warnings"]
+    assert not any("short-axis" in w for w in short)
+    assert any("may not be short-axis: their normal lies 90 degrees" in w for w in long)
+
+
 def test_run_on_a_stack_stored_with_slices_along_the_last_axis(case, tmp_path):
     """The same scan stored [x, y, z] gets the same AHA table and scar, with every file on its own
     grid: the AHA model and the figures work on the slices, wherever the array keeps them."""

@@ -42,19 +42,37 @@ def slice_areas(labels):
     return blood, myocardium
 
 
-def geometry_apex_side(direction):
-    """'first' or 'last' when the slice normal is a real (oblique) short-axis orientation, else None.
+# A short-axis slice normal lies within this angle of the typical long axis; long-axis views
+# (two-, three-, four-chamber) lie near 90 degrees from it.
+SHORT_AXIS_MAX_ANGLE = 60.0
 
-    A normal along a patient axis (an identity direction, as in many exported files) says nothing
-    about where the heart points, so geometry then cannot decide.
-    """
+
+def long_axis_angle(direction):
+    """Degrees (0-90) between the slice normal and the typical LV long axis, or None when the normal
+    lies along a patient axis: an identity direction, as in many exported files, says nothing about
+    where the heart points."""
     normal = np.asarray(direction, dtype=float)[:, 2]
     if np.max(np.abs(normal)) > 0.95:
         return None
-    cosine = float(normal @ TYPICAL_LONG_AXIS_LPS)
-    if abs(cosine) < 0.5:  # more than 60 degrees away from any plausible long axis
+    return float(np.degrees(np.arccos(min(1.0, abs(float(normal @ TYPICAL_LONG_AXIS_LPS))))))
+
+
+def geometry_apex_side(direction):
+    """'first' or 'last' when the slice normal is a real (oblique) short-axis orientation, else None."""
+    angle = long_axis_angle(direction)
+    if angle is None or angle > SHORT_AXIS_MAX_ANGLE:
         return None
-    return "last" if cosine > 0 else "first"
+    return "last" if float(np.asarray(direction, dtype=float)[:, 2] @ TYPICAL_LONG_AXIS_LPS) > 0 else "first"
+
+
+def orientation_warnings(direction):
+    """A warning when the slices look like long-axis views rather than a short-axis stack."""
+    angle = long_axis_angle(direction)
+    if angle is None or angle <= SHORT_AXIS_MAX_ANGLE:
+        return []
+    return [f"The slices may not be short-axis: their normal lies {angle:.0f} degrees from the usual direction "
+            "of the LV long axis, as in a long-axis (two-, three- or four-chamber) view. Segmentation and the "
+            "AHA model expect a short-axis stack."]
 
 
 def anatomy_apex_side(labels):

@@ -12,6 +12,7 @@ import numpy as np
 
 from AHABullseyeLib.errors import InputError
 from AHABullseyeLib.io import check_image
+from AHABullseyeLib.orientation import orientation_warnings
 from AHABullseyeLib.volume import inverse_order
 
 from .quantify import quantify_scar
@@ -97,7 +98,7 @@ def segment(image, method="dl", n_sd=5.0, myocardium=None, remote=None, device=N
                          None if remote is None else np.transpose(np.asarray(remote), order),
                          device, weights, progress)
         return on_axes(result, inverse_order(order))
-    warnings = spacing_warnings(image)
+    warnings = spacing_warnings(image) + orientation_warnings(image.direction)
     info = {"method": method, "method_name": METHOD_NAMES[method]}
     probabilities = None
     if method == "dl" or myocardium is None:
