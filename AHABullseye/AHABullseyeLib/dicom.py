@@ -170,8 +170,7 @@ def group_stacks(images):
         for members in sorted(series.values(), key=lambda members: members[0].series_number):
             if not _series_with_one_image_per_position(members, normal):
                 continue
-            for image in members:
-                position = float(np.dot(image.position, normal))
+            for image, position in zip(members, _slice_positions(members, normal)):
                 chosen = [(p, i) for p, i in chosen if abs(p - position) > POSITION_TOLERANCE_MM]
                 chosen.append((position, image))
         if chosen:

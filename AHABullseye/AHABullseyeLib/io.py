@@ -31,11 +31,8 @@ def _suffix(path):
 
 def image_stem(name):
     """A file name without its image suffix (`lge.v2.nii.gz` gives `lge.v2`), or None when it has none."""
-    lower = name.lower()
-    for suffix in (SEG_NRRD_SUFFIX,) + IMAGE_SUFFIXES:
-        if lower.endswith(suffix):
-            return name[: -len(suffix)]
-    return None
+    suffix = _suffix(name)
+    return name[: -len(suffix)] if suffix in (SEG_NRRD_SUFFIX,) + IMAGE_SUFFIXES else None
 
 
 def volume_from_sitk(image):

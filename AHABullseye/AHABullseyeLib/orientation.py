@@ -47,22 +47,34 @@ def slice_areas(labels):
 SHORT_AXIS_MAX_ANGLE = 60.0
 
 
-def long_axis_angle(direction):
-    """Degrees (0-90) between the slice normal and the typical LV long axis, or None when the normal
-    lies along a patient axis: an identity direction, as in many exported files, says nothing about
+def _long_axis_cosine(direction):
+    """Cosine between the slice normal and the typical LV long axis, or None when the normal lies
+    along a patient axis: an identity direction, as in many exported files, says nothing about
     where the heart points."""
     normal = np.asarray(direction, dtype=float)[:, 2]
     if np.max(np.abs(normal)) > 0.95:
         return None
-    return float(np.degrees(np.arccos(min(1.0, abs(float(normal @ TYPICAL_LONG_AXIS_LPS))))))
+    return float(normal @ TYPICAL_LONG_AXIS_LPS)
+
+
+def _angle(cosine):
+    """Degrees (0-90) between two axes, whichever way each points."""
+    return float(np.degrees(np.arccos(min(1.0, abs(cosine)))))
+
+
+def long_axis_angle(direction):
+    """Degrees (0-90) between the slice normal and the typical LV long axis, or None when the
+    geometry cannot tell (see _long_axis_cosine)."""
+    cosine = _long_axis_cosine(direction)
+    return None if cosine is None else _angle(cosine)
 
 
 def geometry_apex_side(direction):
     """'first' or 'last' when the slice normal is a real (oblique) short-axis orientation, else None."""
-    angle = long_axis_angle(direction)
-    if angle is None or angle > SHORT_AXIS_MAX_ANGLE:
+    cosine = _long_axis_cosine(direction)
+    if cosine is None or _angle(cosine) > SHORT_AXIS_MAX_ANGLE:
         return None
-    return "last" if float(np.asarray(direction, dtype=float)[:, 2] @ TYPICAL_LONG_AXIS_LPS) > 0 else "first"
+    return "last" if cosine > 0 else "first"
 
 
 def orientation_warnings(direction):
