@@ -20,10 +20,8 @@ REPO = Path(__file__).resolve().parents[1]
 for module in ("AHABullseye", "ScarSegment", "ScarSynth"):
     sys.path.insert(0, str(REPO / module))
 
-from AHABullseyeLib.models import load_state_dict  # noqa: E402
 from ScarSegmentLib import data as D  # noqa: E402
-from ScarSegmentLib.network import NetworkSettings, build_network  # noqa: E402
-from ScarSegmentLib.segmenter import find_entry  # noqa: E402
+from ScarSegmentLib.segmenter import find_entry, load_segmenter  # noqa: E402
 from ScarSegmentLib.train import make_config, validate  # noqa: E402
 
 STRUCTURES = ("myocardium", "scar", "mvo", "blood_pool")
@@ -41,9 +39,7 @@ def main():
 
     torch.set_num_threads(args.threads)
     entry = find_entry(args.weights)
-    settings = NetworkSettings.from_dict(entry["settings"])
-    network = build_network(settings)
-    network.load_state_dict(load_state_dict(entry["path"], entry.get("sha256")))
+    network, settings = load_segmenter(args.weights)
     config = replace(make_config("cpu"), network=settings)
     lost_spacing = entry["training"]["config"].get("lost_spacing_mm", config.lost_spacing_mm)
     cases = D.load_dataset(args.data, settings, lost_spacing, progress=True)
