@@ -173,7 +173,35 @@ def test_psir_contrast_phantom():
 
 def test_thin_slices_are_seen_with_neighbours_as_far_apart_as_in_training():
     """On a 2.5 mm stack the network sees each slice between the slices 10 mm away, as in
-    training: every fourth slice is labelled as the 10 mm stack of only those slices is."""
+    training: every fourth slice gets exactly the input it gets in the 10 mm stack of only those
+    slices (the window's intensity anchors aside, which here are left out)."""
+    from dataclasses import replace
+
+    import torch
+
+    from ScarSegmentLib.inference import network_window, slice_step
+    from ScarSegmentLib.segmenter import load_segmenter
+    from ScarSynthLib.phantom import make_phantom
+
+    thin = make_phantom(seed=1, n_slices=33, pixel_spacing=1.4, slice_spacing=2.5, look="scanner").image
+    thick = Volume(thin.array[::4].copy(), (1.4, 1.4, 10.0), thin.origin, thin.direction)
+    _, settings = load_segmenter()
+    assert settings.context_slices > 0 and settings.neighbour_spacing_mm == 10.0
+    assert slice_step(thin, settings) == 4 and slice_step(thick, settings) == 1
+    assert slice_step(Volume(thin.array, (1.0, 1.0, 1.0)), settings) == 1  # spacing lost: adjacent
+
+    as_is = replace(settings, window_normalisation=False)
+    thin_slices, thick_slices = (torch.from_numpy(v.array)[:, None] for v in (thin, thick))
+    centre = (thin.shape[1] / 2, thin.shape[2] / 2)
+    seen_thin = network_window(thin_slices, centre, as_is, slice_step(thin, settings))[::4]
+    assert torch.equal(seen_thin, network_window(thick_slices, centre, as_is, 1))
+    assert not torch.equal(network_window(thin_slices, centre, as_is, 1)[::4], seen_thin)
+
+
+def test_thin_slices_are_labelled_as_the_thick_stack_of_the_same_slices():
+    """Every fourth slice of a 2.5 mm stack is labelled much as the 10 mm stack of only those
+    slices is. Not exactly: the LV window is placed and normalised from all slices, and moving it
+    by one pixel changes about 1.5% of the myocardium's pixels (measured on this phantom)."""
     from ScarSegmentLib.inference import segment_dl
     from ScarSynthLib.phantom import make_phantom
 
@@ -182,9 +210,9 @@ def test_thin_slices_are_seen_with_neighbours_as_far_apart_as_in_training():
     thick = Volume(thin.array[::4].copy(), (1.4, 1.4, 10.0), thin.origin, thin.direction)
     every_fourth = segment_dl(thin, progress=False).labels.array[::4]
     alone = segment_dl(thick, progress=False).labels.array
-    assert myocardium_dice(every_fourth, alone) > 0.995  # 0.984 with the adjacent slices as neighbours
+    assert myocardium_dice(every_fourth, alone) > 0.97  # 0.987 with the seventeenth stage, 1.0 with the sixteenth
     scar_a, scar_b = every_fourth >= 3, alone >= 3
-    assert 2 * (scar_a & scar_b).sum() / (scar_a.sum() + scar_b.sum()) > 0.99  # 0.91 so
+    assert 2 * (scar_a & scar_b).sum() / (scar_a.sum() + scar_b.sum()) > 0.93  # 0.964 and 1.0
 
 
 def test_lost_slice_spacing_keeps_the_adjacent_slices_as_neighbours():

@@ -78,6 +78,16 @@ def with_neighbours(slices, context, step=1):
     return torch.from_numpy(np.stack([neighbour_slices(stack, z, context, step) for z in range(len(stack))]))
 
 
+def slice_step(image, settings):
+    """How many slices of `image` lie between a slice and the neighbours the network sees with it:
+    as far apart as in training. A header of 1 x 1 x 1 mm (lost spacing) says nothing about the
+    slice distance, so its adjacent slices are the neighbours, as for a stack of 10 mm slices."""
+    if image.spacing_is_placeholder:
+        return 1
+    slice_spacing_mm = float(np.asarray(image.spacing)[::-1][image.slice_axis()])
+    return neighbour_step(slice_spacing_mm, settings.neighbour_spacing_mm)
+
+
 def _softmax_sliding(network, slices, patch, device):
     """Class probabilities of whole slices (N, 1, H, W) by a sliding window of patch x patch."""
     import torch
@@ -230,8 +240,7 @@ def segment_dl(image, weights=None, device=None, progress=True):
     slices = F.interpolate(normalised, size=model_size, mode="bilinear", align_corners=False, antialias=downsampling)
     steps.update(1)
 
-    # Neighbours as far apart as in training; a header of 1 x 1 x 1 mm (lost spacing) says nothing.
-    step = 1 if image.spacing_is_placeholder else neighbour_step(spacing_by_axis[axis], settings.neighbour_spacing_mm)
+    step = slice_step(image, settings)
     coarse = _softmax_sliding(network, with_neighbours(slices, settings.context_slices, step), patch, device)
     candidates = lv_candidates(coarse)
     steps.update(1)
