@@ -80,7 +80,7 @@ class TrainConfig:
 
 
 PRESETS = {
-    # Trains on a 2-core CPU in under an hour; the shipped model is sixteen such runs, each fine-tuning the
+    # Trains on a 2-core CPU in under an hour; the shipped model is seventeen such runs, each fine-tuning the
     # last (the thirteenth grown to 32-512 features with --channels).
     "cpu": TrainConfig(network=NetworkSettings(patch_size=128, window_normalisation=True)),
     # A GPU: wider network, larger patches, many more iterations.
