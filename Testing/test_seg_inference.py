@@ -210,9 +210,9 @@ def test_thin_slices_are_labelled_as_the_thick_stack_of_the_same_slices():
     thick = Volume(thin.array[::4].copy(), (1.4, 1.4, 10.0), thin.origin, thin.direction)
     every_fourth = segment_dl(thin, progress=False).labels.array[::4]
     alone = segment_dl(thick, progress=False).labels.array
-    assert myocardium_dice(every_fourth, alone) > 0.97  # 0.987 with the seventeenth stage, 1.0 with the sixteenth
+    assert myocardium_dice(every_fourth, alone) > 0.97  # 0.987; 0.957 with the adjacent slices as neighbours
     scar_a, scar_b = every_fourth >= 3, alone >= 3
-    assert 2 * (scar_a & scar_b).sum() / (scar_a.sum() + scar_b.sum()) > 0.93  # 0.964 and 1.0
+    assert 2 * (scar_a & scar_b).sum() / (scar_a.sum() + scar_b.sum()) > 0.93  # 0.964; 0.873 so
 
 
 def test_lost_slice_spacing_keeps_the_adjacent_slices_as_neighbours():
