@@ -117,6 +117,32 @@ def test_nan_and_constant_images_are_refused(tmp_path):
         io.read_image(tmp_path / "flat.nii.gz")
 
 
+@pytest.mark.parametrize("suffix", [".nii", ".nii.gz"])
+def test_truncated_nifti_is_refused_as_image_and_as_labels(tmp_path, suffix):
+    # ITK reads a NIfTI file cut short and fills the missing voxels with zeros.
+    image = _image()
+    for name, volume, read in (("image", image, io.read_image), ("labels", _labels(image), io.read_labels)):
+        whole = tmp_path / f"{name}{suffix}"
+        io.write_volume(volume, whole)
+        cut = tmp_path / f"{name}_cut{suffix}"
+        cut.write_bytes(whole.read_bytes()[: whole.stat().st_size * 2 // 3])
+        with pytest.raises(InputError, match="truncated or damaged"):
+            read(cut)
+        assert read(whole).shape == image.shape
+
+
+def test_non_finite_label_values_are_refused(tmp_path):
+    # ITK's NIfTI reader turns NaN and infinity into 0, which is a valid label.
+    labels = _labels(_image()).array.astype(np.float32)
+    for value in (np.nan, np.inf):
+        bad = labels.copy()
+        bad[2, 3, 4] = value
+        path = tmp_path / "labels.nii.gz"
+        sitk.WriteImage(sitk.GetImageFromArray(bad), str(path))
+        with pytest.raises(InputError, match="NaN or infinite"):
+            io.read_labels(path)
+
+
 def test_corrupt_and_missing_files_are_refused(tmp_path):
     corrupt = tmp_path / "corrupt.nii.gz"
     corrupt.write_bytes(b"this is not an image" * 10)

@@ -106,12 +106,17 @@ def check_image(volume, name="image"):
     return volume
 
 
-def _nifti_has_nan(path):
-    """ITK's NIfTI reader turns NaN into 0, so look at the stored values with nibabel."""
+def _check_nifti_data(path, what):
+    """ITK's NIfTI reader fills a truncated file with zeros and turns NaN into 0, so read the
+    stored values with nibabel: a file cut short or holding non-finite values is refused."""
     import nibabel
 
-    data = np.asanyarray(nibabel.load(str(path)).dataobj)
-    return data.dtype.kind == "f" and not np.all(np.isfinite(data))
+    try:
+        data = np.asanyarray(nibabel.load(str(path)).dataobj)
+    except (EOFError, OSError, ValueError, nibabel.filebasedimages.ImageFileError) as error:
+        raise InputError(f"The {what} {Path(path).name} is truncated or damaged ({' '.join(str(error).split())}).") from None
+    if data.dtype.kind == "f" and not np.all(np.isfinite(data)):
+        raise InputError(f"The {what} {Path(path).name} contains NaN or infinite values.")
 
 
 def read_image(path):
@@ -124,8 +129,8 @@ def read_image_and_choice(path):
     an image file)."""
     image, choice = _read_sitk(path)
     volume = volume_from_sitk(image)
-    if _suffix(path) in (".nii", ".nii.gz") and _nifti_has_nan(path):
-        raise InputError(f"The image {Path(path).name} contains NaN or infinite values.")
+    if _suffix(path) in (".nii", ".nii.gz"):
+        _check_nifti_data(path, "image")
     check_image(volume, name=f"image {Path(path).name}")
     return volume.with_array(volume.array.astype(np.float32, copy=False)), choice
 
@@ -140,6 +145,8 @@ def read_labels(path, like=None):
         volume = _read_seg_nrrd(path)
     else:
         volume = volume_from_sitk(_read_sitk(path)[0])
+        if _suffix(path) in (".nii", ".nii.gz"):
+            _check_nifti_data(path, "label map")
     volume = volume.with_array(L.check_label_array(volume.array, name=f"label map {Path(path).name}"))
     if like is not None:
         like.check_same_grid(volume, what=f"label map {Path(path).name}")
