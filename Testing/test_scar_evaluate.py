@@ -2,6 +2,7 @@
 
 import csv
 import math
+import os
 
 import numpy as np
 import pytest
@@ -115,3 +116,34 @@ def test_real_emidec_layout_against_itself(emidec_dir, tmp_path):
     assert len(rows) > len(evaluated)  # the other reference cases are listed as missing
     for row in evaluated:
         assert row["myocardium_dice"] == 1.0 and row["myocardium_hausdorff_mm"] == 0.0
+
+
+def test_cli_never_writes_metrics_over_an_input(tmp_path, capsys):
+    from ScarSynthLib.cli import main
+
+    write_volume(block_labels(), tmp_path / "gt" / "Case_A.nii.gz")
+    write_volume(block_labels(1), tmp_path / "pred" / "Case_A.nii.gz")
+    reference = tmp_path / "gt" / "Case_A.nii.gz"
+    before = reference.read_bytes()
+    assert main(["evaluate", str(tmp_path / "pred"), str(tmp_path / "gt"), "-o", str(reference)]) == 2
+    reference_copy = tmp_path / "gt" / "copy.csv"
+    reference_copy.write_bytes(before)  # any file inside an input folder counts as an input
+    assert main(["evaluate", str(tmp_path / "pred"), str(tmp_path / "gt"), "-o", str(reference_copy)]) == 2
+    assert "Refusing to overwrite the input" in capsys.readouterr().err
+    assert reference.read_bytes() == before and reference_copy.read_bytes() == before
+    assert sorted(p.name for p in (tmp_path / "gt").iterdir()) == ["Case_A.nii.gz", "copy.csv"]
+
+
+def test_cli_metrics_file_needs_a_known_suffix_and_is_readable_by_others(tmp_path, capsys):
+    from ScarSynthLib.cli import main
+
+    write_volume(block_labels(), tmp_path / "gt.nii.gz")
+    write_volume(block_labels(1), tmp_path / "pred.nii.gz")
+    pair = [str(tmp_path / "pred.nii.gz"), str(tmp_path / "gt.nii.gz")]
+    assert main(["evaluate", *pair, "-o", str(tmp_path / "metrics.txt")]) == 2
+    assert "must end in .json or .csv" in capsys.readouterr().err
+    assert not (tmp_path / "metrics.txt").exists()
+    assert main(["evaluate", *pair, "-o", str(tmp_path / "metrics.json")]) == 0
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "metrics.json").stat().st_mode & 0o777 == 0o666 & ~umask

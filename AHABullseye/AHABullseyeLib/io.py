@@ -248,6 +248,22 @@ def write_volume(volume, path, protect=()):
     return path
 
 
+def write_text_atomic(text, path):
+    """Write a text file whole or not at all, with the permissions of any new file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", newline="") as stream:
+            stream.write(text)
+        os.chmod(temporary, _default_file_mode())  # mkstemp makes owner-only files
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+    return path
+
+
 @contextmanager
 def atomic_output_dir(outdir):
     """Yield a temporary folder; on success move its files into `outdir`, on failure drop them.

@@ -65,6 +65,21 @@ def check_outputs_spare_inputs(outdir, names, inputs):
                 raise InputError(f"Refusing to overwrite the input {path}; choose another output folder.")
 
 
+def check_metrics_output(output, inputs, folders):
+    """InputError, before any work, for a metrics file that could not be written or would replace
+    an input: one of the label files, or any file inside an input folder."""
+    allowed = (".csv",) if folders else (".json", ".csv")
+    if output.suffix.lower() not in allowed:
+        raise InputError(f"The metrics file {output.name} must end in {' or '.join(allowed)}.")
+    if output.is_dir():
+        raise InputError(f"{output} is a folder; give the metrics file's name.")
+    target = output.resolve()
+    for path in inputs:
+        path = path.resolve()
+        if target == path or (output.exists() and path in target.parents):
+            raise InputError(f"Refusing to overwrite the input {output}; choose another metrics file.")
+
+
 def check_weights(path):
     """Weights are a .safetensors file (its NAME.json beside it), a NAME.json or a model folder."""
     if path and not Path(path).exists():
@@ -159,10 +174,10 @@ def run_evaluate(args):
     for path in (prediction, reference):
         if not path.exists():
             raise InputError(f"No such file or folder: {path}")
-    if args.output and Path(args.output).resolve() in (prediction.resolve(), reference.resolve()):
-        raise InputError("Refusing to overwrite an input with the metrics.")
     if prediction.is_dir() != reference.is_dir():
         raise InputError("PRED and GT must both be label files or both be folders.")
+    if args.output:
+        check_metrics_output(Path(args.output), (prediction, reference), folders=prediction.is_dir())
     if prediction.is_dir():
         rows = evaluate_folders(prediction, reference, spacing=args.spacing)
         rows.append(summary_row(rows))
@@ -187,20 +202,11 @@ def run_evaluate(args):
 
 def _write_json_atomic(document, path):
     import math
-    import os
-    import tempfile
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    from AHABullseyeLib.io import write_text_atomic
+
     clean = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in document.items()}
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w") as stream:
-            json.dump(clean, stream, indent=2)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
+    write_text_atomic(json.dumps(clean, indent=2), path)
 
 
 def main(argv=None):

@@ -8,9 +8,8 @@ percentile in mm (MONAI, with the voxel spacing).
 """
 
 import csv
+import io
 import math
-import os
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import numpy as np
 
 from AHABullseyeLib import labels as L
 from AHABullseyeLib.errors import InputError
-from AHABullseyeLib.io import image_stem, read_labels
+from AHABullseyeLib.io import image_stem, read_labels, write_text_atomic
 
 CLASSES = {
     "blood_pool": (L.BLOOD_POOL,),
@@ -158,20 +157,12 @@ def summary_row(rows):
 
 def write_csv(rows, path):
     """Write rows atomically as CSV (columns = union of keys, in first-seen order)."""
-    path = Path(path)
     columns = []
     for row in rows:
         columns += [k for k in row if k not in columns]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", newline="") as stream:
-            writer = csv.DictWriter(stream, fieldnames=columns)
-            writer.writeheader()
-            for row in rows:
-                writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-    return path
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=columns)
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+    return write_text_atomic(text.getvalue(), path)
