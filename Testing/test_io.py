@@ -1,5 +1,7 @@
 """Image I/O: every format keeps the geometry, bad inputs give clear errors, writes are atomic."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import SimpleITK as sitk
@@ -203,6 +205,44 @@ def test_atomic_output_dir_writes_all_or_nothing(tmp_path):
         (staging / "a.txt").write_text("done")
         (staging / "b.txt").write_text("done")
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.txt", "b.txt"]
+
+
+def test_atomic_output_dir_in_an_existing_folder_puts_everything_back_on_failure(tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    out.mkdir()
+    for name in ("a.txt", "stale.txt", "mine.txt"):
+        (out / name).write_text("old")
+    real_replace = io.os.replace
+
+    def fail_on_b(source, target):
+        if Path(target).name == "b.txt":
+            raise OSError("disk full")
+        return real_replace(source, target)
+
+    monkeypatch.setattr(io.os, "replace", fail_on_b)
+    with pytest.raises(OSError, match="disk full"):
+        with io.atomic_output_dir(out, replaces=("stale.txt",)) as staging:
+            (staging / "a.txt").write_text("new")
+            (staging / "b.txt").write_text("new")
+    assert {p.name: p.read_text() for p in out.iterdir()} == {"a.txt": "old", "stale.txt": "old", "mine.txt": "old"}
+    monkeypatch.undo()
+    with io.atomic_output_dir(out, replaces=("stale.txt",)) as staging:
+        (staging / "a.txt").write_text("new")
+        (staging / "b.txt").write_text("new")
+    assert {p.name: p.read_text() for p in out.iterdir()} == {"a.txt": "new", "b.txt": "new", "mine.txt": "old"}
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+def test_output_folder_problems_are_found_before_any_work(tmp_path):
+    (tmp_path / "file").write_text("kept")
+    for outdir in (tmp_path / "file", tmp_path / "file" / "sub"):
+        with pytest.raises(InputError, match="is a file"):
+            io.check_output_dir(outdir)
+    (tmp_path / "out" / "labels.nii.gz").mkdir(parents=True)
+    with pytest.raises(InputError, match="is a folder"):
+        with io.atomic_output_dir(tmp_path / "out", replaces=("labels.nii.gz",)):
+            raise AssertionError("the body must not run")
+    io.check_output_dir(tmp_path / "new" / "deeper")  # may be made
 
 
 def test_volume_index_and_physical_points_agree():

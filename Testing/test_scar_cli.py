@@ -60,7 +60,7 @@ def scarsynth_here(capsys, *args):
     return code, capsys.readouterr().err
 
 
-@pytest.mark.parametrize("problem", ["nan", "grid", "method", "weights", "overwrite"])
+@pytest.mark.parametrize("problem", ["nan", "grid", "method", "weights", "overwrite", "output_is_a_file"])
 def test_bad_inputs_give_clear_errors_and_write_nothing(case, tmp_path, capsys, problem):
     folder, phantom = case
     image, myocardium = folder / "lge.nrrd", folder / "contours.nii.gz"
@@ -81,8 +81,11 @@ def test_bad_inputs_give_clear_errors_and_write_nothing(case, tmp_path, capsys, 
     elif problem == "weights":
         extra = ["--method", "dl", "--weights", tmp_path / "none.safetensors"]
         expected = "Weights file not found"
+    elif problem == "output_is_a_file":
+        outdir = tmp_path / "notes.txt"
+        outdir.write_text("kept")
+        expected = "is a file; choose a folder"
     else:
-        outdir = folder
         extra = ["--method", "nsd", "--myocardium", write_volume(phantom.labels, tmp_path / "labels.nii.gz")]
         image = folder / "lge.nrrd"
         outdir = tmp_path
@@ -90,10 +93,29 @@ def test_bad_inputs_give_clear_errors_and_write_nothing(case, tmp_path, capsys, 
     code, stderr = scarsynth_here(capsys, "segment", image, "-o", outdir, *extra)
     assert code == 2, stderr
     assert expected in stderr and "Traceback" not in stderr
-    if problem != "overwrite":
-        assert not outdir.exists()
-    else:
+    if problem == "overwrite":
         assert read_labels(tmp_path / "labels.nii.gz").same_grid(phantom.labels)
+    elif problem == "output_is_a_file":
+        assert outdir.read_text() == "kept"
+    else:
+        assert not outdir.exists()
+    assert not list(tmp_path.glob(".*"))  # no staging folder left
+
+
+def test_rerun_into_a_folder_replaces_the_earlier_outputs_only(case, tmp_path, capsys):
+    folder, _ = case
+    outdir = tmp_path / "out"
+    outdir.mkdir()
+    (outdir / "probabilities.nii.gz").write_text("an earlier dl run's probabilities")
+    (outdir / "metrics.json").write_text("{}")
+    (outdir / "my_notes.txt").write_text("the user's own file")
+    code, stderr = scarsynth_here(capsys, "segment", folder / "lge.nrrd", "-o", outdir, "--method", "fwhm",
+                                  "--myocardium", folder / "contours.nii.gz")
+    assert code == 0, stderr
+    # a threshold method has no probabilities: the earlier ones would no longer match the labels
+    assert sorted(p.name for p in outdir.iterdir()) == ["labels.nii.gz", "metrics.json", "my_notes.txt"]
+    assert json.loads((outdir / "metrics.json").read_text())["threshold"]["method"] == "FWHM"
+    assert (outdir / "my_notes.txt").read_text() == "the user's own file"
 
 
 def test_run_without_input_reports_on_a_phantom(tmp_path):

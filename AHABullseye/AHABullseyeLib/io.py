@@ -264,22 +264,66 @@ def write_text_atomic(text, path):
     return path
 
 
+def check_output_dir(outdir):
+    """InputError, before any work, when `outdir` cannot become an output folder."""
+    outdir = Path(outdir)
+    if outdir.exists() and not outdir.is_dir():
+        raise InputError(f"The output folder {outdir} is a file; choose a folder.")
+    existing = next(path for path in (outdir, *outdir.parents) if path.exists())
+    if not existing.is_dir():
+        raise InputError(f"Cannot make the output folder {outdir}: {existing} is a file.")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise InputError(f"Cannot write the output folder {outdir}: no permission to write in {existing}.")
+
+
 @contextmanager
-def atomic_output_dir(outdir):
+def atomic_output_dir(outdir, replaces=()):
     """Yield a temporary folder; on success move its files into `outdir`, on failure drop them.
 
-    Outputs of one command thus appear together or not at all.
+    Outputs of one command thus appear together or not at all. In an existing `outdir`, the files
+    they replace, and the outputs named in `replaces` that this run did not write (an earlier
+    run's, which would no longer match), are removed; other files there are kept.
     """
     outdir = Path(outdir)
+    check_output_dir(outdir)
+    _refuse_folders(outdir, replaces)
     outdir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.", dir=outdir.parent))
     try:
         yield staging
-        outdir.mkdir(parents=True, exist_ok=True)
-        for item in sorted(staging.iterdir()):
-            os.replace(item, outdir / item.name)
+        _move_into(staging, outdir, replaces)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _refuse_folders(outdir, names):
+    for name in names:
+        if (outdir / name).is_dir() and not (outdir / name).is_symlink():
+            raise InputError(f"{outdir / name} is a folder; an output file of that name cannot replace it.")
+
+
+def _move_into(staging, outdir, replaces):
+    """Move the staged files into `outdir`; the files they displace wait in a backup folder until
+    all are in, so a failure half-way leaves `outdir` as it was."""
+    new = sorted(path.name for path in staging.iterdir())
+    outdir.mkdir(parents=True, exist_ok=True)
+    old = [name for name in sorted(set(new) | set(replaces)) if os.path.lexists(outdir / name)]
+    _refuse_folders(outdir, old)
+    backup = Path(tempfile.mkdtemp(prefix=".replaced.", dir=staging))
+    moved_old, moved_new = [], []
+    try:
+        for name in old:
+            os.replace(outdir / name, backup / name)
+            moved_old.append(name)
+        for name in new:
+            os.replace(staging / name, outdir / name)
+            moved_new.append(name)
+    except OSError:
+        for name in moved_new:
+            os.replace(outdir / name, staging / name)
+        for name in moved_old:
+            os.replace(backup / name, outdir / name)
+        raise
 
 
 @dataclass(frozen=True)

@@ -133,18 +133,19 @@ def print_progress(percent, message):
 
 
 def run_segment(args):
-    from AHABullseyeLib.io import atomic_output_dir
+    from AHABullseyeLib.io import atomic_output_dir, check_output_dir
 
     from .outputs import write_segmentation
     from .segment import segment
 
     check_method_arguments(args)
+    check_output_dir(args.output)
     check_outputs_spare_inputs(args.output, OUTPUT_FILES, (args.input, args.myocardium, args.remote))
     print_progress(0, f"reading {args.input}")
     image, myocardium, remote, choice = load_inputs(args, args.input)
     result = segment(image, method=args.method, n_sd=args.sd, myocardium=myocardium, remote=remote,
                      device=args.device, weights=args.weights, progress=print_progress)
-    with atomic_output_dir(args.output) as folder:
+    with atomic_output_dir(args.output, replaces=OUTPUT_FILES) as folder:
         write_segmentation(result, folder, {"input": str(args.input), **(choice.metadata() if choice else {})})
         written = sorted(path.name for path in folder.iterdir())
     if choice and choice.note():

@@ -119,7 +119,7 @@ def run_pipeline(image, outdir, source, method="dl", n_sd=5.0, myocardium=None, 
     warnings = list(notes) + result.warnings + aha_warnings
     comparison = None if truth_labels is None else compare_with_truth(result.labels, truth_labels.transposed(order))
     report(80, "figures and report")
-    with atomic_output_dir(outdir) as folder:
+    with atomic_output_dir(outdir, replaces=FILES) as folder:
         write_segmentation(on_axes(result, back), folder, {"input": source})
         images = {}
         if aha is not None:

@@ -69,6 +69,9 @@ def main(argv=None):
     except ScarSynthError as error:
         print(f"scarsynth {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except OSError as error:  # a folder that cannot be written, a disk that is full
+        print(f"scarsynth {args.command}: error: {error}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"scarsynth {args.command}: interrupted; no output was written.", file=sys.stderr)
         return 130

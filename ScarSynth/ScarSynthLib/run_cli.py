@@ -69,6 +69,7 @@ def resolve_method(args):
 
 
 def run_command(args):
+    from AHABullseyeLib.io import check_output_dir
     from AHABullseyeLib.volume import ras_to_lps
     from ScarSegmentLib.cli import (
         check_method_arguments, check_outputs_spare_inputs, load_inputs, print_progress)
@@ -79,6 +80,7 @@ def run_command(args):
     rv_points = ras_to_lps(args.rv_insertion) if args.rv_insertion else None
     if args.rv_insertion and len(args.rv_insertion) > 2:
         raise InputError("Give at most two RV insertion points: anterior, then inferior.")
+    check_output_dir(args.output)
     print_progress(0, "preparing the input")
     if args.input:
         check_outputs_spare_inputs(args.output, FILES, (args.input, args.myocardium, args.remote))
