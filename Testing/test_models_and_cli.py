@@ -46,6 +46,24 @@ def test_user_model_folder_is_searched(tmp_path, monkeypatch):
         models.find_model("no-such-model")
 
 
+def test_unreadable_registry_entries_give_clear_errors(tmp_path, monkeypatch):
+    pytest.importorskip("monai")
+    from ScarSegmentLib.segmenter import find_entry
+
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "model.json").write_text('{"sha256": ')
+    (tmp_path / "model.pt").write_bytes(bytes(range(256)))
+    (tmp_path / "number.json").write_text("5")
+    for weights in (tmp_path / "broken" / "model.json", tmp_path / "model.pt", tmp_path / "number.json"):
+        with pytest.raises(WeightsError, match="not a registry entry"):
+            find_entry(weights)
+    with pytest.raises(WeightsError, match="holds 0 model registry entries"):
+        find_entry(tmp_path / "broken")
+    # A damaged JSON file in a model folder is not a model: the search goes on past it.
+    monkeypatch.setenv(models.MODEL_DIR_VARIABLE, str(tmp_path / "broken"))
+    assert models.find_model("scar_segmenter_2d")["name"] == "scar_segmenter_2d"
+
+
 def test_cli_info_prints_versions_and_model_folders():
     result = subprocess.run([sys.executable, "-m", "ScarSynthLib.cli", "info"],
                             capture_output=True, text=True, check=True)

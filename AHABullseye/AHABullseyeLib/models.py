@@ -37,13 +37,22 @@ def sha256_of(path):
     return digest.hexdigest()
 
 
+def read_entry(path):
+    """The JSON object in `path`; None when the file is not readable JSON holding an object."""
+    try:
+        entry = json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return entry if isinstance(entry, dict) else None
+
+
 def list_models():
     """Registry entries (dicts) of every model found, each with its 'path' filled in."""
     entries = []
     for folder in model_dirs():
         for entry_file in sorted(folder.glob("*.json")):
-            entry = json.loads(entry_file.read_text())
-            if "sha256" in entry and "file" in entry:
+            entry = read_entry(entry_file)
+            if entry and "sha256" in entry and "file" in entry:
                 entry["path"] = str(folder / entry["file"])
                 entries.append(entry)
     return entries

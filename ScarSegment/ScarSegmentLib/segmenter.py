@@ -22,7 +22,7 @@ def find_entry(weights=None):
         return models.find_model(SHIPPED_MODEL)
     path = Path(weights)
     if path.is_dir():
-        entries = [p for p in sorted(path.glob("*.json")) if "sha256" in json.loads(p.read_text())]
+        entries = [p for p in sorted(path.glob("*.json")) if "sha256" in (models.read_entry(p) or {})]
         if len(entries) != 1:
             raise WeightsError(f"{path} holds {len(entries)} model registry entries (NAME.json); expected one.")
         path = entries[0]
@@ -32,10 +32,9 @@ def find_entry(weights=None):
         raise WeightsError(
             f"No registry entry {path.name} found for the weights {weights}: it records the sha256 "
             "and network settings, and is written next to the weights by `scarsynth train-seg`.")
-    try:
-        entry = json.loads(path.read_text())
-    except json.JSONDecodeError as error:
-        raise WeightsError(f"{path} is not a valid registry entry: {error}") from None
+    entry = models.read_entry(path)
+    if entry is None:
+        raise WeightsError(f"{path} is not a registry entry: not a readable JSON object.")
     if "file" not in entry or "settings" not in entry:
         raise WeightsError(f"{path} is not a segmenter registry entry (needs 'file' and 'settings').")
     entry["path"] = str(path.parent / entry["file"])
