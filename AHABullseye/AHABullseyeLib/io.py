@@ -93,7 +93,8 @@ def _read_sitk(path):
 
 
 def check_image(volume, name="image"):
-    """Raise InputError for a volume that cannot be an LGE stack: NaN, empty, constant, too few slices."""
+    """Raise InputError for a volume that cannot be an LGE image: NaN, empty, constant. A single
+    slice is allowed (it is segmented; AHA quantification then says it needs more)."""
     array = volume.array
     if array.dtype.kind not in "iufb":
         raise InputError(f"The {name} has unsupported data type {array.dtype}.")
