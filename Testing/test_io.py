@@ -133,6 +133,15 @@ def test_truncated_nifti_is_refused_as_image_and_as_labels(tmp_path, suffix):
         assert read(whole).shape == image.shape
 
 
+def test_truncated_mha_is_not_called_missing(tmp_path):
+    whole = io.write_volume(_image(), tmp_path / "image.mha")
+    cut = tmp_path / "cut.mha"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    with pytest.raises(InputError, match="not a readable image") as refused:
+        io.read_image(cut)
+    assert "No such file" not in str(refused.value)
+
+
 def test_non_finite_label_values_are_refused(tmp_path):
     # ITK's NIfTI reader turns NaN and infinity into 0, which is a valid label.
     labels = _labels(_image()).array.astype(np.float32)

@@ -88,8 +88,9 @@ def _read_sitk(path):
             return read_dicom_folder(path)
         return sitk.ReadImage(str(path)), None
     except RuntimeError as error:
-        first_line = str(error).strip().splitlines()[-1] if str(error).strip() else ""
-        raise InputError(f"Could not read {path}: not a readable image ({first_line}).") from None
+        # ITK appends a stale errno ("No such file or directory") to a damaged file's error.
+        lines = [line for line in str(error).strip().splitlines() if line != "Reason: No such file or directory"]
+        raise InputError(f"Could not read {path}: not a readable image ({lines[-1] if lines else ''}).") from None
 
 
 def check_image(volume, name="image"):
