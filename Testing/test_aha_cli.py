@@ -111,6 +111,8 @@ def test_bad_input_is_a_clean_error_and_writes_nothing(phantom_files, tmp_path):
         (["aha", tmp_path / "empty.nii.gz", "-o", tmp_path / "out"], "no LV myocardium"),
         (["aha", folder / "labels.nii.gz", "--rv-insertion", "1,2", "-o", tmp_path / "out"], "X,Y,Z"),
         (["aha", tmp_path / "missing.nii.gz", "-o", tmp_path / "out"], "No such file"),
+        (["aha", folder / "labels.nii.gz", "--rv-insertion", "10,20,30", "--rv-insertion", "10,20,30",
+          "-o", tmp_path / "out"], "RV insertion points 1 and 2 are the same point"),
     ):
         run = scarsynth(*args)
         assert run.returncode == 2, run.stderr

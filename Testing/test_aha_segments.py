@@ -6,6 +6,7 @@ import pytest
 from AHABullseyeLib import labels as L
 from AHABullseyeLib.aha import segment_aha
 from AHABullseyeLib.errors import InputError
+from AHABullseyeLib.insertion import InsertionPointError
 from AHABullseyeLib.quantify import quantify_aha
 from AHABullseyeLib.volume import Volume
 from ScarSynthLib.phantom import make_phantom
@@ -207,8 +208,27 @@ def test_bad_points_are_clear_errors(scarred_phantom):
         segment_aha(scarred_phantom.labels, rv_insertion_lps=np.full((1, 3), np.nan))
     points = scarred_phantom.truth["insertion_points_lps"]["anterior"]
     one_slice = [p for p in points if p is not None][0]
+    three = np.array(one_slice) + np.array([[0, 0, 0], [2, 0, 0], [0, 2, 0]])  # one slice, not one point
     with pytest.raises(InputError, match="more than two"):
-        segment_aha(scarred_phantom.labels, rv_insertion_lps=np.array([one_slice] * 3))
+        segment_aha(scarred_phantom.labels, rv_insertion_lps=three)
+
+
+def test_user_points_without_a_septal_arc_between_them_are_clear_errors(scarred_phantom):
+    """The same point twice, or two points in one direction from the LV centre, leave no septal
+    arc: an InsertionPointError (an InputError), not empty septal segments and a division by zero."""
+    anterior = scarred_phantom.truth["representative_insertion_points_lps"]["anterior"]
+    with pytest.raises(InsertionPointError, match="points 1 and 2 are the same point"):
+        segment_aha(scarred_phantom.labels, rv_insertion_lps=np.array([anterior, anterior]))
+    with pytest.raises(InsertionPointError, match="NaN or infinite coordinates .point 2"):
+        segment_aha(scarred_phantom.labels, rv_insertion_lps=np.array([anterior, [np.nan, 2, 3]]))
+    stack = ring_stack()  # concentric rings: the LV centre is at row 20, column 20 on every slice
+    good = stack.index_to_lps([[2, 20, 30], [2, 30, 20]])
+    assert segment_aha(stack, rv_insertion_lps=good).insertion_source == "user"
+    for zyx in ([[1, 20, 30], [4, 20, 30]],  # one in-plane position on two slices
+                [[2, 20, 28], [2, 20, 31]]):  # one direction from the centre, two radii
+        with pytest.raises(InsertionPointError, match="same direction from the LV centre"):
+            segment_aha(stack, rv_insertion_lps=stack.index_to_lps(zyx))
+    assert issubclass(InsertionPointError, InputError)
 
 
 def test_labels_outside_the_convention_are_rejected():

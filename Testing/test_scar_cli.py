@@ -160,6 +160,26 @@ def test_run_on_a_file_uses_the_given_myocardium_and_rv_insertion_points(case, t
     assert not (tmp_path / "out" / "image.nii.gz").exists()  # the input is not copied
 
 
+@pytest.mark.parametrize("bad", ["same point twice", "nan"])
+def test_run_refuses_unusable_rv_insertion_points(case, tmp_path, capsys, bad):
+    """RV insertion points the user gave are never dropped into a warning, nor used to make empty
+    septal segments: `run` exits with 2, a one-line error, and writes nothing."""
+    pytest.importorskip("AHABullseyeLib.aha")
+    from AHABullseyeLib.volume import lps_to_ras
+
+    folder, phantom = case
+    anterior = lps_to_ras(phantom.truth["representative_insertion_points_lps"]["anterior"])
+    second = anterior if bad == "same point twice" else ["nan", 2, 3]
+    code, stderr = scarsynth_here(capsys, "run", folder / "lge.nrrd", "-o", tmp_path / "out",
+                                  "--method", "nsd", "--myocardium", folder / "contours.nii.gz",
+                                  "--rv-insertion", *anterior, "--rv-insertion", *second)
+    assert code == 2, stderr
+    errors = [line for line in stderr.splitlines() if not line.startswith("progress:")]
+    assert len(errors) == 1 and errors[0].startswith("scarsynth run: error: RV insertion points"), stderr
+    assert ("1 and 2 are the same point" if bad == "same point twice" else "NaN") in errors[0]
+    assert not (tmp_path / "out").exists()
+
+
 def test_unit_spacing_is_reported_as_assumed(case, tmp_path, capsys):
     folder, phantom = case
     unit = Volume(phantom.image.array, (1, 1, 1), phantom.image.origin, phantom.image.direction)

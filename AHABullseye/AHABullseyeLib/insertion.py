@@ -22,6 +22,41 @@ ASSUMED_SEPTAL_WIDTH_DEG = 120.0
 RV_CONTACT_MM = 3.0
 PLAUSIBLE_SEPTAL_WIDTH_DEG = (30.0, 240.0)
 RV_TIP_EXTENSION_VOXELS = 1.0
+# Two user points closer than this (3D) are one point given twice.
+SAME_POINT_MM = 0.1
+# Two user points of one slice (or of the whole stack) less than this apart around the LV leave no
+# septal arc between them: the septal segments would be empty (and the sector widths divide by 0).
+MIN_USER_SEPTAL_WIDTH_DEG = 1.0
+
+
+class InsertionPointError(InputError):
+    """The RV insertion points the user gave are unusable. Unlike an AHA split that cannot be made
+    automatically (a warning where AHA is optional), this is always an error: the user asked for
+    these points, and results without them, or with a degenerate septum, would be silently wrong."""
+
+
+def check_user_points(points_lps):
+    """The user's RV insertion points as an (N, 3) float array (LPS mm); InsertionPointError for a
+    wrong shape, NaN or infinite coordinates, or the same point given twice."""
+    points = np.asarray(points_lps, dtype=float)
+    if points.ndim == 1 and points.size == 3:
+        points = points[None, :]
+    if points.ndim != 2 or points.shape[1] != 3 or len(points) == 0:
+        raise InsertionPointError(
+            f"RV insertion points must be an (N, 3) array of LPS points; got shape {points.shape}.")
+    bad = np.flatnonzero(~np.all(np.isfinite(points), axis=1))
+    if len(bad):
+        raise InsertionPointError(
+            f"RV insertion points contain NaN or infinite coordinates (point {int(bad[0]) + 1}).")
+    distance = np.linalg.norm(points[:, None, :] - points[None, :, :], axis=2)
+    first, second = np.nonzero(np.triu(distance < SAME_POINT_MM, k=1))
+    if len(first):
+        i, j = int(first[0]), int(second[0])
+        raise InsertionPointError(
+            f"RV insertion points {i + 1} and {j + 1} are the same point ({distance[i, j]:.3f} mm "
+            "apart), so no septal arc lies between them; give two different points (anterior, "
+            "then inferior), or the anterior one only.")
+    return points
 
 
 @dataclass
@@ -69,13 +104,7 @@ def from_user_points(points_lps, labels, frame, centres, ring_slices, fill_slice
     in any order). More than two are per slice: each point belongs to the ring slice nearest to
     it, one or two points per slice; slices without points take the nearest slice's points.
     """
-    points = np.asarray(points_lps, dtype=float)
-    if points.ndim == 1 and points.size == 3:
-        points = points[None, :]
-    if points.ndim != 2 or points.shape[1] != 3 or len(points) == 0:
-        raise InputError(f"RV insertion points must be an (N, 3) array of LPS points; got shape {points.shape}.")
-    if not np.all(np.isfinite(points)):
-        raise InputError("RV insertion points contain NaN or infinite coordinates.")
+    points = check_user_points(points_lps)
     warnings = []
     zyx = labels.lps_to_index(points)
     n_slices = labels.shape[0]
@@ -86,25 +115,34 @@ def from_user_points(points_lps, labels, frame, centres, ring_slices, fill_slice
     dx_mm = zyx[:, 2] * labels.spacing[0] - centres[nearest, 0]
     dy_mm = zyx[:, 1] * labels.spacing[1] - centres[nearest, 1]
     if np.any(np.hypot(dx_mm, dy_mm) < 1e-3):
-        raise InputError("An RV insertion point lies exactly at the LV centre; it gives no direction.")
+        raise InsertionPointError("An RV insertion point lies exactly at the LV centre; it gives no direction.")
     theta = in_plane_angle(dx_mm, dy_mm, frame)
     if len(points) <= 2:
-        groups = {int(ring_slices[0]): theta}
+        groups = {int(ring_slices[0]): list(range(len(points)))}
     else:
         groups = {}
-        for k, angle in zip(nearest.tolist(), theta):
-            groups.setdefault(int(k), []).append(angle)
-        crowded = [k for k, angles in groups.items() if len(angles) > 2]
+        for index, k in enumerate(nearest.tolist()):
+            groups.setdefault(int(k), []).append(index)
+        crowded = [k for k, members in groups.items() if len(members) > 2]
         if crowded:
-            raise InputError(
+            raise InsertionPointError(
                 f"Slice(s) {crowded} got more than two RV insertion points; give one or two points "
                 "per slice (anterior, inferior), or one or two for the whole stack.")
     known = {}
-    for k, angles in groups.items():
-        if len(angles) == 1:
-            known[k] = (float(angles[0]), SINGLE_POINT_SEPTAL_WIDTH_DEG)
-        else:
-            known[k] = _order_pair(float(angles[0]), float(angles[1]))
+    for k, members in groups.items():
+        if len(members) == 1:
+            known[k] = (float(theta[members[0]]), SINGLE_POINT_SEPTAL_WIDTH_DEG)
+            continue
+        i, j = members
+        known[k] = _order_pair(float(theta[i]), float(theta[j]))
+        if known[k][1] < MIN_USER_SEPTAL_WIDTH_DEG:
+            apart_mm = float(np.hypot(dx_mm[i] - dx_mm[j], dy_mm[i] - dy_mm[j]))
+            where = "" if len(points) <= 2 else f" of slice {k}"
+            raise InsertionPointError(
+                f"RV insertion points {i + 1} and {j + 1}{where} lie in the same direction from the "
+                f"LV centre in the short-axis plane ({apart_mm:.1f} mm apart in plane, "
+                f"{known[k][1]:.2f} degrees apart around the LV), so no septal arc lies between "
+                "them; give the anterior and the inferior insertion point, or the anterior one only.")
     anterior, width = _fill(n_slices, fill_slices, known)
     return InsertionAngles(anterior, width, "user", warnings)
 

@@ -3,6 +3,8 @@
 import csv
 import json
 
+import numpy as np
+
 from AHABullseyeLib import labels as L
 from AHABullseyeLib.errors import InputError
 from AHABullseyeLib.io import atomic_output_dir, check_image, write_volume
@@ -39,17 +41,32 @@ def _quiet(percent, message):
 
 
 def aha_quantification(labels, rv_insertion_lps=None, apex="auto"):
-    """(AHA result, per-segment table, warnings); (None, None, [why]) when AHA is not possible."""
+    """(AHA result, per-segment table, warnings); (None, None, [why]) when AHA is not possible.
+
+    RV insertion points the user gave that cannot be used (NaN, the same point twice, no septal
+    arc between them) raise insertion.InsertionPointError: the user asked for them, so a report
+    without AHA, or with a degenerate septum, would answer another question."""
     try:
         from AHABullseyeLib.aha import segment_aha
+        from AHABullseyeLib.insertion import InsertionPointError
         from AHABullseyeLib.quantify import quantify_aha
     except ImportError as error:
         return None, None, [f"No AHA quantification: this installation lacks it ({error})."]
     try:
         result = segment_aha(labels, rv_insertion_lps=rv_insertion_lps, apex=apex)
         return result, quantify_aha(labels, result), list(result.warnings)
+    except InsertionPointError:
+        raise
     except InputError as error:
         return None, None, [f"No AHA quantification: {error}"]
+
+
+def _check_rv_points(rv_insertion_lps):
+    try:
+        from AHABullseyeLib.insertion import check_user_points
+    except ImportError:  # no AHA in this installation: the points are not used
+        return
+    check_user_points(rv_insertion_lps)
 
 
 def compare_with_truth(labels, truth_labels):
@@ -101,6 +118,8 @@ def run_pipeline(image, outdir, source, method="dl", n_sd=5.0, myocardium=None, 
 
     report = progress or _quiet
     check_image(image)
+    if rv_insertion_lps is not None and len(np.atleast_1d(rv_insertion_lps)) > 0:
+        _check_rv_points(rv_insertion_lps)  # before segmenting: shape, NaN, a point given twice
     if myocardium is not None:
         image.check_same_grid(myocardium, what="myocardium label map")
     # The figures (slices, transmurality per slice) and the report's slice levels go slice by
