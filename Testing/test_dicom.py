@@ -126,6 +126,20 @@ def test_a_missing_slice_is_named(tmp_path):
         io.read_image(tmp_path / "dicom")
 
 
+@pytest.mark.parametrize("slice_cut", [5, 2])
+def test_a_damaged_file_is_named_not_left_out(tmp_path, slice_cut):
+    # A last slice left out would be a stack one slice short; one in the middle a spacing error.
+    write_dicom(_stack(), tmp_path / "dicom")
+    damaged = next((tmp_path / "dicom").glob(f"*_{slice_cut}.dcm"))
+    damaged.write_bytes(damaged.read_bytes()[:-300])
+    (tmp_path / "dicom" / "README.txt").write_text("not DICOM: skipped")
+    with pytest.raises(InputError, match=f"{damaged.name} in .* is a damaged DICOM file"):
+        io.read_image(tmp_path / "dicom")
+    if slice_cut == 5:  # without the damaged last slice, the stack is read
+        damaged.unlink()
+        assert io.read_image(tmp_path / "dicom").shape[0] == 5
+
+
 def test_several_images_per_position_are_not_a_stack(tmp_path):
     """A cine series (several frames at each position) is refused rather than read as slices."""
     stack = _stack()

@@ -118,8 +118,18 @@ def read_header(path):
             size=(int(get(ROWS) or 0), int(get(COLUMNS) or 0)),
             pixel_spacing=_numbers(get(PIXEL_SPACING), 2),
         )
-    except (RuntimeError, ValueError):
+    except (RuntimeError, ValueError) as error:
+        if _is_dicom_file(path):  # GDCM reads the whole file: one cut short fails here
+            reason = str(error).strip().splitlines()[-1] if str(error).strip() else "unreadable"
+            raise InputError(f"{Path(path).name} in {Path(path).parent} is a damaged DICOM file "
+                             f"({reason}); replace it or remove it from the folder.") from None
         return None
+
+
+def _is_dicom_file(path):
+    """A DICOM Part 10 file: 128 bytes of preamble, then 'DICM'."""
+    with open(path, "rb") as stream:
+        return stream.read(132)[128:] == b"DICM"
 
 
 def scan_folder(folder):
