@@ -234,6 +234,11 @@ def test_atomic_output_dir_in_an_existing_folder_puts_everything_back_on_failure
             (staging / "a.txt").write_text("new")
             (staging / "b.txt").write_text("new")
     assert {p.name: p.read_text() for p in out.iterdir()} == {"a.txt": "old", "stale.txt": "old", "mine.txt": "old"}
+    with pytest.raises(OSError, match="disk full"):
+        with io.atomic_output_dir(tmp_path / "fresh") as staging:
+            (staging / "a.txt").write_text("new")
+            (staging / "b.txt").write_text("new")
+    assert not (tmp_path / "fresh").exists()  # not even empty
     monkeypatch.undo()
     with io.atomic_output_dir(out, replaces=("stale.txt",)) as staging:
         (staging / "a.txt").write_text("new")

@@ -116,7 +116,8 @@ def _check_nifti_data(path, what):
     try:
         data = np.asanyarray(nibabel.load(str(path)).dataobj)
     except (EOFError, OSError, ValueError, nibabel.filebasedimages.ImageFileError) as error:
-        raise InputError(f"The {what} {Path(path).name} is truncated or damaged ({' '.join(str(error).split())}).") from None
+        reason = " ".join(str(error).split())
+        raise InputError(f"The {what} {Path(path).name} is truncated or damaged ({reason}).") from None
     if data.dtype.kind == "f" and not np.all(np.isfinite(data)):
         raise InputError(f"The {what} {Path(path).name} contains NaN or infinite values.")
 
@@ -308,6 +309,7 @@ def _move_into(staging, outdir, replaces):
     """Move the staged files into `outdir`; the files they displace wait in a backup folder until
     all are in, so a failure half-way leaves `outdir` as it was."""
     new = sorted(path.name for path in staging.iterdir())
+    created = not outdir.exists()
     outdir.mkdir(parents=True, exist_ok=True)
     old = [name for name in sorted(set(new) | set(replaces)) if os.path.lexists(outdir / name)]
     _refuse_folders(outdir, old)
@@ -325,6 +327,8 @@ def _move_into(staging, outdir, replaces):
             os.replace(outdir / name, staging / name)
         for name in moved_old:
             os.replace(backup / name, outdir / name)
+        if created:
+            outdir.rmdir()
         raise
 
 
