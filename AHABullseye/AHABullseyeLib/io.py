@@ -233,38 +233,39 @@ def write_volume(volume, path, protect=()):
     suffix = _suffix(path)
     if suffix not in IMAGE_SUFFIXES + (SEG_NRRD_SUFFIX,):
         raise InputError(f"Cannot write {path.name}: use one of {', '.join(IMAGE_SUFFIXES)} or .seg.nrrd.")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
-    os.close(handle)
-    try:
+    with _written_whole(path, suffix) as temporary:
         if suffix == SEG_NRRD_SUFFIX:
             _write_seg_nrrd(volume, temporary)
         else:
             import SimpleITK as sitk
 
             sitk.WriteImage(volume_to_sitk(volume), temporary, useCompression=True)
-        os.chmod(temporary, _default_file_mode())  # mkstemp makes owner-only files
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
     return path
 
 
 def write_text_atomic(text, path):
     """Write a text file whole or not at all, with the permissions of any new file."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", newline="") as stream:
+    with _written_whole(path) as temporary:
+        with open(temporary, "w", newline="") as stream:
             stream.write(text)
-        os.chmod(temporary, _default_file_mode())  # mkstemp makes owner-only files
+    return path
+
+
+@contextmanager
+def _written_whole(path, suffix=""):
+    """Yield a temporary file name beside `path`; the file becomes `path` only when the block
+    ends without error, with a new file's usual permissions (mkstemp makes owner-only files)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    os.close(handle)
+    try:
+        yield temporary
+        os.chmod(temporary, _default_file_mode())
         os.replace(temporary, path)
     finally:
         if os.path.exists(temporary):
             os.remove(temporary)
-    return path
 
 
 def check_output_dir(outdir):
