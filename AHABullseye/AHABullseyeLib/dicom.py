@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError
+from .errors import InputError, itk_reason
 
 log = logging.getLogger(__name__)
 
@@ -120,9 +120,8 @@ def read_header(path):
         )
     except (RuntimeError, ValueError) as error:
         if _is_dicom_file(path):  # GDCM reads the whole file: one cut short fails here
-            reason = str(error).strip().splitlines()[-1] if str(error).strip() else "unreadable"
             raise InputError(f"{Path(path).name} in {Path(path).parent} is a damaged DICOM file "
-                             f"({reason}); replace it or remove it from the folder.") from None
+                             f"({itk_reason(error)}); replace it or remove it from the folder.") from None
         return None
 
 

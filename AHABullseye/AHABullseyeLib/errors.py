@@ -11,3 +11,10 @@ class InputError(ScarSynthError, ValueError):
 
 class WeightsError(ScarSynthError):
     """Model weights are missing, corrupt or do not match their checksum."""
+
+
+def itk_reason(error):
+    """The informative last line of a SimpleITK RuntimeError. ITK appends a stale errno ("No such
+    file or directory") to a damaged file's error; that line is left out."""
+    lines = [line for line in str(error).strip().splitlines() if line != "Reason: No such file or directory"]
+    return lines[-1] if lines else "unreadable"

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from . import labels as L
-from .errors import InputError
+from .errors import InputError, itk_reason
 from .volume import Volume
 
 IMAGE_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd")
@@ -88,9 +88,7 @@ def _read_sitk(path):
             return read_dicom_folder(path)
         return sitk.ReadImage(str(path)), None
     except RuntimeError as error:
-        # ITK appends a stale errno ("No such file or directory") to a damaged file's error.
-        lines = [line for line in str(error).strip().splitlines() if line != "Reason: No such file or directory"]
-        raise InputError(f"Could not read {path}: not a readable image ({lines[-1] if lines else ''}).") from None
+        raise InputError(f"Could not read {path}: not a readable image ({itk_reason(error)}).") from None
 
 
 def check_image(volume, name="image"):
