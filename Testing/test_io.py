@@ -154,6 +154,20 @@ def test_non_finite_label_values_are_refused(tmp_path):
             io.read_labels(path)
 
 
+@pytest.mark.parametrize("suffix", [".nii.gz", ".nrrd"])
+def test_masks_may_be_empty_or_full_but_not_nan(tmp_path, suffix):
+    grid = _image()
+    for fill in (0.0, 3.0):
+        path = io.write_volume(grid.with_array(np.full(grid.shape, fill, np.float32)), tmp_path / f"m{fill:.0f}{suffix}")
+        mask = io.read_mask(path)
+        assert mask.array.dtype == bool and mask.array.all() == bool(fill) and mask.same_grid(grid)
+    bad = np.zeros(grid.shape, np.float32)
+    bad[1, 2, 3] = np.nan
+    path = io.write_volume(grid.with_array(bad), tmp_path / f"nan{suffix}")
+    with pytest.raises(InputError, match="remote mask nan.* NaN or infinite"):
+        io.read_mask(path, name="remote mask")
+
+
 def test_corrupt_and_missing_files_are_refused(tmp_path):
     corrupt = tmp_path / "corrupt.nii.gz"
     corrupt.write_bytes(b"this is not an image" * 10)

@@ -102,6 +102,27 @@ def test_bad_inputs_give_clear_errors_and_write_nothing(case, tmp_path, capsys, 
     assert not list(tmp_path.glob(".*"))  # no staging folder left
 
 
+@pytest.mark.parametrize("region", ["healthy_myocardium", "everything", "nothing"])
+def test_a_given_remote_mask_sets_the_threshold(case, tmp_path, capsys, region):
+    """A mask is not an image: all ones (the whole myocardium is remote) is usable, all zeros is
+    refused for what it is, an empty remote region."""
+    folder, phantom = case
+    healthy = phantom.labels.array == L.MYOCARDIUM
+    mask = {"healthy_myocardium": healthy, "everything": np.ones_like(healthy),
+            "nothing": np.zeros_like(healthy)}[region]
+    remote = write_volume(phantom.labels.with_array(mask.astype(np.uint8)), tmp_path / "remote.nii.gz")
+    code, stderr = scarsynth_here(capsys, "segment", folder / "lge.nrrd", "-o", tmp_path / "out", "--method",
+                                  "nsd", "--myocardium", folder / "contours.nii.gz", "--remote", remote)
+    if region == "nothing":
+        assert code == 2 and "remote myocardium holds 0 voxels" in stderr, stderr
+        assert not (tmp_path / "out").exists()
+        return
+    assert code == 0, stderr
+    threshold = json.loads((tmp_path / "out" / "metrics.json").read_text())["threshold"]
+    myocardium = L.lv_myocardium(phantom.labels.array)
+    assert threshold["remote_voxels"] == int((mask.astype(bool) & myocardium).sum())
+
+
 def test_rerun_into_a_folder_replaces_the_earlier_outputs_only(case, tmp_path, capsys):
     folder, _ = case
     outdir = tmp_path / "out"

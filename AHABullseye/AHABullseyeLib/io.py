@@ -136,6 +136,18 @@ def read_image_and_choice(path):
     return volume.with_array(volume.array.astype(np.float32, copy=False)), choice
 
 
+def read_mask(path, name="mask"):
+    """Read a region mask (non-zero voxels inside) as a bool Volume. Unlike an image, a mask may be
+    all zeros or all ones: whether the region is usable is for its user to judge."""
+    image, _ = _read_sitk(path)
+    if _suffix(path) in (".nii", ".nii.gz"):
+        _check_nifti_data(path, name)
+    volume = volume_from_sitk(image)
+    if volume.array.dtype.kind == "f" and not np.all(np.isfinite(volume.array)):
+        raise InputError(f"The {name} {Path(path).name} contains NaN or infinite values.")
+    return volume.with_array(volume.array != 0)
+
+
 def read_labels(path, like=None):
     """Read a label map (image formats, or Slicer's .seg.nrrd) in the project's label numbers.
 

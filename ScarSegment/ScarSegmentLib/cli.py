@@ -89,7 +89,7 @@ def check_weights(path):
 def load_inputs(args, image_path):
     """(image, myocardium or None, remote mask or None, dicom.FolderChoice or None) with the
     --spacing override applied; the choice names the stack read from a DICOM folder."""
-    from AHABullseyeLib.io import read_image, read_image_and_choice, read_labels
+    from AHABullseyeLib.io import read_image_and_choice, read_labels, read_mask
 
     from .evaluate import with_spacing
 
@@ -100,9 +100,9 @@ def load_inputs(args, image_path):
         myocardium = with_spacing(read_labels(args.myocardium), args.spacing)
         image.check_same_grid(myocardium, what=f"myocardium label map {Path(args.myocardium).name}")
     if args.remote:
-        remote_volume = with_spacing(read_image(args.remote), args.spacing)
+        remote_volume = with_spacing(read_mask(args.remote, name="remote mask"), args.spacing)
         image.check_same_grid(remote_volume, what=f"remote mask {Path(args.remote).name}")
-        remote = remote_volume.array != 0
+        remote = remote_volume.array
     return image, myocardium, remote, choice
 
 
