@@ -120,6 +120,16 @@ def _check_nifti_data(path, what):
         raise InputError(f"The {what} {Path(path).name} contains NaN or infinite values.")
 
 
+def _read_volume(path, what):
+    """(Volume as stored, dicom.FolderChoice or None); a NIfTI file's data is also read by nibabel,
+    which finds what ITK hides (see _check_nifti_data)."""
+    image, choice = _read_sitk(path)
+    volume = volume_from_sitk(image)
+    if _suffix(path) in (".nii", ".nii.gz"):
+        _check_nifti_data(path, what)
+    return volume, choice
+
+
 def read_image(path):
     """Read an LGE volume (NIfTI, NRRD, MHA, or a DICOM series folder) as a float32 Volume."""
     return read_image_and_choice(path)[0]
@@ -128,10 +138,7 @@ def read_image(path):
 def read_image_and_choice(path):
     """(float32 Volume, dicom.FolderChoice naming the stack read from a DICOM folder, or None for
     an image file)."""
-    image, choice = _read_sitk(path)
-    volume = volume_from_sitk(image)
-    if _suffix(path) in (".nii", ".nii.gz"):
-        _check_nifti_data(path, "image")
+    volume, choice = _read_volume(path, "image")
     check_image(volume, name=f"image {Path(path).name}")
     return volume.with_array(volume.array.astype(np.float32, copy=False)), choice
 
@@ -139,10 +146,7 @@ def read_image_and_choice(path):
 def read_mask(path, name="mask"):
     """Read a region mask (non-zero voxels inside) as a bool Volume. Unlike an image, a mask may be
     all zeros or all ones: whether the region is usable is for its user to judge."""
-    image, _ = _read_sitk(path)
-    if _suffix(path) in (".nii", ".nii.gz"):
-        _check_nifti_data(path, name)
-    volume = volume_from_sitk(image)
+    volume = _read_volume(path, name)[0]
     if volume.array.dtype.kind == "f" and not np.all(np.isfinite(volume.array)):
         raise InputError(f"The {name} {Path(path).name} contains NaN or infinite values.")
     return volume.with_array(volume.array != 0)
@@ -157,9 +161,7 @@ def read_labels(path, like=None):
     if _suffix(path) == SEG_NRRD_SUFFIX:
         volume = _read_seg_nrrd(path)
     else:
-        volume = volume_from_sitk(_read_sitk(path)[0])
-        if _suffix(path) in (".nii", ".nii.gz"):
-            _check_nifti_data(path, "label map")
+        volume = _read_volume(path, "label map")[0]
     volume = volume.with_array(L.check_label_array(volume.array, name=f"label map {Path(path).name}"))
     if like is not None:
         like.check_same_grid(volume, what=f"label map {Path(path).name}")
