@@ -427,9 +427,18 @@ def test_fine_tuning_to_more_features(phantom_dataset, tmp_path):
     from ScarSegmentLib.segmenter import load_segmenter
     from ScarSynthLib.phantom import make_phantom
 
-    _, child = _train_parent_and_child(phantom_dataset, tmp_path, ["--channels", "6", "12", "24", "--seed", "5"])
+    parent, child = _train_parent_and_child(phantom_dataset, tmp_path, ["--channels", "6", "12", "24", "--seed", "5"])
     _, settings = load_segmenter(child)
     assert tuple(settings.channels) == (6, 12, 24)
+    # Features the parent's weights do not fit into are refused, not silently replaced.
+    for channels in (["2", "12", "24"], ["6", "12"]):
+        refused = subprocess.run(
+            [sys.executable, "-m", "ScarSynthLib.cli", "train-seg", str(phantom_dataset), "--preset", "tiny",
+             "-o", str(tmp_path / "refused"), "--init-weights", str(parent), "--channels", *channels],
+            capture_output=True, text=True, timeout=60)
+        assert refused.returncode == 2, refused.stderr
+        assert "3 levels of 4 8 16 features" in refused.stderr
+        assert not (tmp_path / "refused").exists()
     card = (child / "scar_segmenter_2d.md").read_text()
     assert "The parent had [4, 8, 16] features per level" in card and "--channels 6 12 24" in card
     assert "--seed 5" in card

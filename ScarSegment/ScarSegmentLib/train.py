@@ -340,6 +340,19 @@ def _starting_point(config):
     return replace(config, network=settings), grow_parent(state, parent_settings, settings, config.seed), lineage
 
 
+def check_channels_hold_parent(init_weights, channels):
+    """Refuse features per level asked for with a parent that they cannot hold: another number of
+    levels, or fewer features than the parent's at some level (its weights would not fit)."""
+    from .segmenter import find_entry
+
+    parent = tuple(find_entry(None if init_weights == "shipped" else init_weights)["settings"]["channels"])
+    if len(channels) != len(parent) or any(c < p for c, p in zip(channels, parent)):
+        raise InputError(
+            f"--channels {' '.join(map(str, channels))} cannot hold the weights of {init_weights}, which has "
+            f"{len(parent)} levels of {' '.join(map(str, parent))} features: give {len(parent)} numbers, "
+            f"each at least the parent's.")
+
+
 def grow_parent(state, parent_settings, settings, seed):
     """The parent's weights fitted to a network built from `settings`, which may take more
     neighbouring slices (widen_input) and have more features per level (widen_features); the new

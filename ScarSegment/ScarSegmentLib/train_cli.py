@@ -29,7 +29,7 @@ def register(subparsers):
                              "with --init-weights the first layer is widened from the parent's")
     parser.add_argument("--channels", type=int, nargs="+", metavar="N",
                         help="features per level of the U-Net (default 16 32 64 128 256); with --init-weights "
-                             "each level is at least the parent's, and its weights are kept")
+                             "as many levels as the parent, each at least the parent's, whose weights are kept")
     parser.add_argument("--intensity-anchors", choices=("image", "window"),
                         help="normalise intensities on the percentiles of the whole image, or of the "
                              "network's window around the LV (independent of the field of view; default)")
@@ -47,7 +47,7 @@ def register(subparsers):
 
 
 def run(args):
-    from ScarSegmentLib.train import make_config, train_segmenter
+    from ScarSegmentLib.train import check_channels_hold_parent, make_config, train_segmenter
 
     names = ("epochs", "iterations_per_epoch", "batch_size", "learning_rate", "split_file",
              "validation_cases", "device", "threads", "workers", "seed", "init_weights", "context_slices")
@@ -55,6 +55,8 @@ def run(args):
     if args.intensity_anchors:
         overrides["window_normalisation"] = args.intensity_anchors == "window"
     if args.channels:
+        if args.init_weights:
+            check_channels_hold_parent(args.init_weights, tuple(args.channels))
         overrides["channels"] = tuple(args.channels)
     if args.class_weights:
         overrides["class_weights"] = tuple(args.class_weights)
