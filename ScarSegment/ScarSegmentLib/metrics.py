@@ -35,12 +35,17 @@ def summarise(per_case, true_presence):
     """Mean Dice per structure over the cases whose truth holds it; mean absolute burden error.
 
     `true_presence[name]` lists, per case, whether the true labels hold that structure.
+    `dice_<name>_all_cases` averages over every case instead, counting 1 where both are empty (as
+    the EMIDEC challenge and `scarsynth evaluate` do): a case without scar then scores 1 when none
+    is drawn and 0 for any speck, so that mean rewards normal hearts left clean.
     """
     summary = {}
     for name in STRUCTURES:
         values = [scores[name] or 0.0 for scores, present in zip(per_case, true_presence[name]) if present]
         summary[f"dice_{name}"] = float(np.mean(values)) if values else float("nan")
         summary[f"cases_with_{name}"] = len(values)
+        every_case = [1.0 if scores[name] is None else scores[name] for scores in per_case]
+        summary[f"dice_{name}_all_cases"] = float(np.mean(every_case)) if every_case else float("nan")
     errors = [abs(s["predicted_scar_burden"] - s["true_scar_burden"]) for s in per_case]
     summary["scar_burden_abs_error"] = float(np.mean(errors)) if errors else float("nan")
     return summary
