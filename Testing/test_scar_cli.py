@@ -163,6 +163,29 @@ def test_run_without_input_reports_on_a_phantom(tmp_path):
     assert all(float(r.split(",")[column]) < 5 for r in rca)
 
 
+def test_the_main_job_runs_the_network_on_a_phantom(tmp_path):
+    """`scarsynth run -o OUTDIR` as the README's main job gives it: the deep network when installed."""
+    from ScarSegmentLib.cli import network_available
+
+    pytest.importorskip("AHABullseyeLib.aha")
+    if not network_available():
+        pytest.skip("no deep model is installed")
+    done = scarsynth("run", "-o", tmp_path / "report")
+    assert done.returncode == 0, done.stderr
+    out = tmp_path / "report"
+    assert json.loads((out / "metrics.json").read_text())["method"] == "dl"
+    truth = read_labels(out / "truth_labels.nii.gz")
+    labels = read_labels(out / "labels.nii.gz", like=truth)
+    import SimpleITK as sitk
+
+    probabilities = sitk.ReadImage(str(out / "probabilities.nii.gz"))
+    assert probabilities.GetNumberOfComponentsPerPixel() == 5
+    assert probabilities.GetSize() == truth.shape[::-1]
+    assert dice(L.lv_myocardium(labels.array), L.lv_myocardium(truth.array)) > 0.85
+    assert dice(L.scar(labels.array), L.scar(truth.array)) > 0.8
+    assert "deep network" in (out / "report.md").read_text()
+
+
 def test_run_on_a_file_uses_the_given_myocardium_and_rv_insertion_points(case, tmp_path):
     pytest.importorskip("AHABullseyeLib.aha")
     from AHABullseyeLib.volume import lps_to_ras

@@ -40,7 +40,6 @@ def test_dl_and_thresholds_inside_the_network_myocardium(phantom):
     assert np.array_equal(mine, theirs)  # thresholds keep the network's myocardium
 
 
-@pytest.mark.slow
 def test_cli_dl_writes_probabilities_on_the_input_grid(phantom, tmp_path):
     import SimpleITK as sitk
 
