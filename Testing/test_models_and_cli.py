@@ -59,6 +59,12 @@ def test_unreadable_registry_entries_give_clear_errors(tmp_path, monkeypatch):
             find_entry(weights)
     with pytest.raises(WeightsError, match="holds 0 model registry entries"):
         find_entry(tmp_path / "broken")
+    # An entry without a checksum would let corrupt or replaced weights load unchecked.
+    unchecked = dict(models.find_model("scar_segmenter_2d"))
+    del unchecked["sha256"]
+    (tmp_path / "unchecked.json").write_text(json.dumps(unchecked))
+    with pytest.raises(WeightsError, match="needs 'file', 'settings' and 'sha256'"):
+        find_entry(tmp_path / "unchecked.json")
     # A damaged JSON file in a model folder is not a model: the search goes on past it.
     monkeypatch.setenv(models.MODEL_DIR_VARIABLE, str(tmp_path / "broken"))
     assert models.find_model("scar_segmenter_2d")["name"] == "scar_segmenter_2d"

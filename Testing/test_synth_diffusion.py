@@ -120,6 +120,14 @@ def test_weights_with_a_wrong_checksum_are_refused(tiny_weights, tmp_path):
     (tmp_path / "tiny.json").write_text(json.dumps(entry))
     with pytest.raises(WeightsError, match="sha256"):
         load_generator(str(copy))
+    # Without a checksum in the entry, or without the entry, nothing is loaded unchecked.
+    del entry["sha256"]
+    (tmp_path / "tiny.json").write_text(json.dumps(entry))
+    with pytest.raises(WeightsError, match="No registry entry with a sha256"):
+        load_generator(str(copy))
+    (tmp_path / "tiny.json").unlink()
+    with pytest.raises(WeightsError, match="No registry entry with a sha256"):
+        load_generator(str(copy))
 
 
 def test_shipped_weights_load_with_their_checksum_verified():

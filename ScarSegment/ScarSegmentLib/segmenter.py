@@ -35,8 +35,9 @@ def find_entry(weights=None):
     entry = models.read_entry(path)
     if entry is None:
         raise WeightsError(f"{path} is not a registry entry: not a readable JSON object.")
-    if "file" not in entry or "settings" not in entry:
-        raise WeightsError(f"{path} is not a segmenter registry entry (needs 'file' and 'settings').")
+    if "file" not in entry or "settings" not in entry or "sha256" not in entry:
+        # Without a checksum a corrupt or replaced weights file would load unnoticed.
+        raise WeightsError(f"{path} is not a segmenter registry entry (needs 'file', 'settings' and 'sha256').")
     entry["path"] = str(path.parent / entry["file"])
     return entry
 

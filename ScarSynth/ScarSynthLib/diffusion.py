@@ -37,7 +37,12 @@ def _resolve_weights(weights):
         return Path(entry["path"]), entry
     path = Path(weights)
     registry = path.with_suffix(".json")
-    entry = json.loads(registry.read_text()) if registry.is_file() else {}
+    entry = models.read_entry(registry) if registry.is_file() else None
+    # The entry holds the checksum and the architecture: without it the weights cannot be checked.
+    if entry is None or "sha256" not in entry:
+        raise WeightsError(
+            f"No registry entry with a sha256 for the weights {path.name}: {registry.name} must lie beside "
+            "them, as `scarsynth train-synth` writes it.")
     return path, entry
 
 
