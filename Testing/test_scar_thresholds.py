@@ -134,6 +134,24 @@ def test_slices_along_the_last_array_axis_give_the_same_scar(scarred):
         segment(stored_xyz(image), method="nsd", myocardium=stored_xyz(truth), remote=np.ones((2, 2), bool))
 
 
+@pytest.mark.parametrize("threshold", [nsd_scar, fwhm_scar])
+def test_threshold_functions_take_slices_along_any_array_axis(scarred, threshold):
+    """Called directly (not through segment), a stack stored [x, y, z] is still thresholded per
+    short-axis slice, and labels and remote mask come back on its own axes."""
+    image, truth = scarred.image, scarred.labels
+    remote = find_remote_myocardium(image, truth)
+    for given in (None, remote):
+        as_stored = threshold(image, truth, remote=given)
+        moved = threshold(image.transposed((2, 1, 0)), truth.transposed((2, 1, 0)),
+                          remote=None if given is None else remote.transpose(2, 1, 0))
+        assert moved.labels.same_grid(image.transposed((2, 1, 0)))
+        assert np.array_equal(moved.labels.array, as_stored.labels.array.transpose(2, 1, 0))
+        assert np.array_equal(moved.remote_mask, as_stored.remote_mask.transpose(2, 1, 0))
+        assert moved.threshold == pytest.approx(as_stored.threshold)
+    with pytest.raises(InputError, match=r"remote region has shape \(2, 2\)"):
+        threshold(image.transposed((2, 1, 0)), truth.transposed((2, 1, 0)), remote=np.ones((2, 2), bool))
+
+
 def test_bad_inputs_are_named(scarred):
     nan_image = scarred.image.with_array(np.where(scarred.labels.array == 2, np.nan, scarred.image.array))
     with pytest.raises(InputError, match="NaN"):

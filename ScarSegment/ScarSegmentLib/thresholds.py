@@ -14,7 +14,7 @@ rule, per short-axis slice with a blood pool:
     partial volume at the base), so the remote region is dark and has a low variance.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from scipy import ndimage
@@ -204,15 +204,38 @@ def _myocardium_and_remote(image, myocardium, remote):
     return myo, pool, remote, mean, sd, automatic
 
 
+def _on_slices_first(run, image, myocardium, remote):
+    """`run(image, myocardium, remote)` with the slices on array axis 0, where the per-slice steps
+    (remote sectors, island areas, MVO cores) take them; its result comes back on the input's axes."""
+    order = image.slices_first_order()
+    if order == (0, 1, 2):
+        return run(image, myocardium, remote)
+    # Checked before turning, so that errors name the shapes as given.
+    image.check_same_grid(myocardium, what="myocardium label map")
+    if remote is not None and np.shape(remote) != image.shape:
+        raise InputError(f"The remote region has shape {np.shape(remote)}; the image has {image.shape}.")
+    result = run(image.transposed(order), myocardium.transposed(order),
+                 None if remote is None else np.transpose(remote, order))
+    back = tuple(int(a) for a in np.argsort(order))
+    return replace(result, labels=result.labels.transposed(back), remote_mask=np.transpose(result.remote_mask, back))
+
+
 def nsd_scar(image, myocardium, n_sd=5.0, remote=None, mvo=True, min_island_mm2=MIN_ISLAND_AREA_MM2):
     """Scar = myocardium brighter than remote mean + n_sd x remote SD (n_sd 2, 3, 5 or 6 usually).
 
     `myocardium`: label Volume (project numbers; blood pool 1 is kept and used for the centroid)
-    or boolean mask Volume, on the image grid. `remote`: optional boolean array [z, y, x]; found
-    automatically when None. Returns a ThresholdResult whose labels are on the input grid.
+    or boolean mask Volume, on the image grid, whose slices may lie along any array axis.
+    `remote`: optional boolean array on the image's array axes; found automatically when None.
+    Returns a ThresholdResult whose labels and remote mask are on the input grid.
     """
     if not np.isfinite(n_sd) or n_sd <= 0:
         raise InputError(f"The number of SDs must be positive; got {n_sd}.")
+    return _on_slices_first(
+        lambda image, myocardium, remote: _nsd(image, myocardium, remote, n_sd, mvo, min_island_mm2),
+        image, myocardium, remote)
+
+
+def _nsd(image, myocardium, remote, n_sd, mvo, min_island_mm2):
     myo, pool, remote, mean, sd, automatic = _myocardium_and_remote(image, myocardium, remote)
     threshold = mean + n_sd * sd
     labels = _finish(image, myocardium, myo, pool, image.array > threshold, mvo, min_island_mm2)
@@ -234,6 +257,12 @@ def fwhm_scar(image, myocardium, remote=None, mvo=True, min_island_mm2=MIN_ISLAN
     """
     if baseline not in ("remote", "zero"):
         raise InputError(f"Unknown FWHM baseline '{baseline}'; use 'remote' or 'zero'.")
+    return _on_slices_first(
+        lambda image, myocardium, remote: _fwhm(image, myocardium, remote, mvo, min_island_mm2, baseline),
+        image, myocardium, remote)
+
+
+def _fwhm(image, myocardium, remote, mvo, min_island_mm2, baseline):
     myo, pool, remote, mean, sd, automatic = _myocardium_and_remote(image, myocardium, remote)
     values = image.array.astype(np.float64)
     enhanced = remove_small_islands(myo & (values > mean + 2 * sd), image.spacing, min_island_mm2)
