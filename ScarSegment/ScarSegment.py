@@ -219,31 +219,18 @@ class ScarSegmentLogic(ScriptedLoadableModuleLogic):
         segment`), so Slicer stays responsive; `progress(fraction, message)` sees its progress
         lines and may raise (Cancel) to stop it. Nothing is added to the scene unless it succeeds.
         """
-        import tempfile
-        from pathlib import Path
-
         from ScarSegmentLib import scene as segmentScene
-        from ScarSegmentLib.background import python_executable, run_with_progress
 
         method = parameters.method
         myocardiumNode = parameters.inputSegmentation if method in ("nsd", "fwhm") else None
         logging.info(f"ScarSegment: {method} on '{parameters.inputVolume.GetName()}'")
-        with tempfile.TemporaryDirectory(prefix="ScarSegment-") as folder:
-            if progress:
-                progress(0.0, _("Preparing the input..."))
-            imagePath, myocardiumPath = segmentScene.export_inputs(
-                parameters.inputVolume, folder, myocardiumNode)
-            outputFolder = Path(folder) / "output"
-            command = segmentScene.segment_command(
-                imagePath, outputFolder, method=method, n_sd=parameters.sdCount,
-                myocardium_path=myocardiumPath,
-                device=None if parameters.device == "auto" else parameters.device,
-                weights=segmentScene.chosen_weights(parameters.weightsPath),
-                python=python_executable())
-            run_with_progress(command, progress)
-            segmentation, table, result = segmentScene.import_outputs(
-                outputFolder, slicer.mrmlScene, parameters.inputVolume,
-                parameters.outputSegmentation, parameters.outputTable)
+        segmentation, table, result = segmentScene.segment_in_background(
+            slicer.mrmlScene, parameters.inputVolume, method=method, n_sd=parameters.sdCount,
+            myocardium_node=myocardiumNode,
+            device=None if parameters.device == "auto" else parameters.device,
+            weights=segmentScene.chosen_weights(parameters.weightsPath),
+            segmentation_node=parameters.outputSegmentation, table_node=parameters.outputTable,
+            progress=progress)
         parameters.outputSegmentation = segmentation
         parameters.outputTable = table
         for warning in result.warnings:

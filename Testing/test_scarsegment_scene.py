@@ -97,3 +97,54 @@ def test_panel_weights_field(tmp_path):
     assert SS.segment_command("in.nrrd", "out", weights=SS.chosen_weights(weights))[-2:] == ["--weights", str(weights)]
     with pytest.raises(WeightsError, match="do not exist"):
         SS.chosen_weights(tmp_path / "missing.safetensors")
+
+
+@pytest.fixture(scope="module")
+def phantom_case():
+    """A small scanner-contrast phantom with scar, and its contours with the scar drawn as
+    myocardium (the thresholds must find the scar themselves)."""
+    from AHABullseyeLib import labels as L
+    from ScarSynthLib.phantom import make_phantom
+
+    phantom = make_phantom(seed=2, territory="LAD", transmurality=0.8, look="scanner",
+                           n_slices=6, matrix_size=96)
+    labels = phantom.labels.array
+    contours = phantom.labels.with_array(np.where(L.scar(labels), L.MYOCARDIUM, labels).astype(np.uint8))
+    return phantom, contours
+
+
+@pytest.fixture
+def phantom_scene(phantom_case):
+    phantom, contours = phantom_case
+    scene = slicer.vtkMRMLScene()
+    volume_node = S.volume_to_node(phantom.image, scene, "phantom LGE")
+    myocardium_node = S.labels_to_segmentation_node(contours, scene, volume_node, name="Contours")
+    return scene, volume_node, myocardium_node
+
+
+def node_count(scene):
+    return scene.GetNumberOfNodes()
+
+
+def test_background_segmentation_fills_the_scene(phantom_case, phantom_scene):
+    """The panel's path: a separate process thresholds inside the given myocardium; its labels
+    come back on the volume's grid as a new segmentation node, with a measurement table."""
+    from AHABullseyeLib import labels as L
+
+    phantom, _ = phantom_case
+    scene, volume_node, myocardium_node = phantom_scene
+    before = node_count(scene)
+    fractions = []
+    segmentation, table, result = SS.segment_in_background(
+        scene, volume_node, method="fwhm", myocardium_node=myocardium_node,
+        progress=lambda fraction, message: fractions.append(fraction))
+    assert scene.IsNodePresent(segmentation) and scene.IsNodePresent(table)
+    assert node_count(scene) > before
+    assert fractions[0] == 0.0 and fractions[-1] == 1.0
+    labels = S.segmentation_node_to_labels(segmentation, S.volume_from_node(volume_node))
+    assert labels.same_grid(phantom.image)
+    scar, true_scar = L.scar(labels.array), L.scar(phantom.labels.array)
+    assert 2 * (scar & true_scar).sum() / (scar.sum() + true_scar.sum()) > 0.9
+    rows = S.table_node_to_rows(table)
+    assert any(r["Measurement"] == "Method" and "FWHM" in r["Value"] for r in rows)
+    assert result.metrics["threshold"]["remote"] == "automatic"

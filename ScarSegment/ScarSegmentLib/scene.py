@@ -3,18 +3,20 @@
 Imports slicer (through AHABullseyeLib.scene), never qt, so it runs inside Slicer and on the
 slicer-core wheel alike. Two ways to run:
   - `segment_volume_node`: in this process (tests, scripts, small images);
-  - `export_inputs` + `segment_command` + `import_outputs`: the Slicer widget runs the command as
-    a background process (so Slicer never freezes and Cancel can stop it) and imports its files.
+  - `segment_in_background`: `export_inputs` + `segment_command` + `import_outputs`, the command
+    run as a separate process (so Slicer never freezes and Cancel can stop it); the panel uses it.
 """
 
 import json
 import sys
+import tempfile
 from pathlib import Path
 
 from AHABullseyeLib import scene as S
 from AHABullseyeLib.errors import InputError, WeightsError
 from AHABullseyeLib.io import read_labels, write_volume
 
+from .background import python_executable, run_with_progress
 from .quantify import measurement_rows
 from .segment import Segmentation, segment
 
@@ -117,3 +119,25 @@ def import_outputs(outdir, scene, volume_node, segmentation_node=None, table_nod
     result = Segmentation(labels, None, document, document.pop("warnings", []))
     segmentation, table = put_result_in_scene(result, scene, volume_node, segmentation_node, table_node)
     return segmentation, table, result
+
+
+def segment_in_background(scene, volume_node, method="dl", n_sd=5.0, myocardium_node=None,
+                          device=None, weights=None, segmentation_node=None, table_node=None,
+                          progress=None, python=None):
+    """Segment a volume node with `segment` run as a separate process; returns (segmentation node,
+    table node, Segmentation).
+
+    The inputs go through a temporary folder. `progress(fraction, message)` sees the command's
+    progress and may raise (Cancel) to stop it; a failing command raises CommandFailed with its
+    own message. Nothing is added to the scene unless the command succeeds.
+    """
+    with tempfile.TemporaryDirectory(prefix="ScarSegment-") as folder:
+        if progress is not None:
+            progress(0.0, "Preparing the input...")
+        image_path, myocardium_path = export_inputs(volume_node, folder, myocardium_node)
+        outdir = Path(folder) / "output"
+        command = segment_command(image_path, outdir, method=method, n_sd=n_sd,
+                                  myocardium_path=myocardium_path, device=device, weights=weights,
+                                  python=python or python_executable())
+        run_with_progress(command, progress)
+        return import_outputs(outdir, scene, volume_node, segmentation_node, table_node)
