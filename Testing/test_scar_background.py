@@ -1,11 +1,13 @@
 """The background-process runner the ScarSegment panel uses: progress, Cancel, errors."""
 
+import sys
+
 import numpy as np
 import pytest
 
 from AHABullseyeLib.io import write_volume
 from AHABullseyeLib.volume import Volume
-from ScarSegmentLib.background import CommandFailed, lib_environment, run_with_progress
+from ScarSegmentLib.background import CommandFailed, lib_environment, python_executable, run_with_progress
 from ScarSegmentLib.scene import segment_command
 
 
@@ -59,3 +61,16 @@ def test_a_failing_command_raises_its_own_message(inputs, tmp_path):
 def test_environment_finds_the_libs():
     path = lib_environment()["PYTHONPATH"]
     assert "AHABullseye" in path and "ScarSegment" in path
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="a shell-script stand-in for PythonSlicer")
+def test_the_command_runs_in_this_python_unless_this_is_the_slicer_application(tmp_path, monkeypatch):
+    """A PythonSlicer on the PATH is for the Slicer application only: elsewhere this interpreter
+    (with this environment's packages) runs the command."""
+    fake = tmp_path / "PythonSlicer"
+    fake.write_text("#!/bin/sh\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert python_executable() == sys.executable
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "SlicerApp-real"))
+    assert python_executable() == str(fake)

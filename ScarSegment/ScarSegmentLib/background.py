@@ -87,7 +87,12 @@ def run_with_progress(command, progress=None, environment=None, tick=0.1):
 
 
 def python_executable():
-    """The Python that runs the command: PythonSlicer inside Slicer, else this interpreter."""
+    """The Python that runs the command: this interpreter (PythonSlicer inside Slicer), or
+    PythonSlicer when this process is the Slicer application itself (older Slicer versions set
+    sys.executable to the application). A PythonSlicer on the PATH outside Slicer is not used:
+    it would run the command without this environment's packages."""
     import shutil
 
+    if Path(sys.executable or "").name.lower().startswith("python"):
+        return sys.executable
     return shutil.which("PythonSlicer") or sys.executable
