@@ -178,6 +178,27 @@ def test_segments_are_matched_by_name_and_unknown_ones_are_reported(mrml_scene, 
     np.testing.assert_array_equal(mapped.array, label_volume.array)
 
 
+def test_all_segments_make_one_mask_whatever_their_names(mrml_scene, image, label_volume):
+    """A region drawn by hand (e.g. remote myocardium) in segments with any names is one mask;
+    the segments are resampled onto the reference like labels are."""
+    node = S.labels_to_segmentation_node(label_volume, mrml_scene)
+    drawn = slicer.vtkOrientedImageData()
+    node.GetBinaryLabelmapRepresentation("scar", drawn)
+    node.GetSegmentation().RemoveSegment("scar")
+    node.AddSegmentFromBinaryLabelmapRepresentation(drawn, "Segment_7", (0.2, 0.4, 0.6), "Segment_7")
+    with pytest.raises(InputError, match="Segment_7"):
+        S.segmentation_node_to_labels(node, image)  # labels need known names; a mask does not
+
+    mask = S.segmentation_node_to_mask(node, image)
+    assert mask.same_grid(image) and mask.array.dtype == np.uint8
+    np.testing.assert_array_equal(mask.array, (label_volume.array > 0).astype(np.uint8))
+    np.testing.assert_array_equal(S.segmentation_node_to_mask(node).array, mask.array)
+    empty = mrml_scene.AddNewNodeByClass("vtkMRMLSegmentationNode")
+    assert not S.segmentation_node_to_mask(empty, image).array.any()
+    with pytest.raises(InputError, match="segmentation node"):
+        S.segmentation_node_to_mask(S.volume_to_node(image, mrml_scene, "LGE"), image)
+
+
 def test_labelmap_node_to_labels_checks_values_and_grid(mrml_scene, image, label_volume):
     node = S.volume_to_node(label_volume, mrml_scene, "labels", labelmap=True)
     assert node.IsA("vtkMRMLLabelMapVolumeNode")

@@ -271,6 +271,25 @@ def segmentation_reference_grid(node):
     return Volume(np.zeros(shape, np.uint8), spacing, origin, axes / spacing)
 
 
+def _segment_masks(node, segment_ids, reference_volume):
+    """Boolean [z, y, x] masks of the given segments, resampled (nearest neighbour) onto
+    `reference_volume`'s grid, in the order of `segment_ids`."""
+    if not segment_ids:
+        return []
+    node.CreateBinaryLabelmapRepresentation()
+    reference = _oriented_image(np.zeros(reference_volume.shape, np.uint8),
+                                _ijk_to_ras_matrix(reference_volume))
+    masks = []
+    for segment_id in segment_ids:
+        segment_image = slicer.vtkOrientedImageData()
+        node.GetBinaryLabelmapRepresentation(segment_id, segment_image)
+        resampled = slicer.vtkOrientedImageData()
+        slicer.vtkOrientedImageDataResample.ResampleOrientedImageToReferenceOrientedImage(
+            segment_image, reference, resampled, False, False)  # nearest neighbour
+        masks.append(_mask_on_reference(resampled, reference_volume.shape))
+    return masks
+
+
 def segmentation_node_to_labels(node, reference_volume=None, segment_labels=None,
                                 ignore_unknown=False):
     """A label Volume on `reference_volume`'s grid (default: the node's own) from a segmentation.
@@ -303,19 +322,27 @@ def segmentation_node_to_labels(node, reference_volume=None, segment_labels=None
             f"Segments {unknown} match no label; name them like 'LV blood pool', 'Myocardium', "
             "'Scar', 'MVO' or 'RV blood pool'.")
     L.check_label_array(np.array([label for label, _ in mapping], dtype=int), "segment labels")
-    if mapping:
-        node.CreateBinaryLabelmapRepresentation()
-    reference = _oriented_image(np.zeros(reference_volume.shape, np.uint8),
-                                _ijk_to_ras_matrix(reference_volume))
     labels = np.zeros(reference_volume.shape, dtype=np.uint8)
-    for label, segment_id in sorted(mapping):
-        segment_image = slicer.vtkOrientedImageData()
-        node.GetBinaryLabelmapRepresentation(segment_id, segment_image)
-        resampled = slicer.vtkOrientedImageData()
-        slicer.vtkOrientedImageDataResample.ResampleOrientedImageToReferenceOrientedImage(
-            segment_image, reference, resampled, False, False)  # nearest neighbour
-        labels[_mask_on_reference(resampled, reference_volume.shape)] = label
+    masks = _segment_masks(node, [segment_id for _, segment_id in sorted(mapping)], reference_volume)
+    for (label, _), mask in zip(sorted(mapping), masks):
+        labels[mask] = label
     return reference_volume.with_array(labels)
+
+
+def segmentation_node_to_mask(node, reference_volume=None):
+    """A uint8 Volume on `reference_volume`'s grid (default: the node's own) holding 1 wherever
+    any segment of the node is, whatever the segments are called (e.g. a region drawn by hand)."""
+    if node is None or not node.IsA("vtkMRMLSegmentationNode"):
+        raise InputError("A segmentation node is needed.")
+    _check_not_transformed(node)
+    if reference_volume is None:
+        reference_volume = segmentation_reference_grid(node)
+    segmentation = node.GetSegmentation()
+    ids = [segmentation.GetNthSegmentID(i) for i in range(segmentation.GetNumberOfSegments())]
+    mask = np.zeros(reference_volume.shape, dtype=bool)
+    for segment_mask in _segment_masks(node, ids, reference_volume):
+        mask |= segment_mask
+    return reference_volume.with_array(mask.astype(np.uint8))
 
 
 def labelmap_node_to_labels(node, reference_volume=None):
@@ -460,17 +487,9 @@ def segmentation_node_to_aha_segments(node, reference_volume=None):
         if not 1 <= number <= 17:
             raise InputError(f"Segment '{segment_id}' is not an AHA segment (IDs aha_01..aha_17).")
         numbered[segment_id] = number
-    node.CreateBinaryLabelmapRepresentation()
-    reference = _oriented_image(np.zeros(reference_volume.shape, np.uint8),
-                                _ijk_to_ras_matrix(reference_volume))
     segments = np.zeros(reference_volume.shape, dtype=np.uint8)
-    for segment_id, number in numbered.items():
-        segment_image = slicer.vtkOrientedImageData()
-        node.GetBinaryLabelmapRepresentation(segment_id, segment_image)
-        resampled = slicer.vtkOrientedImageData()
-        slicer.vtkOrientedImageDataResample.ResampleOrientedImageToReferenceOrientedImage(
-            segment_image, reference, resampled, False, False)  # nearest neighbour
-        segments[_mask_on_reference(resampled, reference_volume.shape)] = number
+    for number, mask in zip(numbered.values(), _segment_masks(node, list(numbered), reference_volume)):
+        segments[mask] = number
     return reference_volume.with_array(segments)
 
 
