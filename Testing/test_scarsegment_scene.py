@@ -59,7 +59,8 @@ def test_in_process_segmentation_makes_named_segments_and_a_table(scene_with_cas
 
 def test_background_command_round_trip(scene_with_case, tmp_path):
     scene, volume_node, myocardium_node, truth = scene_with_case
-    image_path, myocardium_path = SS.export_inputs(volume_node, tmp_path / "in", myocardium_node)
+    image_path, myocardium_path, remote_path = SS.export_inputs(volume_node, tmp_path / "in", myocardium_node)
+    assert remote_path is None
     command = SS.segment_command(image_path, tmp_path / "out", method="fwhm",
                                  myocardium_path=myocardium_path)
     finished = subprocess.run(command, capture_output=True, text=True, timeout=120)
@@ -74,7 +75,7 @@ def test_background_command_round_trip(scene_with_case, tmp_path):
 
 def test_failed_command_reports_the_problem_and_imports_nothing(scene_with_case, tmp_path):
     scene, volume_node, _, _ = scene_with_case
-    image_path, _ = SS.export_inputs(volume_node, tmp_path / "in")
+    image_path, _, _ = SS.export_inputs(volume_node, tmp_path / "in")
     command = SS.segment_command(image_path, tmp_path / "out", method="nsd",
                                  weights=tmp_path / "missing.safetensors")
     finished = subprocess.run(command, capture_output=True, text=True, timeout=120)
@@ -148,3 +149,81 @@ def test_background_segmentation_fills_the_scene(phantom_case, phantom_scene):
     rows = S.table_node_to_rows(table)
     assert any(r["Measurement"] == "Method" and "FWHM" in r["Value"] for r in rows)
     assert result.metrics["threshold"]["remote"] == "automatic"
+
+
+def remote_region(phantom):
+    """A hand-drawn remote region: the healthy myocardium of the middle slices, which gives
+    another threshold than the automatically found one."""
+    from AHABullseyeLib import labels as L
+
+    region = phantom.labels.array == L.MYOCARDIUM
+    region[:2] = region[-2:] = False
+    return region
+
+
+@pytest.mark.parametrize("method", ["nsd", "fwhm"])
+def test_a_given_remote_region_sets_the_threshold_as_the_lib_does(phantom_case, phantom_scene, method):
+    """Every segment of the remote node, whatever its name, is remote myocardium; the background
+    run passes it as --remote and its threshold is the Lib's with the same region."""
+    from ScarSegmentLib.segment import segment
+
+    phantom, contours = phantom_case
+    scene, volume_node, myocardium_node = phantom_scene
+    region = remote_region(phantom)
+    halves = np.zeros_like(region, np.uint8)
+    halves[region] = np.where(np.indices(region.shape)[2][region] < 48, 1, 2)
+    remote_node = S.labels_to_segmentation_node(phantom.labels.with_array(halves), scene, volume_node)
+    names = remote_node.GetSegmentation()
+    names.GetNthSegment(0).SetName("remote, left")  # names that match no label
+    names.GetNthSegment(1).SetName("Segment_2")
+
+    _, table, result = SS.segment_in_background(
+        scene, volume_node, method=method, n_sd=3, myocardium_node=myocardium_node,
+        remote_node=remote_node)
+    given = segment(phantom.image, method=method, n_sd=3, myocardium=contours, remote=region)
+    automatic = segment(phantom.image, method=method, n_sd=3, myocardium=contours)
+    threshold = result.metrics["threshold"]
+    assert threshold["remote"] == "given"
+    assert threshold["remote_voxels"] == given.metrics["threshold"]["remote_voxels"] == region.sum()
+    assert threshold["threshold"] == pytest.approx(given.metrics["threshold"]["threshold"])
+    assert threshold["threshold"] != pytest.approx(automatic.metrics["threshold"]["threshold"], rel=1e-3)
+    method_row = next(r for r in S.table_node_to_rows(table) if r["Measurement"] == "Method")
+    assert f"threshold {threshold['threshold']}" in method_row["Value"]
+
+    # The in-process path takes the same region, also from a label-map node.
+    remote_labelmap = S.volume_to_node(phantom.labels.with_array(halves), scene, "remote", labelmap=True)
+    _, _, in_process = SS.segment_volume_node(volume_node, scene, method=method, n_sd=3,
+                                              myocardium_node=myocardium_node, remote_node=remote_labelmap)
+    assert in_process.metrics["threshold"] == given.metrics["threshold"]
+
+
+def test_the_command_carries_the_exported_remote_mask(phantom_case, phantom_scene, tmp_path):
+    from AHABullseyeLib.io import read_mask
+
+    phantom, _ = phantom_case
+    scene, volume_node, myocardium_node = phantom_scene
+    region = remote_region(phantom)
+    remote_node = S.labels_to_segmentation_node(
+        phantom.labels.with_array(region.astype(np.uint8) * 2), scene, volume_node)
+    image_path, myocardium_path, remote_path = SS.export_inputs(
+        volume_node, tmp_path, myocardium_node, remote_node)
+    mask = read_mask(remote_path)
+    assert mask.same_grid(phantom.image)
+    np.testing.assert_array_equal(mask.array != 0, region)
+    command = SS.segment_command(image_path, tmp_path / "out", method="nsd",
+                                 myocardium_path=myocardium_path, remote_path=remote_path)
+    assert command[command.index("--remote") + 1] == str(remote_path)
+    assert "--remote" not in SS.segment_command(image_path, tmp_path / "out", method="nsd")
+
+
+def test_a_remote_region_with_the_network_is_refused_and_adds_nothing(phantom_case, phantom_scene):
+    from ScarSegmentLib.background import CommandFailed
+
+    phantom, _ = phantom_case
+    scene, volume_node, _ = phantom_scene
+    remote_node = S.labels_to_segmentation_node(
+        phantom.labels.with_array(remote_region(phantom).astype(np.uint8) * 2), scene, volume_node)
+    before = node_count(scene)
+    with pytest.raises(CommandFailed, match="--remote apply to --method nsd or fwhm only"):
+        SS.segment_in_background(scene, volume_node, method="dl", remote_node=remote_node)
+    assert node_count(scene) == before

@@ -12,6 +12,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import numpy as np
+
 from AHABullseyeLib import scene as S
 from AHABullseyeLib.errors import InputError, WeightsError
 from AHABullseyeLib.io import read_labels, write_volume
@@ -22,6 +24,7 @@ from .segment import Segmentation, segment
 
 IMAGE_FILE = "input.nrrd"
 MYOCARDIUM_FILE = "myocardium.nrrd"
+REMOTE_FILE = "remote.nrrd"
 
 
 def labels_of_node(node, reference):
@@ -33,12 +36,29 @@ def labels_of_node(node, reference):
     return S.labelmap_node_to_labels(node, reference)
 
 
+def mask_of_node(node, reference):
+    """A 0/1 uint8 Volume on `reference`'s grid: all segments of a segmentation node together
+    (whatever their names), or the non-zero voxels of a label-map node."""
+    if node is None:
+        return None
+    if node.IsA("vtkMRMLSegmentationNode"):
+        return S.segmentation_node_to_mask(node, reference)
+    volume = S.volume_from_node(node)
+    reference.check_same_grid(volume, f"mask '{node.GetName()}'")
+    return volume.with_array((volume.array != 0).astype(np.uint8))
+
+
 def segment_volume_node(volume_node, scene, method="dl", n_sd=5.0, myocardium_node=None,
-                        device=None, weights=None, segmentation_node=None, table_node=None,
-                        progress=None):
-    """Segment a volume node in this process; returns (segmentation node, table node, Segmentation)."""
+                        remote_node=None, device=None, weights=None, segmentation_node=None,
+                        table_node=None, progress=None):
+    """Segment a volume node in this process; returns (segmentation node, table node, Segmentation).
+
+    `remote_node`: optional remote myocardium (nsd/fwhm only), see `mask_of_node`.
+    """
     image = S.volume_from_node(volume_node)
+    remote = mask_of_node(remote_node, image)
     result = segment(image, method=method, n_sd=n_sd, myocardium=labels_of_node(myocardium_node, image),
+                     remote=None if remote is None else remote.array.astype(bool),
                      device=device, weights=weights, progress=progress)
     segmentation, table = put_result_in_scene(result, scene, volume_node, segmentation_node, table_node)
     return segmentation, table, result
@@ -74,14 +94,17 @@ def put_result_in_scene(result, scene, volume_node, segmentation_node=None, tabl
     return segmentation, table
 
 
-def export_inputs(volume_node, folder, myocardium_node=None):
-    """Write the input volume (and myocardium labels) into `folder`; returns their paths."""
+def export_inputs(volume_node, folder, myocardium_node=None, remote_node=None):
+    """Write the input volume, and the myocardium labels and remote-myocardium mask when given,
+    into `folder`; returns their paths (image, myocardium or None, remote or None)."""
     folder = Path(folder)
     image = S.volume_from_node(volume_node)
     image_path = write_volume(image, folder / IMAGE_FILE)
     myocardium = labels_of_node(myocardium_node, image)
-    myocardium_path = write_volume(myocardium, folder / MYOCARDIUM_FILE) if myocardium is not None else None
-    return image_path, myocardium_path
+    remote = mask_of_node(remote_node, image)
+    return (image_path,
+            write_volume(myocardium, folder / MYOCARDIUM_FILE) if myocardium is not None else None,
+            write_volume(remote, folder / REMOTE_FILE) if remote is not None else None)
 
 
 def chosen_weights(path):
@@ -94,13 +117,15 @@ def chosen_weights(path):
     return text
 
 
-def segment_command(image_path, outdir, method="dl", n_sd=5.0, myocardium_path=None, device=None,
-                    weights=None, python=None):
+def segment_command(image_path, outdir, method="dl", n_sd=5.0, myocardium_path=None,
+                    remote_path=None, device=None, weights=None, python=None):
     """Argument list that runs `segment` as a separate Python process (progress lines on stderr)."""
     command = [python or sys.executable, "-m", "ScarSegmentLib.cli", "segment", str(image_path),
                "-o", str(outdir), "--method", method, "--sd", f"{float(n_sd):g}"]
     if myocardium_path:
         command += ["--myocardium", str(myocardium_path)]
+    if remote_path:
+        command += ["--remote", str(remote_path)]
     if device:
         command += ["--device", device]
     if weights:
@@ -122,22 +147,25 @@ def import_outputs(outdir, scene, volume_node, segmentation_node=None, table_nod
 
 
 def segment_in_background(scene, volume_node, method="dl", n_sd=5.0, myocardium_node=None,
-                          device=None, weights=None, segmentation_node=None, table_node=None,
-                          progress=None, python=None):
+                          remote_node=None, device=None, weights=None, segmentation_node=None,
+                          table_node=None, progress=None, python=None):
     """Segment a volume node with `segment` run as a separate process; returns (segmentation node,
     table node, Segmentation).
 
-    The inputs go through a temporary folder. `progress(fraction, message)` sees the command's
-    progress and may raise (Cancel) to stop it; a failing command raises CommandFailed with its
-    own message. Nothing is added to the scene unless the command succeeds.
+    `myocardium_node` (project labels) and `remote_node` (every segment, or every non-zero voxel,
+    is remote myocardium) are for nsd/fwhm only; the command refuses them with dl. The inputs go
+    through a temporary folder. `progress(fraction, message)` sees the command's progress and may
+    raise (Cancel) to stop it; a failing command raises CommandFailed with its own message.
+    Nothing is added to the scene unless the command succeeds.
     """
     with tempfile.TemporaryDirectory(prefix="ScarSegment-") as folder:
         if progress is not None:
             progress(0.0, "Preparing the input...")
-        image_path, myocardium_path = export_inputs(volume_node, folder, myocardium_node)
+        image_path, myocardium_path, remote_path = export_inputs(
+            volume_node, folder, myocardium_node, remote_node)
         outdir = Path(folder) / "output"
         command = segment_command(image_path, outdir, method=method, n_sd=n_sd,
-                                  myocardium_path=myocardium_path, device=device, weights=weights,
-                                  python=python or python_executable())
+                                  myocardium_path=myocardium_path, remote_path=remote_path,
+                                  device=device, weights=weights, python=python or python_executable())
         run_with_progress(command, progress)
         return import_outputs(outdir, scene, volume_node, segmentation_node, table_node)
