@@ -70,6 +70,7 @@ class ScarSegmentParameterNode:
 
     inputVolume: vtkMRMLScalarVolumeNode
     inputSegmentation: vtkMRMLSegmentationNode
+    remoteSegmentation: vtkMRMLSegmentationNode  # empty: found automatically
     method: Annotated[str, Choice(["dl", "nsd", "fwhm"])] = "dl"
     sdCount: Annotated[float, WithinRange(1.0, 10.0)] = 5.0
     device: Annotated[str, Choice(["auto", "cpu", "cuda"])] = "auto"
@@ -153,6 +154,7 @@ class ScarSegmentWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if parameters:
             self.ui.sdSpinBox.enabled = parameters.method == "nsd"
             self.ui.inputSegmentationSelector.enabled = thresholds
+            self.ui.remoteSegmentationSelector.enabled = thresholds
         if not parameters or not parameters.inputVolume:
             self.ui.applyButton.toolTip = _("Select an LGE volume.")
             self.ui.applyButton.enabled = False
@@ -222,11 +224,13 @@ class ScarSegmentLogic(ScriptedLoadableModuleLogic):
         from ScarSegmentLib import scene as segmentScene
 
         method = parameters.method
-        myocardiumNode = parameters.inputSegmentation if method in ("nsd", "fwhm") else None
+        thresholds = method in ("nsd", "fwhm")  # a myocardium or remote region left from them is ignored
+        myocardiumNode = parameters.inputSegmentation if thresholds else None
+        remoteNode = parameters.remoteSegmentation if thresholds else None
         logging.info(f"ScarSegment: {method} on '{parameters.inputVolume.GetName()}'")
         segmentation, table, result = segmentScene.segment_in_background(
             slicer.mrmlScene, parameters.inputVolume, method=method, n_sd=parameters.sdCount,
-            myocardium_node=myocardiumNode,
+            myocardium_node=myocardiumNode, remote_node=remoteNode,
             device=None if parameters.device == "auto" else parameters.device,
             weights=segmentScene.chosen_weights(parameters.weightsPath),
             segmentation_node=parameters.outputSegmentation, table_node=parameters.outputTable,
