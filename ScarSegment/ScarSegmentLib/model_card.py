@@ -67,8 +67,59 @@ def _field_of_view_text(config, settings):
     return text
 
 
-def model_card_text(entry):
-    """Markdown model card: data and licence, how to retrain, measured validation scores, sha256."""
+def _log_text(log_files):
+    """Where the per-epoch log is: the run's own, or the shipped stages' logs beside the card."""
+    if not log_files:
+        return "The per-epoch losses and validation Dice are in MODEL_DIR/training_log.csv"
+    if len(log_files) == 1:
+        return f"The per-epoch losses and validation Dice are in `{log_files[0]}`, beside this card"
+    return (f"The per-epoch losses and validation Dice of every stage are in `{log_files[0]}` to "
+            f"`{log_files[-1]}`, beside this card")
+
+
+def _benchmark_text(report):
+    """A section with the whole pipeline's figures from a `benchmarks/segment.py` JSON report."""
+    if not report:
+        return ""
+
+    def row(title, summary):
+        return (f"| {title} | {_score(summary['dice_myocardium'])} | {_score(summary['dice_scar'])} | "
+                f"{_score(summary['dice_mvo'])} | {_score(summary.get('dice_scar_all_cases'))} | "
+                f"{_score(summary.get('dice_mvo_all_cases'))} | {summary['scar_burden_abs_error']:.2f} |")
+
+    rows = [row("held-out cases as stored", report["summary"])]
+    if report.get("other_scanner_summary"):
+        rows.append(row("the same cases resampled to other grids, orientations and intensity ranges",
+                        report["other_scanner_summary"]))
+    speed = ""
+    side_by_side = [case for case in report.get("per_case", []) if "nnunet_seconds" in case]
+    if side_by_side:  # like for like: both networks on the same cases
+        mean = lambda key: sum(case[key] for case in side_by_side) / len(side_by_side)  # noqa: E731
+        speed = (f"\nTime and peak memory per case on {report.get('threads', 1)} CPU thread(s), side by side on "
+                 f"{len(side_by_side)} of these cases: {mean('ours_seconds'):.1f} s and {mean('ours_peak_mb'):.0f} MB, "
+                 f"against {mean('nnunet_seconds'):.1f} s and {mean('nnunet_peak_mb'):.0f} MB for an nnU-Net-sized 2D "
+                 "network (nnU-Net v2's PlainConvUNet as planned for 256 x 256 slices, 4-flip mirroring) on the "
+                 "same input.\n")
+    return f"""
+## Measured on the whole pipeline (`benchmarks/segment.py`)
+
+From the image on its own grid to labels on that grid ({len(report['cases'])} held-out cases): Dice over the
+cases whose expert labels hold the structure, and for scar and MVO also over all cases counting 1 where
+both are empty (as EMIDEC averages); scar-burden error in percentage points.
+
+| | myocardium | scar | MVO | scar, all cases | MVO, all cases | burden error |
+| --- | --- | --- | --- | --- | --- | --- |
+{chr(10).join(rows)}
+{speed}"""
+
+
+def model_card_text(entry, log_files=(), benchmark=None):
+    """Markdown model card: data and licence, how to retrain, measured validation scores, sha256.
+
+    `log_files`: names of training logs shipped beside the card (one per stage of a chain); without
+    them the card points to the run's own training_log.csv. `benchmark`: the JSON report of
+    `benchmarks/segment.py` on these weights, whose whole-pipeline figures the card then gives.
+    """
     training = entry["training"]
     config = training["config"]
     settings = entry["settings"]
@@ -86,7 +137,10 @@ def model_card_text(entry):
                       f"sampled at {config.get('extra_weight', 1.0)} x the weight of a real slice.\n")
     lineage = ""
     if training.get("fine_tuned_from"):
-        lineage = f"\nThat time is the fine-tuning alone: {_lineage_text(training['fine_tuned_from'])}.\n"
+        lineage = (f"\nThat time is the fine-tuning alone: {_lineage_text(training['fine_tuned_from'])}.\n"
+                   "PARENT_MODEL below is the stage before; the first stage ran without `--init-weights`. "
+                   "Between stages the training code's recipe changed too, not only its flags (the project "
+                   "README tells how), so the command rebuilds this stage from its parent, not the chain.\n")
         extra_flag += " --init-weights PARENT_MODEL"
         parent_channels = training["fine_tuned_from"].get("channels")
         if parent_channels and list(parent_channels) != list(settings["channels"]):
@@ -140,7 +194,7 @@ Retrain with (a GPU is used when there is one; `--resume` continues from MODEL_D
 {phantom_step}    scarsynth train-seg DATASET_DIR -o MODEL_DIR --preset {config.get('preset', 'cpu')}{extra_flag}
     torchrun --nproc_per_node 4 -m ScarSynthLib.cli train-seg DATASET_DIR -o MODEL_DIR --preset gpu
 
-The per-epoch losses and validation Dice are in MODEL_DIR/training_log.csv
+{_log_text(log_files)}
 ({training.get('processes', 1)} process(es) trained this model).
 
 ## Validation (held-out cases, patches centred on the true LV, last epoch)
@@ -153,7 +207,7 @@ The per-epoch losses and validation Dice are in MODEL_DIR/training_log.csv
 | LV blood pool | {_score(scores.get('dice_blood_pool'))} | {scores.get('cases_with_blood_pool', 'n/a')} |
 
 Mean absolute scar-burden error: {_score(scores.get('scar_burden_abs_error'))} percentage points.
-
+{_benchmark_text(benchmark)}
 ## Limitations
 
 {_through_plane_text(settings)}; one training set from one centre, seen through a lossy
