@@ -18,7 +18,7 @@ phantom_module = pytest.importorskip("ScarSynthLib.phantom")
 
 def scarsynth(*args):
     return subprocess.run([sys.executable, "-m", "ScarSynthLib.cli", *map(str, args)],
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, encoding="utf-8", timeout=300)
 
 
 @pytest.fixture(scope="module")

@@ -46,7 +46,7 @@ def test_cli_dl_writes_probabilities_on_the_input_grid(phantom, tmp_path):
     write_volume(phantom.image, tmp_path / "lge.nii.gz")
     done = subprocess.run([sys.executable, "-m", "ScarSynthLib.cli", "segment", tmp_path / "lge.nii.gz",
                            "-o", tmp_path / "out", "--device", "cpu"],
-                          capture_output=True, text=True, timeout=600)
+                          capture_output=True, text=True, encoding="utf-8", timeout=600)
     assert done.returncode == 0, done.stderr
     read_labels(tmp_path / "out" / "labels.nii.gz", like=phantom.image)
     probabilities = sitk.ReadImage(str(tmp_path / "out" / "probabilities.nii.gz"))
