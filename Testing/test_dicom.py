@@ -1,6 +1,7 @@
 """DICOM folders: the short-axis stack is found however the scanner split it into series."""
 
 import json
+import locale
 import logging
 import subprocess
 import sys
@@ -33,6 +34,17 @@ def write_dicom(volume, folder, series_number=10, one_series_per_slice=False,
                 name="img", turn_odd_slices=0.0):
     """Write slices of `volume` as MR DICOM files with their patient geometry: one series, or
     one series per slice (numbered from `series_number`)."""
+    # SimpleITK's DICOM writer leaves the process in the C locale (ASCII); later tests read UTF-8.
+    saved_locale = locale.setlocale(locale.LC_ALL)
+    try:
+        _write_dicom_slices(volume, folder, series_number, one_series_per_slice, image_type, description,
+                            slices, name, turn_odd_slices)
+    finally:
+        locale.setlocale(locale.LC_ALL, saved_locale)
+
+
+def _write_dicom_slices(volume, folder, series_number, one_series_per_slice, image_type, description, slices,
+                        name, turn_odd_slices):
     folder.mkdir(parents=True, exist_ok=True)
     for k in range(volume.shape[0]) if slices is None else slices:
         # odd slices turned in plane by `turn_odd_slices` radians: direction cosines that differ a
