@@ -58,6 +58,23 @@ def test_a_failing_command_raises_its_own_message(inputs, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_non_ascii_messages_arrive_whatever_the_callers_locale():
+    """A host that set the C (ASCII) locale still gets the command's UTF-8 progress and errors."""
+    import locale
+
+    script = ("import sys; sys.stderr.write('progress: 50% Schnitt f\u00fcr Schnitt\\n'); "
+              "sys.stderr.write('error: 10 \u00b0 zu weit \u2026\\n'); sys.exit(2)")
+    seen = []
+    saved = locale.setlocale(locale.LC_ALL)
+    locale.setlocale(locale.LC_ALL, "C")
+    try:
+        with pytest.raises(CommandFailed, match="10 \u00b0 zu weit \u2026"):
+            run_with_progress([sys.executable, "-c", script], lambda fraction, message: seen.append(message))
+    finally:
+        locale.setlocale(locale.LC_ALL, saved)
+    assert any("Schnitt f\u00fcr Schnitt" in message for message in seen)
+
+
 def test_environment_finds_the_libs():
     path = lib_environment()["PYTHONPATH"]
     assert "AHABullseye" in path and "ScarSegment" in path

@@ -34,6 +34,12 @@ def lib_environment():
     return environment
 
 
+def _utf8(environment):
+    """`environment` with the child's stderr in UTF-8, which the caller reads whatever its own
+    locale: a host application may have set the C (ASCII) locale, and messages hold non-ASCII."""
+    return {**environment, "PYTHONIOENCODING": "utf-8"}
+
+
 def _read_lines(stream, lines):
     for line in stream:
         lines.put(line)
@@ -47,8 +53,8 @@ def run_with_progress(command, progress=None, environment=None, tick=0.1):
     re-raises whatever `progress` raises after stopping the process.
     """
     process = subprocess.Popen(
-        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-        env=environment if environment is not None else lib_environment(),
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, encoding="utf-8", errors="replace",
+        env=_utf8(environment if environment is not None else lib_environment()),
         creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0))  # no console window on Windows
     lines = queue.Queue()
     reader = threading.Thread(target=_read_lines, args=(process.stderr, lines), daemon=True)
