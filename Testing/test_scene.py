@@ -213,12 +213,20 @@ def test_labelmap_node_to_labels_checks_values_and_grid(mrml_scene, image, label
         S.labelmap_node_to_labels(bad)
 
 
-def test_transformed_nodes_are_refused(mrml_scene, image):
+def test_transformed_nodes_are_refused(mrml_scene, image, label_volume):
     node = S.volume_to_node(image, mrml_scene, "LGE")
     transform = mrml_scene.AddNewNodeByClass("vtkMRMLLinearTransformNode")
     node.SetAndObserveTransformNodeID(transform.GetID())
     with pytest.raises(InputError, match="transform"):
         S.volume_from_node(node)
+    # Every reader of segmentations refuses them too (a transform would not be applied).
+    labels = S.labels_to_segmentation_node(label_volume, mrml_scene)
+    aha = S.aha_segments_to_segmentation_node(label_volume.with_array(label_volume.array * 2), mrml_scene)
+    for segmentation, read in ((labels, S.segmentation_node_to_labels), (labels, S.segmentation_node_to_mask),
+                               (aha, S.segmentation_node_to_aha_segments)):
+        segmentation.SetAndObserveTransformNodeID(transform.GetID())
+        with pytest.raises(InputError, match="transform"):
+            read(segmentation)
 
 
 def test_rows_to_table_node_keeps_columns_types_and_values(mrml_scene):

@@ -290,6 +290,17 @@ def _segment_masks(node, segment_ids, reference_volume):
     return masks
 
 
+def _segmentation_and_grid(node, reference_volume):
+    """(vtkSegmentation, grid to read it onto: `reference_volume`, else the node's own) of a
+    segmentation node that is not under a transform (which the readers would not apply)."""
+    if node is None or not node.IsA("vtkMRMLSegmentationNode"):
+        raise InputError("A segmentation node is needed.")
+    _check_not_transformed(node)
+    if reference_volume is None:
+        reference_volume = segmentation_reference_grid(node)
+    return node.GetSegmentation(), reference_volume
+
+
 def segmentation_node_to_labels(node, reference_volume=None, segment_labels=None,
                                 ignore_unknown=False):
     """A label Volume on `reference_volume`'s grid (default: the node's own) from a segmentation.
@@ -299,12 +310,7 @@ def segmentation_node_to_labels(node, reference_volume=None, segment_labels=None
     Unknown segments raise InputError unless `ignore_unknown`. Where segments overlap, the higher
     label wins (MVO over scar over myocardium), so MVO drawn inside scar stays MVO.
     """
-    if node is None or not node.IsA("vtkMRMLSegmentationNode"):
-        raise InputError("A segmentation node is needed.")
-    _check_not_transformed(node)
-    if reference_volume is None:
-        reference_volume = segmentation_reference_grid(node)
-    segmentation = node.GetSegmentation()
+    segmentation, reference_volume = _segmentation_and_grid(node, reference_volume)
     segment_labels = segment_labels or {}
     mapping, unknown = [], []
     for index in range(segmentation.GetNumberOfSegments()):
@@ -332,12 +338,7 @@ def segmentation_node_to_labels(node, reference_volume=None, segment_labels=None
 def segmentation_node_to_mask(node, reference_volume=None):
     """A uint8 Volume on `reference_volume`'s grid (default: the node's own) holding 1 wherever
     any segment of the node is, whatever the segments are called (e.g. a region drawn by hand)."""
-    if node is None or not node.IsA("vtkMRMLSegmentationNode"):
-        raise InputError("A segmentation node is needed.")
-    _check_not_transformed(node)
-    if reference_volume is None:
-        reference_volume = segmentation_reference_grid(node)
-    segmentation = node.GetSegmentation()
+    segmentation, reference_volume = _segmentation_and_grid(node, reference_volume)
     ids = [segmentation.GetNthSegmentID(i) for i in range(segmentation.GetNumberOfSegments())]
     mask = np.zeros(reference_volume.shape, dtype=bool)
     for segment_mask in _segment_masks(node, ids, reference_volume):
@@ -472,11 +473,7 @@ def aha_segments_to_segmentation_node(segments_volume, scene, reference_volume_n
 def segmentation_node_to_aha_segments(node, reference_volume=None):
     """A uint8 Volume of AHA segments 1..17 from a segmentation made by
     aha_segments_to_segmentation_node (segment IDs 'aha_NN'), e.g. after editing it by hand."""
-    if node is None or not node.IsA("vtkMRMLSegmentationNode"):
-        raise InputError("A segmentation node is needed.")
-    if reference_volume is None:
-        reference_volume = segmentation_reference_grid(node)
-    segmentation = node.GetSegmentation()
+    segmentation, reference_volume = _segmentation_and_grid(node, reference_volume)
     ids = [segmentation.GetNthSegmentID(i) for i in range(segmentation.GetNumberOfSegments())]
     numbered = {}
     for segment_id in ids:
