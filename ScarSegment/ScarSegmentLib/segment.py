@@ -16,7 +16,7 @@ from AHABullseyeLib.orientation import orientation_warnings
 from AHABullseyeLib.volume import inverse_order
 
 from .quantify import quantify_scar
-from .thresholds import fwhm_scar, nsd_scar
+from .thresholds import check_remote_shape, fwhm_scar, nsd_scar
 
 METHODS = ("dl", "nsd", "fwhm")
 METHOD_NAMES = {"dl": "deep network", "nsd": "n-SD threshold", "fwhm": "FWHM threshold"}
@@ -87,8 +87,8 @@ def segment(image, method="dl", n_sd=5.0, myocardium=None, remote=None, device=N
             raise InputError("A given myocardium is used by the nsd and fwhm methods only, not dl.")
     if remote is not None and method == "dl":
         raise InputError("A remote-myocardium region is used by the nsd and fwhm methods only.")
-    if remote is not None and np.shape(remote) != image.shape:
-        raise InputError(f"The remote region has shape {np.shape(remote)}; the image has {image.shape}.")
+    if remote is not None:
+        check_remote_shape(remote, image)
     order = image.slices_first_order()
     if order != (0, 1, 2):
         # The threshold methods and the per-slice counts go slice by slice along the first array

@@ -21,6 +21,7 @@ from scipy import ndimage
 
 from AHABullseyeLib import labels as L
 from AHABullseyeLib.errors import InputError
+from AHABullseyeLib.volume import inverse_order
 
 N_SECTORS = 12
 WINDOW_SECTORS = 3
@@ -122,12 +123,17 @@ def find_remote_myocardium(image, myocardium):
     return remote
 
 
+def check_remote_shape(remote, image):
+    """Refuse a remote region whose array shape is not the image's."""
+    if np.shape(remote) != image.shape:
+        raise InputError(f"The remote region has shape {np.shape(remote)}; the image has {image.shape}.")
+
+
 def _remote_statistics(image, myo, remote):
     if remote is None:
         raise InputError("No remote myocardium given.")
+    check_remote_shape(remote, image)
     remote = np.asarray(remote, dtype=bool)
-    if remote.shape != myo.shape:
-        raise InputError(f"The remote region has shape {remote.shape}; the image has {myo.shape}.")
     remote = remote & myo
     if remote.sum() < MIN_REMOTE_VOXELS:
         raise InputError(
@@ -212,11 +218,11 @@ def _on_slices_first(run, image, myocardium, remote):
         return run(image, myocardium, remote)
     # Checked before turning, so that errors name the shapes as given.
     image.check_same_grid(myocardium, what="myocardium label map")
-    if remote is not None and np.shape(remote) != image.shape:
-        raise InputError(f"The remote region has shape {np.shape(remote)}; the image has {image.shape}.")
+    if remote is not None:
+        check_remote_shape(remote, image)
     result = run(image.transposed(order), myocardium.transposed(order),
                  None if remote is None else np.transpose(remote, order))
-    back = tuple(int(a) for a in np.argsort(order))
+    back = inverse_order(order)
     return replace(result, labels=result.labels.transposed(back), remote_mask=np.transpose(result.remote_mask, back))
 
 
