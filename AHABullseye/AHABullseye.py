@@ -9,9 +9,8 @@ import os
 from typing import Annotated, Optional
 
 import qt
-import vtk
-
 import slicer
+import vtk
 from slicer import (
     vtkMRMLLabelMapVolumeNode,
     vtkMRMLMarkupsFiducialNode,
@@ -30,8 +29,8 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
-import ScarSynthCommon
-from AHABullseyeLib import scene
+from AHABullseyeLib import scene as aha_scene
+from LGECore import panel, scene
 
 # Python packages the analysis (and so its self-test) imports beyond Slicer's own.
 TEST_REQUIREMENTS = ("scipy", "matplotlib")
@@ -159,8 +158,8 @@ class AHABullseyeWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def onApplyButton(self) -> None:
         with slicer.util.tryWithErrorDisplay(_("AHA analysis failed."), waitCursor=True):
-            ScarSynthCommon.ensure_dependencies(self.resourcePath("requirements.txt"), need_torch=False)
-            with ScarSynthCommon.PanelProgress(self.ui.progressBar, None, self.ui.statusLabel) as progress:
+            panel.ensure_dependencies(self.resourcePath("requirements.txt"), need_torch=False)
+            with panel.PanelProgress(self.ui.progressBar, None, self.ui.statusLabel) as progress:
                 bullseyePath = os.path.join(slicer.app.temporaryPath, "AHABullseye", "bullseye.png")
                 result = self.logic.process(self._parameterNode, progress=progress, bullseyePath=bullseyePath)
             self.ui.statusLabel.text = result.summary
@@ -196,7 +195,7 @@ class AHABullseyeLogic(ScriptedLoadableModuleLogic):
     def process(self, parameters, progress=None, bullseyePath=None) -> AHABullseyeResult:
         """Analyse the chosen inputs and fill the chosen outputs (new nodes where none is chosen)."""
         logging.info("AHA analysis started")
-        analysis = scene.aha_analysis_on_nodes(
+        analysis = aha_scene.aha_analysis_on_nodes(
             slicer.mrmlScene,
             segmentation_node=parameters.inputSegmentation,
             labelmap_node=None if parameters.inputSegmentation else parameters.inputLabelMap,
@@ -229,7 +228,7 @@ class AHABullseyeTest(ScriptedLoadableModuleTest):
 
     def runTest(self):
         self.setUp()
-        missing = ScarSynthCommon.missing_modules(TEST_REQUIREMENTS)
+        missing = panel.missing_modules(TEST_REQUIREMENTS)
         if missing:
             self.delayDisplay(f"AHABullseye self-test skipped: {', '.join(missing)} not installed.")
             return
@@ -240,7 +239,7 @@ class AHABullseyeTest(ScriptedLoadableModuleTest):
         """A synthetic label map goes into a segmentation node and comes back unchanged."""
         import numpy as np
 
-        from AHABullseyeLib.volume import Volume
+        from LGECore.volume import Volume
 
         self.delayDisplay("Starting the test")
         z, y, x = np.indices((4, 32, 32))
@@ -265,7 +264,7 @@ class AHABullseyeTest(ScriptedLoadableModuleTest):
         import numpy as np
 
         try:
-            from ScarSynthLib.phantom import make_phantom
+            from LGECore.phantom import make_phantom
         except ImportError as error:
             self.delayDisplay(f"Phantom analysis skipped: {error}")
             return
@@ -277,7 +276,7 @@ class AHABullseyeTest(ScriptedLoadableModuleTest):
         parameters.inputSegmentation = labelsNode
         result = AHABullseyeLogic().process(parameters)
 
-        segments = scene.segmentation_node_to_aha_segments(parameters.outputSegmentation, phantom.labels)
+        segments = aha_scene.segmentation_node_to_aha_segments(parameters.outputSegmentation, phantom.labels)
         myocardium = phantom.aha_segments.array > 0
         agreement = np.mean(segments.array[myocardium] == phantom.aha_segments.array[myocardium])
         self.assertGreaterEqual(agreement, 0.95)

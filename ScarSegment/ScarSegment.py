@@ -1,8 +1,8 @@
 """ScarSegment: LV blood pool, myocardium, scar and MVO on an LGE volume, with scar volume and burden.
 
 Thin Slicer layer: the panel fills a parameter node, the logic converts nodes with
-AHABullseyeLib.scene and calls ScarSegmentLib. torch and MONAI are imported only by the Lib, when
-a segmentation runs, after ScarSynthCommon.ensure_dependencies has offered to install them.
+LGECore.scene and calls ScarSegmentLib. torch and MONAI are imported only by the Lib, when
+a segmentation runs, after panel.ensure_dependencies has offered to install them.
 """
 
 import logging
@@ -10,9 +10,8 @@ import pathlib
 from typing import Annotated, Optional
 
 import qt
-import vtk
-
 import slicer
+import vtk
 from slicer import vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode, vtkMRMLTableNode
 from slicer.i18n import tr as _
 from slicer.i18n import translate
@@ -25,8 +24,7 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
-import ScarSynthCommon
-from AHABullseyeLib import scene
+from LGECore import panel, scene
 
 # Python packages segmentation imports beyond Slicer's own: the network needs torch and MONAI,
 # the threshold methods (and so the self-test, which uses them on a phantom) only these.
@@ -44,7 +42,7 @@ class ScarSegment(ScriptedLoadableModule):
         ScriptedLoadableModule.__init__(self, parent)
         self.parent.title = _("Scar Segment")
         self.parent.categories = [translate("qSlicerAbstractCoreModule", "Cardiac")]
-        # AHABullseye's folder holds AHABullseyeLib and ScarSynthCommon, which this module imports.
+        # This module imports AHABullseyeLib (and LGECore beneath it).
         self.parent.dependencies = ["AHABullseye"]
         self.parent.contributors = ["ScarSynth developers"]
         self.parent.helpText = _("""
@@ -182,13 +180,13 @@ class ScarSegmentWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         with slicer.util.tryWithErrorDisplay(_("Segmentation failed."), waitCursor=True):
             # The network runs for "dl", and for the thresholds when no myocardium is given.
             needTorch = self._parameterNode.method == "dl" or not self._parameterNode.inputSegmentation
-            ScarSynthCommon.ensure_dependencies(self.resourcePath("requirements.txt"), needTorch)
+            panel.ensure_dependencies(self.resourcePath("requirements.txt"), needTorch)
             self.ui.applyButton.enabled = False
             try:
-                with ScarSynthCommon.PanelProgress(
+                with panel.PanelProgress(
                         self.ui.progressBar, self.ui.cancelButton, self.ui.statusLabel) as progress:
                     summary = self.logic.process(self._parameterNode, progress=progress)
-            except ScarSynthCommon.Cancelled:
+            except panel.Cancelled:
                 summary = _("Cancelled.")
             finally:
                 self._checkCanApply()
@@ -257,7 +255,7 @@ class ScarSegmentTest(ScriptedLoadableModuleTest):
 
     def runTest(self):
         self.setUp()
-        missing = ScarSynthCommon.missing_modules(THRESHOLD_TEST_REQUIREMENTS)
+        missing = panel.missing_modules(THRESHOLD_TEST_REQUIREMENTS)
         if missing:
             self.delayDisplay(f"ScarSegment self-test skipped: {', '.join(missing)} not installed.")
             return
@@ -269,7 +267,7 @@ class ScarSegmentTest(ScriptedLoadableModuleTest):
         """A synthetic LGE volume goes into a volume node and comes back unchanged."""
         import numpy as np
 
-        from AHABullseyeLib.volume import Volume
+        from LGECore.volume import Volume
 
         self.delayDisplay("Starting the test")
         rng = np.random.default_rng(0)
@@ -290,8 +288,8 @@ class ScarSegmentTest(ScriptedLoadableModuleTest):
 
         import numpy as np
 
-        from AHABullseyeLib import io
-        from AHABullseyeLib.volume import Volume
+        from LGECore import io
+        from LGECore.volume import Volume
 
         image = Volume(np.arange(4 * 30 * 30, dtype=np.float32).reshape(4, 30, 30),
                        spacing=(1.5, 1.5, 8.0), origin=(10.0, -5.0, 20.0))
@@ -306,8 +304,8 @@ class ScarSegmentTest(ScriptedLoadableModuleTest):
         """n-SD inside the phantom's myocardium, run as a background process, finds its scar."""
         import numpy as np
 
-        from AHABullseyeLib import labels
-        from ScarSynthLib.phantom import make_phantom
+        from LGECore import labels
+        from LGECore.phantom import make_phantom
 
         self.delayDisplay("Thresholding a phantom in a background process")
         phantom = make_phantom(seed=1, territory="RCA", transmurality=0.8, mvo=True,

@@ -1,16 +1,15 @@
 """ScarSynth: realistic synthetic scars in chosen AHA segments, and LGE images that show them.
 
 Thin Slicer layer: the panel fills a parameter node, the logic converts nodes with
-AHABullseyeLib.scene and calls ScarSynthLib. torch, MONAI and diffusers are imported only by the
-Lib, when a generation runs, after ScarSynthCommon.ensure_dependencies has offered to install them.
+LGECore.scene and calls ScarSynthLib. torch, MONAI and diffusers are imported only by the
+Lib, when a generation runs, after panel.ensure_dependencies has offered to install them.
 """
 
 import logging
 from typing import Annotated, Optional
 
-import vtk
-
 import slicer
+import vtk
 from slicer import vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode
 from slicer.i18n import tr as _
 from slicer.i18n import translate
@@ -23,18 +22,12 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
-import ScarSynthCommon
-from AHABullseyeLib import scene
+from LGECore import panel, scene
+from LGECore.territories import TERRITORIES  # the panel's "custom" keeps the user's own choice
 
 # Python packages generation (and so its self-test) imports beyond Slicer's own.
 TEST_REQUIREMENTS = ("torch", "monai", "diffusers")
 
-# AHA segments of each coronary territory (DESIGN.md); "custom" keeps the user's own choice.
-CORONARY_TERRITORIES = {
-    "LAD": (1, 2, 7, 8, 13, 14, 17),
-    "RCA": (3, 4, 9, 10, 15),
-    "LCX": (5, 6, 11, 12, 16),
-}
 SEGMENT_NUMBERS = range(1, 18)
 
 
@@ -57,7 +50,7 @@ class ScarSynth(ScriptedLoadableModule):
         ScriptedLoadableModule.__init__(self, parent)
         self.parent.title = _("Scar Synth")
         self.parent.categories = [translate("qSlicerAbstractCoreModule", "Cardiac")]
-        # AHABullseye's folder holds AHABullseyeLib and ScarSynthCommon, which this module imports.
+        # This module imports AHABullseyeLib (and LGECore beneath it).
         self.parent.dependencies = ["AHABullseye"]
         self.parent.contributors = ["ScarSynth developers"]
         self.parent.helpText = _("""
@@ -84,7 +77,7 @@ class ScarSynthParameterNode:
     inputVolume: vtkMRMLScalarVolumeNode
     inputSegmentation: vtkMRMLSegmentationNode
     territory: Annotated[str, Choice(["LAD", "RCA", "LCX", "custom"])] = "LAD"
-    segments: str = formatSegments(CORONARY_TERRITORIES["LAD"])  # follows the 17 checkboxes
+    segments: str = formatSegments(TERRITORIES["LAD"])  # follows the 17 checkboxes
     transmurality: Annotated[float, WithinRange(0.0, 100.0)] = 50.0
     extent: Annotated[float, WithinRange(5.0, 100.0)] = 100.0
     pattern: Annotated[str, Choice(["ischaemic", "midwall", "epicardial", "patchy"])] = "ischaemic"
@@ -199,7 +192,7 @@ class ScarSynthWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         chosen = [n for n in SEGMENT_NUMBERS if self._segmentCheckBox(n).checked]
         with slicer.util.NodeModify(self._parameterNode.parameterNode):
             self._parameterNode.segments = formatSegments(chosen)
-            territory = CORONARY_TERRITORIES.get(self._parameterNode.territory)
+            territory = TERRITORIES.get(self._parameterNode.territory)
             if territory is not None and tuple(chosen) != territory:
                 self._parameterNode.territory = "custom"
 
@@ -207,7 +200,7 @@ class ScarSynthWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if not self._parameterNode:
             return
         # Read the combo box: its parameter connection may not have stored the new value yet.
-        territory = CORONARY_TERRITORIES.get(self.ui.territoryComboBox.currentText)
+        territory = TERRITORIES.get(self.ui.territoryComboBox.currentText)
         if territory is not None:
             self._parameterNode.segments = formatSegments(territory)
 
@@ -226,13 +219,13 @@ class ScarSynthWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def _run(self, method, needTorch, failure) -> None:
         with slicer.util.tryWithErrorDisplay(failure, waitCursor=True):
-            ScarSynthCommon.ensure_dependencies(self.resourcePath("requirements.txt"), needTorch)
+            panel.ensure_dependencies(self.resourcePath("requirements.txt"), needTorch)
             self.ui.previewMaskButton.enabled = self.ui.generateButton.enabled = False
             try:
-                with ScarSynthCommon.PanelProgress(
+                with panel.PanelProgress(
                         self.ui.progressBar, self.ui.cancelButton, self.ui.statusLabel) as progress:
                     summary = method(self._parameterNode, progress=progress)
-            except ScarSynthCommon.Cancelled:
+            except panel.Cancelled:
                 summary = _("Cancelled.")
             finally:
                 self._checkCanApply()
@@ -322,7 +315,7 @@ class ScarSynthTest(ScriptedLoadableModuleTest):
         self.setUp()
         self.test_TerritoriesAndParameters()
         self.test_PreviewMaskOnPhantom()  # numpy and scipy only
-        missing = ScarSynthCommon.missing_modules(TEST_REQUIREMENTS)
+        missing = panel.missing_modules(TEST_REQUIREMENTS)
         if missing:
             self.delayDisplay(f"ScarSynth generation self-test skipped: {', '.join(missing)} not installed.")
             return
@@ -331,7 +324,7 @@ class ScarSynthTest(ScriptedLoadableModuleTest):
     def test_TerritoriesAndParameters(self):
         """Territories cover the 17 segments once; the parameter node keeps the chosen segments."""
         self.delayDisplay("Starting the test")
-        covered = sorted(n for numbers in CORONARY_TERRITORIES.values() for n in numbers)
+        covered = sorted(n for numbers in TERRITORIES.values() for n in numbers)
         self.assertEqual(covered, list(SEGMENT_NUMBERS))
 
         parameters = ScarSynthLogic().getParameterNode()
@@ -340,7 +333,7 @@ class ScarSynthTest(ScriptedLoadableModuleTest):
         self.delayDisplay("Test passed")
 
     def _phantomParameters(self):
-        from ScarSynthLib.phantom import make_phantom
+        from LGECore.phantom import make_phantom
 
         phantom = make_phantom(seed=0, n_slices=8)
         volumeNode = scene.volume_to_node(phantom.image, slicer.mrmlScene, "Phantom LGE")
@@ -348,14 +341,14 @@ class ScarSynthTest(ScriptedLoadableModuleTest):
         parameters = ScarSynthLogic().getParameterNode()
         parameters.inputVolume = volumeNode
         parameters.inputSegmentation = heartNode
-        parameters.segments = formatSegments(CORONARY_TERRITORIES["LAD"])
+        parameters.segments = formatSegments(TERRITORIES["LAD"])
         parameters.transmurality = 80.0
         parameters.mvo = True
         return phantom, parameters
 
     def test_GenerateOnPhantom(self):
         """Generation gives a new volume on the input grid and the scar segmentation."""
-        from AHABullseyeLib.errors import WeightsError
+        from LGECore.errors import WeightsError
 
         try:
             from ScarSynthLib.diffusion import load_generator
@@ -376,7 +369,7 @@ class ScarSynthTest(ScriptedLoadableModuleTest):
         """A previewed LAD scar lies in the phantom's LAD segments, inside its myocardium."""
         import numpy as np
 
-        from AHABullseyeLib import labels as L
+        from LGECore import labels as L
 
         self.delayDisplay("Scar mask preview on the phantom")
         phantom, parameters = self._phantomParameters()
@@ -387,6 +380,6 @@ class ScarSynthTest(ScriptedLoadableModuleTest):
         scar = L.scar(drawn)
         self.assertTrue(scar.any() and (drawn == L.MVO).any())
         self.assertTrue(np.all(L.lv_myocardium(phantom.labels.array)[scar]))
-        inLad = np.isin(phantom.aha_segments.array[scar], CORONARY_TERRITORIES["LAD"])
+        inLad = np.isin(phantom.aha_segments.array[scar], TERRITORIES["LAD"])
         self.assertGreater(inLad.mean(), 0.9)  # the AHA split finds the RV in the phantom's labels
         self.delayDisplay("Test passed")

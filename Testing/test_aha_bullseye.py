@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from AHABullseyeLib.bullseye import bullseye_figure, draw_bullseye, segment_wedges
-from AHABullseyeLib.errors import InputError
+from LGECore.errors import InputError
 
 
 def pixel_colour(figure, ax, x, y):

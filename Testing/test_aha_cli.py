@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from AHABullseyeLib import labels as L
 from AHABullseyeLib.aha import segment_aha
-from AHABullseyeLib.io import read_image, write_volume
 from AHABullseyeLib.quantify import COLUMNS
-from AHABullseyeLib.volume import lps_to_ras
-from ScarSynthLib.phantom import make_phantom
+from LGECore import labels as L
+from LGECore.io import read_image, write_volume
+from LGECore.phantom import make_phantom
+from LGECore.volume import lps_to_ras
 
 
 def scarsynth(*args):

@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 
-from AHABullseyeLib import labels as L
 from AHABullseyeLib.aha import segment_aha
 from AHABullseyeLib.aha_model import SEGMENT_NAMES, TERRITORIES, territory_of, transmurality_class
 from AHABullseyeLib.quantify import COLUMNS, quantify_aha
 from AHABullseyeLib.wall import wall_depth
-from ScarSynthLib.phantom import make_phantom
+from LGECore import labels as L
+from LGECore.phantom import make_phantom
 
 SMALL = dict(matrix_size=128, pixel_spacing=1.6)
 

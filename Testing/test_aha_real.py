@@ -2,10 +2,10 @@
 
 import numpy as np
 
-from AHABullseyeLib import labels as L
 from AHABullseyeLib.aha import segment_aha
-from AHABullseyeLib.io import read_emidec_dataset
 from AHABullseyeLib.quantify import quantify_aha
+from LGECore import labels as L
+from LGECore.io import read_emidec_dataset
 
 CASES = ("Case_N006", "Case_P001", "Case_P010")
 

@@ -7,13 +7,14 @@ slicer = pytest.importorskip("slicer")
 if not hasattr(slicer, "vtkMRMLScene"):
     pytest.skip("slicer-core is not installed", allow_module_level=True)
 
-from AHABullseyeLib import labels as L  # noqa: E402
-from AHABullseyeLib import scene as S  # noqa: E402
+from AHABullseyeLib import scene as aha_scene  # noqa: E402
 from AHABullseyeLib.aha import segment_aha  # noqa: E402
-from AHABullseyeLib.errors import InputError  # noqa: E402
 from AHABullseyeLib.quantify import COLUMNS  # noqa: E402
-from AHABullseyeLib.volume import lps_to_ras  # noqa: E402
-from ScarSynthLib.phantom import make_phantom  # noqa: E402
+from LGECore import labels as L  # noqa: E402
+from LGECore import scene as S  # noqa: E402
+from LGECore.errors import InputError  # noqa: E402
+from LGECore.phantom import make_phantom  # noqa: E402
+from LGECore.volume import lps_to_ras  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +37,7 @@ def test_segmentation_in_segments_table_and_bullseye_out(mrml_scene, phantom, tm
     lge = S.volume_to_node(phantom.image, mrml_scene, "LGE")
     labels_node = S.labels_to_segmentation_node(phantom.labels, mrml_scene, lge, name="labels")
     progress = []
-    analysis = S.aha_analysis_on_nodes(
+    analysis = aha_scene.aha_analysis_on_nodes(
         mrml_scene, segmentation_node=labels_node, lge_node=lge,
         bullseye_path=tmp_path / "bullseye.png", progress=lambda f, m: progress.append(f))
 
@@ -44,7 +45,7 @@ def test_segmentation_in_segments_table_and_bullseye_out(mrml_scene, phantom, tm
     segmentation = analysis.segmentation_node.GetSegmentation()
     assert segmentation.GetNumberOfSegments() == 17
     assert segmentation.GetSegment("aha_01").GetName() == "1 basal anterior"
-    segments = S.segmentation_node_to_aha_segments(analysis.segmentation_node, phantom.labels)
+    segments = aha_scene.segmentation_node_to_aha_segments(analysis.segmentation_node, phantom.labels)
     assert np.array_equal(segments.array, segment_aha(phantom.labels).segments.array)
     assert agreement(segments, phantom) >= 0.95
 
@@ -68,15 +69,15 @@ def test_label_map_with_markups_points_and_chosen_outputs(mrml_scene, phantom, t
         points.AddControlPoint(lps_to_ras(np.array(pair[name])).tolist(), name)
     out_segmentation = mrml_scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "mine")
     out_table = mrml_scene.AddNewNodeByClass("vtkMRMLTableNode", "my table")
-    analysis = S.aha_analysis_on_nodes(
+    analysis = aha_scene.aha_analysis_on_nodes(
         mrml_scene, labelmap_node=labelmap, points_node=points, apex="first",
         output_segmentation=out_segmentation, output_table=out_table,
         bullseye_path=tmp_path / "b.png")
     assert analysis.segmentation_node is out_segmentation and analysis.table_node is out_table
     assert analysis.result.insertion_source == "user" and analysis.result.apex_source == "user"
-    assert agreement(S.segmentation_node_to_aha_segments(out_segmentation, no_rv), phantom) >= 0.95
+    assert agreement(aha_scene.segmentation_node_to_aha_segments(out_segmentation, no_rv), phantom) >= 0.95
     # Running again replaces the outputs instead of adding to them.
-    S.aha_analysis_on_nodes(mrml_scene, labelmap_node=labelmap, points_node=points,
+    aha_scene.aha_analysis_on_nodes(mrml_scene, labelmap_node=labelmap, points_node=points,
                             output_segmentation=out_segmentation, output_table=out_table,
                             bullseye_path=tmp_path / "b.png")
     assert out_segmentation.GetSegmentation().GetNumberOfSegments() == 17
@@ -85,7 +86,7 @@ def test_label_map_with_markups_points_and_chosen_outputs(mrml_scene, phantom, t
 
 def test_missing_input_is_a_clear_error(mrml_scene):
     with pytest.raises(InputError, match="segmentation or a label map"):
-        S.aha_analysis_on_nodes(mrml_scene)
+        aha_scene.aha_analysis_on_nodes(mrml_scene)
 
 
 def test_label_map_node_stored_with_slices_along_its_last_axis(mrml_scene, phantom, tmp_path):
@@ -93,7 +94,16 @@ def test_label_map_node_stored_with_slices_along_its_last_axis(mrml_scene, phant
     same AHA segments, in place, and the same table."""
     stored_xyz = phantom.labels.transposed((2, 1, 0))
     labelmap = S.volume_to_node(stored_xyz, mrml_scene, "labels xyz", labelmap=True)
-    analysis = S.aha_analysis_on_nodes(mrml_scene, labelmap_node=labelmap, bullseye_path=tmp_path / "b.png")
-    segments = S.segmentation_node_to_aha_segments(analysis.segmentation_node, stored_xyz)
+    analysis = aha_scene.aha_analysis_on_nodes(mrml_scene, labelmap_node=labelmap, bullseye_path=tmp_path / "b.png")
+    segments = aha_scene.segmentation_node_to_aha_segments(analysis.segmentation_node, stored_xyz)
     assert np.array_equal(segments.array, segment_aha(phantom.labels).segments.array.transpose(2, 1, 0))
     assert agreement(segments.transposed((2, 1, 0)), phantom) >= 0.95
+
+
+def test_transformed_aha_segmentation_is_refused(mrml_scene, phantom):
+    """A transform would not be applied to the segments read back, so it is refused."""
+    node = aha_scene.aha_segments_to_segmentation_node(phantom.aha_segments, mrml_scene)
+    transform = mrml_scene.AddNewNodeByClass("vtkMRMLLinearTransformNode")
+    node.SetAndObserveTransformNodeID(transform.GetID())
+    with pytest.raises(InputError, match="transform"):
+        aha_scene.segmentation_node_to_aha_segments(node)

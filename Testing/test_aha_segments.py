@@ -3,13 +3,13 @@
 import numpy as np
 import pytest
 
-from AHABullseyeLib import labels as L
 from AHABullseyeLib.aha import segment_aha
-from AHABullseyeLib.errors import InputError
 from AHABullseyeLib.insertion import InsertionPointError
 from AHABullseyeLib.quantify import quantify_aha
-from AHABullseyeLib.volume import Volume
-from ScarSynthLib.phantom import make_phantom
+from LGECore import labels as L
+from LGECore.errors import InputError
+from LGECore.phantom import make_phantom
+from LGECore.volume import Volume
 
 SMALL = dict(matrix_size=128, pixel_spacing=1.6)
 

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from AHABullseyeLib import io
-from AHABullseyeLib.errors import InputError
-from AHABullseyeLib.volume import Volume
+from LGECore import io
+from LGECore.errors import InputError
+from LGECore.volume import Volume
 
 STUDY_UID = "1.2.826.0.1.3680043.2.1125.1.4241"
 OBLIQUE = np.array([
@@ -196,7 +196,7 @@ def test_folders_without_a_stack_are_named(tmp_path, make, message):
 def test_segment_cli_reads_per_slice_series_as_the_stack(tmp_path):
     """`scarsynth segment` on a DICOM folder of one series per slice gives the labels, on the same
     grid, that it gives on the stack saved as NIfTI."""
-    from ScarSynthLib.phantom import make_phantom
+    from LGECore.phantom import make_phantom
 
     phantom = make_phantom(seed=3, n_slices=8, matrix_size=128, scar_segments=(7, 8, 13))
     image = phantom.image.with_array(np.round(phantom.image.array))
@@ -221,7 +221,7 @@ def test_segment_cli_reads_per_slice_series_as_the_stack(tmp_path):
 def test_run_report_names_the_stack_read_and_the_others(tmp_path):
     """`scarsynth run` on a folder holding magnitude and PSIR stacks: the report names the stack
     it read and warns of the other."""
-    from ScarSynthLib.phantom import make_phantom
+    from LGECore.phantom import make_phantom
 
     phantom = make_phantom(seed=3, n_slices=8, matrix_size=128, scar_segments=(7, 8, 13))
     image = phantom.image.with_array(np.round(phantom.image.array))
@@ -246,7 +246,7 @@ def test_per_slice_series_load_into_one_volume_node(tmp_path):
     slicer = pytest.importorskip("slicer")
     if not hasattr(slicer, "vtkMRMLScene"):
         pytest.skip("slicer-core is not installed")
-    from AHABullseyeLib import scene as S
+    from LGECore import scene as S
 
     stack = _stack()
     write_dicom(stack, tmp_path / "dicom" / "mag", series_number=10, one_series_per_slice=True)

@@ -12,7 +12,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 MODULES = ("AHABullseye", "ScarSegment", "ScarSynth")
-LIBS = {f"{module}Lib": REPO / module / f"{module}Lib" for module in MODULES}
+LIBS = {"LGECore": REPO / "LGECore", **{f"{module}Lib": REPO / module / f"{module}Lib" for module in MODULES}}
 HEAVY = {"torch", "monai", "diffusers"}
 
 
@@ -131,28 +131,22 @@ def test_module_file_compiles_and_follows_the_scripted_module_template(module):
 
 
 @pytest.mark.parametrize("path", [_module_file(m) for m in MODULES]
-                         + sorted((REPO / "AHABullseye" / "ScarSynthCommon").glob("*.py"))
                          + _lib_files(), ids=lambda p: str(p.relative_to(REPO)))
 def test_no_heavy_import_at_import_time(path):
     heavy = _import_time_imports(_parse(path)) & HEAVY
     assert not heavy, f"{path.name} imports {sorted(heavy)} at import time; import it inside a function"
 
 
-# --- layering -----------------------------------------------------------------------------------
+# --- what a Lib may import (the order of the layers is checked in test_layering.py) --------------
 
 
 @pytest.mark.parametrize("path", _lib_files(), ids=lambda p: str(p.relative_to(REPO)))
-def test_lib_layering(path):
+def test_only_scene_files_touch_slicer(path):
     imports = _all_imports(_parse(path))
-    lib = path.relative_to(REPO).parts[1]
-    assert not imports & {"qt", "ctk"}, f"{path.name} imports Qt; a Lib must not"
-    if path.name != "scene.py":
-        assert not imports & {"slicer", "vtk"}, "only scene.py of a Lib may import slicer/vtk"
-    order = list(LIBS)  # AHABullseyeLib <- ScarSegmentLib <- ScarSynthLib
-    later = set(order[order.index(lib) + 1:])
-    assert not imports & later, f"{lib} must not import {sorted(imports & later)}"
-    slicer_side = set(MODULES) | {"ScarSynthCommon"}
-    assert not imports & slicer_side, f"{path.name} imports Slicer-side code {sorted(imports & slicer_side)}"
+    assert not imports & {"qt", "ctk"}, f"{path.name} imports Qt; the core must not"
+    if path.name not in ("scene.py", "panel.py", "dependencies.py"):
+        assert not imports & {"slicer", "vtk"}, "only scene.py (and the panel helpers) may import slicer/vtk"
+    assert not imports & set(MODULES), f"{path.name} imports a Slicer module file"
 
 
 # --- CMake, requirements, icons, catalog -------------------------------------------------------
@@ -176,7 +170,7 @@ def test_top_level_cmake_describes_the_extension():
     for line in ("find_package(Slicer REQUIRED)", "include(${Slicer_USE_FILE})",
                  "include(${Slicer_EXTENSION_GENERATE_CONFIG})", "include(${Slicer_EXTENSION_CPACK})"):
         assert line in text
-    assert sorted(re.findall(r"add_subdirectory\((\w+)\)", text)) == sorted(MODULES)
+    assert re.findall(r"add_subdirectory\((\w+)\)", text) == ["LGECore", *MODULES]  # ground package first
 
 
 def _installed_by_cmake(module):
@@ -206,7 +200,8 @@ def test_module_cmake_installs_every_lib_file_and_resource(module):
 @pytest.mark.parametrize("module", MODULES)
 def test_requirements_leave_torch_to_the_pytorch_extension(module):
     from packaging.requirements import Requirement
-    from ScarSynthCommon.dependencies import read_requirements
+
+    from LGECore.dependencies import read_requirements
 
     path = REPO / module / "Resources" / "requirements.txt"
 
@@ -240,7 +235,7 @@ def test_catalog_entry_matches_the_extension():
 
 
 def test_missing_requirements_finds_absent_and_too_old_packages(tmp_path):
-    from ScarSynthCommon.dependencies import missing_modules, missing_requirements, read_requirements
+    from LGECore.dependencies import missing_modules, missing_requirements, read_requirements
 
     path = tmp_path / "requirements.txt"
     path.write_text("# comment\nnumpy\n\nnumpy>=999  # too new to exist\nno-such-package-xyz\n")
@@ -248,3 +243,12 @@ def test_missing_requirements_finds_absent_and_too_old_packages(tmp_path):
     assert requirements == ["numpy", "numpy>=999", "no-such-package-xyz"]
     assert missing_requirements(requirements) == ["numpy>=999", "no-such-package-xyz"]
     assert missing_modules(["numpy", "no_such_module_xyz"]) == ["no_such_module_xyz"]
+
+
+def test_ground_package_cmake_installs_every_file():
+    """LGECore is no module: its CMakeLists.txt compiles and installs all of its .py files into
+    the scripted modules' folder, where the three modules import it."""
+    text = (REPO / "LGECore" / "CMakeLists.txt").read_text()
+    assert "ctkMacroCompilePythonScript(" in text and "TARGET_NAME LGECore" in text
+    assert re.search(r"GLOB_RECURSE LGECORE_PYTHON_SCRIPTS .*\n\s*\*\.py", text)
+    assert "${Slicer_INSTALL_QTSCRIPTEDMODULES_LIB_DIR}/LGECore" in text

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from AHABullseyeLib import io
-from AHABullseyeLib.errors import InputError
-from AHABullseyeLib.volume import Volume
+from LGECore import io
+from LGECore.errors import InputError
+from LGECore.volume import Volume
 
 OBLIQUE = np.array([
     [0.8, -0.36, 0.48],

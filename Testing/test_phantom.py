@@ -6,12 +6,13 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from AHABullseyeLib import io
-from AHABullseyeLib import labels as L
-from AHABullseyeLib.errors import InputError
+from LGECore import io
+from LGECore import labels as L
+from LGECore.errors import InputError
+from LGECore.phantom import make_phantom
+from LGECore.phantom_cli import output_paths
+from LGECore.territories import TERRITORIES
 from ScarSynthLib import cli
-from ScarSynthLib.phantom import TERRITORIES, make_phantom
-from ScarSynthLib.phantom_cli import output_paths
 
 IN_PLANE = np.zeros((3, 3, 3), bool)
 IN_PLANE[1] = True  # 3x3 neighbourhood within a slice
@@ -99,7 +100,7 @@ def test_scanner_look_nulls_myocardium():
 def test_psir_look_puts_myocardium_below_air():
     """Phase-sensitive reconstruction: signed signal stored with an offset, Gaussian noise on air,
     healthy myocardium darker than air, blood and scar far brighter."""
-    from ScarSynthLib.phantom_intensity import PSIR_OFFSET
+    from LGECore.phantom_intensity import PSIR_OFFSET
 
     p = make_phantom(seed=6, n_slices=8, matrix_size=128, territory="LAD", transmurality=0.8,
                      mvo=True, look="psir")

@@ -1,13 +1,15 @@
 """The background-process runner the ScarSegment panel uses: progress, Cancel, errors."""
 
+import os
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from AHABullseyeLib.io import write_volume
-from AHABullseyeLib.volume import Volume
-from ScarSegmentLib.background import CommandFailed, lib_environment, python_executable, run_with_progress
+from LGECore.background import CommandFailed, lib_environment, python_executable, run_with_progress
+from LGECore.io import write_volume
+from LGECore.volume import Volume
 from ScarSegmentLib.scene import segment_command
 
 
@@ -76,8 +78,12 @@ def test_non_ascii_messages_arrive_whatever_the_callers_locale():
 
 
 def test_environment_finds_the_libs():
-    path = lib_environment()["PYTHONPATH"]
-    assert "AHABullseye" in path and "ScarSegment" in path
+    import LGECore
+    import ScarSegmentLib
+
+    folders = lib_environment((ScarSegmentLib,))["PYTHONPATH"].split(os.pathsep)
+    assert str(Path(LGECore.__file__).resolve().parents[1]) in folders
+    assert str(Path(ScarSegmentLib.__file__).resolve().parents[1]) in folders
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="a shell-script stand-in for PythonSlicer")

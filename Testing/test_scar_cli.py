@@ -7,13 +7,13 @@ import sys
 import numpy as np
 import pytest
 
-from AHABullseyeLib import labels as L
-from AHABullseyeLib.errors import InputError
-from AHABullseyeLib.io import read_image, read_labels, write_volume
-from AHABullseyeLib.volume import Volume
+from LGECore import labels as L
+from LGECore.errors import InputError
+from LGECore.io import read_image, read_labels, write_volume
+from LGECore.volume import Volume
 from ScarSegmentLib.evaluate import dice
 
-phantom_module = pytest.importorskip("ScarSynthLib.phantom")
+phantom_module = pytest.importorskip("LGECore.phantom")
 
 
 def scarsynth(*args):
@@ -188,7 +188,7 @@ def test_the_main_job_runs_the_network_on_a_phantom(tmp_path):
 
 def test_run_on_a_file_uses_the_given_myocardium_and_rv_insertion_points(case, tmp_path):
     pytest.importorskip("AHABullseyeLib.aha")
-    from AHABullseyeLib.volume import lps_to_ras
+    from LGECore.volume import lps_to_ras
 
     folder, phantom = case
     points = phantom.truth["representative_insertion_points_lps"]
@@ -209,7 +209,7 @@ def test_run_refuses_unusable_rv_insertion_points(case, tmp_path, capsys, bad):
     """RV insertion points the user gave are never dropped into a warning, nor used to make empty
     septal segments: `run` exits with 2, a one-line error, and writes nothing."""
     pytest.importorskip("AHABullseyeLib.aha")
-    from AHABullseyeLib.volume import lps_to_ras
+    from LGECore.volume import lps_to_ras
 
     folder, phantom = case
     anterior = lps_to_ras(phantom.truth["representative_insertion_points_lps"]["anterior"])

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 pytest.importorskip("ScarSegmentLib.inference")
-phantom_module = pytest.importorskip("ScarSynthLib.phantom")
+phantom_module = pytest.importorskip("LGECore.phantom")
 
-from AHABullseyeLib.io import read_labels, write_volume  # noqa: E402
+from LGECore.io import read_labels, write_volume  # noqa: E402
 from ScarSegmentLib.segment import segment  # noqa: E402
 
 

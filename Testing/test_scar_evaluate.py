@@ -7,9 +7,9 @@ import os
 import numpy as np
 import pytest
 
-from AHABullseyeLib.errors import InputError
-from AHABullseyeLib.io import write_volume
-from AHABullseyeLib.volume import Volume
+from LGECore.errors import InputError
+from LGECore.io import write_volume
+from LGECore.volume import Volume
 from ScarSegmentLib.evaluate import dice, evaluate_folders, evaluate_labels, hausdorff_mm
 
 SPACING = (1.5, 1.5, 10.0)  # x, y, z in mm
@@ -105,7 +105,7 @@ def test_cli_evaluates_a_dataset_into_a_csv(tmp_path):
 
 def test_real_emidec_layout_against_itself(emidec_dir, tmp_path):
     """Reference folder in the EMIDEC layout; predictions as `segment` output folders."""
-    from AHABullseyeLib.io import read_emidec_dataset, read_labels
+    from LGECore.io import read_emidec_dataset, read_labels
 
     cases = read_emidec_dataset(emidec_dir)[:2]
     for case in cases:

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from AHABullseyeLib.errors import InputError
-from AHABullseyeLib.volume import Volume
+from LGECore.errors import InputError
+from LGECore.volume import Volume
 from ScarSegmentLib.quantify import measurement_rows, quantify_scar
 
 

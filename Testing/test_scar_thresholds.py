@@ -3,14 +3,13 @@
 import numpy as np
 import pytest
 
-from AHABullseyeLib import labels as L
-from AHABullseyeLib.errors import InputError
-from AHABullseyeLib.volume import Volume
+from LGECore import labels as L
+from LGECore.errors import InputError
+from LGECore.volume import Volume
 from ScarSegmentLib.evaluate import dice
-from ScarSegmentLib.thresholds import (
-    find_mvo, find_remote_myocardium, fwhm_scar, nsd_scar, remove_small_islands)
+from ScarSegmentLib.thresholds import find_mvo, find_remote_myocardium, fwhm_scar, nsd_scar, remove_small_islands
 
-phantom_module = pytest.importorskip("ScarSynthLib.phantom")
+phantom_module = pytest.importorskip("LGECore.phantom")
 
 
 @pytest.fixture(scope="module")
@@ -168,7 +167,7 @@ def test_bad_inputs_are_named(scarred):
 
 def test_real_emidec_cases_with_the_expert_myocardium(emidec_dir):
     """On real (low-contrast, 8-bit) LGE the thresholds find most of the expert's scar."""
-    from AHABullseyeLib.io import read_emidec_dataset
+    from LGECore.io import read_emidec_dataset
 
     cases = [c for c in read_emidec_dataset(emidec_dir) if c.has_infarct][:6]
     scores = {"fwhm": [], "2sd": []}

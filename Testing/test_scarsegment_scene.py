@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 slicer = pytest.importorskip("slicer")
-from AHABullseyeLib import scene as S  # noqa: E402
-from AHABullseyeLib.volume import Volume  # noqa: E402
+from LGECore import scene as S  # noqa: E402
+from LGECore.progress import parse_progress_line  # noqa: E402
+from LGECore.volume import Volume  # noqa: E402
 from ScarSegmentLib import scene as SS  # noqa: E402
-from ScarSegmentLib.progress import parse_progress_line  # noqa: E402
 
 
 def ring_case():
@@ -89,7 +89,7 @@ def test_panel_weights_field(tmp_path):
     """An empty field means the shipped model; a named file is passed on; a missing one is named."""
     import pathlib
 
-    from AHABullseyeLib.errors import WeightsError
+    from LGECore.errors import WeightsError
 
     assert SS.chosen_weights(pathlib.Path("")) is None and SS.chosen_weights("") is None
     weights = tmp_path / "local.safetensors"
@@ -104,8 +104,8 @@ def test_panel_weights_field(tmp_path):
 def phantom_case():
     """A small scanner-contrast phantom with scar, and its contours with the scar drawn as
     myocardium (the thresholds must find the scar themselves)."""
-    from AHABullseyeLib import labels as L
-    from ScarSynthLib.phantom import make_phantom
+    from LGECore import labels as L
+    from LGECore.phantom import make_phantom
 
     phantom = make_phantom(seed=2, territory="LAD", transmurality=0.8, look="scanner",
                            n_slices=6, matrix_size=96)
@@ -130,7 +130,7 @@ def node_count(scene):
 def test_background_segmentation_fills_the_scene(phantom_case, phantom_scene):
     """The panel's path: a separate process thresholds inside the given myocardium; its labels
     come back on the volume's grid as a new segmentation node, with a measurement table."""
-    from AHABullseyeLib import labels as L
+    from LGECore import labels as L
 
     phantom, _ = phantom_case
     scene, volume_node, myocardium_node = phantom_scene
@@ -154,7 +154,7 @@ def test_background_segmentation_fills_the_scene(phantom_case, phantom_scene):
 def remote_region(phantom):
     """A hand-drawn remote region: the healthy myocardium of the middle slices, which gives
     another threshold than the automatically found one."""
-    from AHABullseyeLib import labels as L
+    from LGECore import labels as L
 
     region = phantom.labels.array == L.MYOCARDIUM
     region[:2] = region[-2:] = False
@@ -198,7 +198,7 @@ def test_a_given_remote_region_sets_the_threshold_as_the_lib_does(phantom_case, 
 
 
 def test_the_command_carries_the_exported_remote_mask(phantom_case, phantom_scene, tmp_path):
-    from AHABullseyeLib.io import read_mask
+    from LGECore.io import read_mask
 
     phantom, _ = phantom_case
     scene, volume_node, myocardium_node = phantom_scene
@@ -217,7 +217,7 @@ def test_the_command_carries_the_exported_remote_mask(phantom_case, phantom_scen
 
 
 def test_a_remote_region_with_the_network_is_refused_and_adds_nothing(phantom_case, phantom_scene):
-    from ScarSegmentLib.background import CommandFailed
+    from LGECore.background import CommandFailed
 
     phantom, _ = phantom_case
     scene, volume_node, _ = phantom_scene

@@ -7,11 +7,11 @@ slicer = pytest.importorskip("slicer")
 if not hasattr(slicer, "vtkMRMLScene"):
     pytest.skip("slicer-core is not installed", allow_module_level=True)
 
-from AHABullseyeLib import io  # noqa: E402
-from AHABullseyeLib import labels as L  # noqa: E402
-from AHABullseyeLib import scene as S  # noqa: E402
-from AHABullseyeLib.errors import InputError  # noqa: E402
-from AHABullseyeLib.volume import Volume, lps_to_ras  # noqa: E402
+from LGECore import io  # noqa: E402
+from LGECore import labels as L  # noqa: E402
+from LGECore import scene as S  # noqa: E402
+from LGECore.errors import InputError  # noqa: E402
+from LGECore.volume import Volume, lps_to_ras  # noqa: E402
 
 
 def _oblique_direction():
@@ -221,9 +221,7 @@ def test_transformed_nodes_are_refused(mrml_scene, image, label_volume):
         S.volume_from_node(node)
     # Every reader of segmentations refuses them too (a transform would not be applied).
     labels = S.labels_to_segmentation_node(label_volume, mrml_scene)
-    aha = S.aha_segments_to_segmentation_node(label_volume.with_array(label_volume.array * 2), mrml_scene)
-    for segmentation, read in ((labels, S.segmentation_node_to_labels), (labels, S.segmentation_node_to_mask),
-                               (aha, S.segmentation_node_to_aha_segments)):
+    for segmentation, read in ((labels, S.segmentation_node_to_labels), (labels, S.segmentation_node_to_mask)):
         segmentation.SetAndObserveTransformNodeID(transform.GetID())
         with pytest.raises(InputError, match="transform"):
             read(segmentation)

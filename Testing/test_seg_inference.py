@@ -5,8 +5,8 @@ import shutil
 import numpy as np
 import pytest
 
-from AHABullseyeLib.errors import InputError, WeightsError
-from AHABullseyeLib.volume import Volume
+from LGECore.errors import InputError, WeightsError
+from LGECore.volume import Volume
 
 HELD_OUT = ("Case_P045", "Case_P055")  # held out of training (see the model's registry entry)
 ASSUMED_EMIDEC_SPACING = 1.35
@@ -31,7 +31,7 @@ def one_thread():
 @pytest.fixture(scope="module")
 def held_out_case(emidec_dir):
     """A held-out real case with its spacing set to the value assumed in training."""
-    from AHABullseyeLib.io import read_emidec_dataset
+    from LGECore.io import read_emidec_dataset
 
     case = next(c for c in read_emidec_dataset(emidec_dir) if c.name == HELD_OUT[0])
     image, labels = case.load()
@@ -43,7 +43,7 @@ def resample(volume, reference, interpolator):
     """`volume` resampled onto the grid of `reference` (SimpleITK)."""
     import SimpleITK as sitk
 
-    from AHABullseyeLib.io import volume_from_sitk, volume_to_sitk
+    from LGECore.io import volume_from_sitk, volume_to_sitk
 
     moved = sitk.Resample(volume_to_sitk(volume), volume_to_sitk(reference), sitk.Transform(), interpolator, 0.0)
     return volume_from_sitk(moved)
@@ -107,8 +107,8 @@ def test_slice_axis_last_is_found_from_the_spacing(held_out_case):
 def test_slices_thinner_than_their_pixels():
     """A 3D acquisition's 1 mm short-axis slices of 1.6 mm pixels are still taken as slices, not
     as long-axis images (myocardium Dice 0.56 when the coarsest axis was taken)."""
+    from LGECore.phantom import make_phantom
     from ScarSegmentLib.inference import segment_dl
-    from ScarSynthLib.phantom import make_phantom
 
     phantom = make_phantom(seed=4, n_slices=40, pixel_spacing=1.6, slice_spacing=1.0, matrix_size=144,
                            scar_segments=(7, 13), look="scanner")
@@ -148,8 +148,8 @@ def test_small_low_resolution_input(held_out_case):
 @pytest.mark.parametrize("look", [pytest.param("emidec", marks=pytest.mark.slow), "scanner"])
 def test_myocardium_found_on_a_phantom(look):
     """A phantom on an oblique grid, 1.6 mm pixels, base first: the LV myocardium is found."""
+    from LGECore.phantom import make_phantom
     from ScarSegmentLib.inference import segment_dl
-    from ScarSynthLib.phantom import make_phantom
 
     phantom = make_phantom(seed=1005, n_slices=8, pixel_spacing=1.6, matrix_size=144, apex_first=False,
                            territory="LCX", transmurality=0.6, look=look)
@@ -161,9 +161,9 @@ def test_myocardium_found_on_a_phantom(look):
 def test_psir_contrast_phantom():
     """Phase-sensitive LGE (myocardium darker than air, an offset of 2048, no phantom of this look
     in training): myocardium and scar are found."""
+    from LGECore.phantom import make_phantom
     from ScarSegmentLib.inference import segment_dl
     from ScarSegmentLib.metrics import score_cases
-    from ScarSynthLib.phantom import make_phantom
 
     phantom = make_phantom(seed=1005, n_slices=8, pixel_spacing=1.6, matrix_size=144, apex_first=False,
                            territory="LCX", transmurality=0.6, look="psir")
@@ -179,9 +179,9 @@ def test_thin_slices_are_seen_with_neighbours_as_far_apart_as_in_training():
 
     import torch
 
+    from LGECore.phantom import make_phantom
     from ScarSegmentLib.inference import network_window, slice_step
     from ScarSegmentLib.segmenter import load_segmenter
-    from ScarSynthLib.phantom import make_phantom
 
     thin = make_phantom(seed=1, n_slices=33, pixel_spacing=1.4, slice_spacing=2.5, look="scanner").image
     thick = Volume(thin.array[::4].copy(), (1.4, 1.4, 10.0), thin.origin, thin.direction)
@@ -202,8 +202,8 @@ def test_thin_slices_are_labelled_as_the_thick_stack_of_the_same_slices():
     """Every fourth slice of a 2.5 mm stack is labelled much as the 10 mm stack of only those
     slices is. Not exactly: the LV window is placed and normalised from all slices, and moving it
     by one pixel changes about 1.5% of the myocardium's pixels (measured on this phantom)."""
+    from LGECore.phantom import make_phantom
     from ScarSegmentLib.inference import segment_dl
-    from ScarSynthLib.phantom import make_phantom
 
     thin = make_phantom(seed=1, n_slices=33, pixel_spacing=1.4, slice_spacing=2.5, scar_segments=(7, 8, 13),
                         look="scanner").image
@@ -218,8 +218,8 @@ def test_thin_slices_are_labelled_as_the_thick_stack_of_the_same_slices():
 def test_lost_slice_spacing_keeps_the_adjacent_slices_as_neighbours():
     """A 1 x 1 x 1 mm header (spacing lost, as in EMIDEC's export) says nothing about the slice
     distance, so the adjacent slices stay the neighbours, as for a stack of 10 mm slices."""
+    from LGECore.phantom import make_phantom
     from ScarSegmentLib.inference import segment_dl
-    from ScarSynthLib.phantom import make_phantom
 
     array = make_phantom(seed=2, n_slices=9, pixel_spacing=1.4, look="scanner").image.array
     lost = segment_dl(Volume(array, (1.0, 1.0, 1.0)), progress=False).labels.array

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from AHABullseyeLib import labels as L
+from LGECore import labels as L
 from ScarSegmentLib.metrics import score_cases
 
 

@@ -1,7 +1,7 @@
 """The model card names the shipped logs and gives the whole pipeline's benchmark figures."""
 
-from AHABullseyeLib.models import find_model
 from ScarSegmentLib.model_card import model_card_text
+from ScarSegmentLib.segmenter import find_entry
 
 
 def _report():
@@ -15,13 +15,13 @@ def _report():
 
 
 def test_card_without_extras_points_to_the_runs_own_log():
-    card = model_card_text(find_model("scar_segmenter_2d"))
+    card = model_card_text(find_entry())
     assert "MODEL_DIR/training_log.csv" in card and "whole pipeline" not in card
 
 
 def test_card_gives_the_shipped_logs_and_the_benchmark():
     logs = [f"net_training_log_stage{i}.csv" for i in (1, 2, 3)]
-    card = model_card_text(find_model("scar_segmenter_2d"), logs, _report())
+    card = model_card_text(find_entry(), logs, _report())
     assert "`net_training_log_stage1.csv` to `net_training_log_stage3.csv`, beside this card" in card
     assert "MODEL_DIR/training_log.csv" not in card
     assert "| held-out cases as stored | 0.810 | 0.520 | 0.310 | 0.440 | 0.600 | 3.46 |" in card

@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from AHABullseyeLib.errors import InputError
-from AHABullseyeLib.models import load_state_dict, sha256_of
+from LGECore.errors import InputError
+from LGECore.models import load_state_dict, sha256_of
 
 
 @pytest.fixture(scope="module")
@@ -24,8 +24,8 @@ def small_dataset(emidec_dir, tmp_path_factory):
 @pytest.fixture(scope="module")
 def phantom_dataset(tmp_path_factory):
     """Three small phantoms (normal, scar, scar with MVO) written in the EMIDEC layout."""
-    from AHABullseyeLib.io import write_volume
-    from ScarSynthLib.phantom import make_phantom
+    from LGECore.io import write_volume
+    from LGECore.phantom import make_phantom
 
     root = tmp_path_factory.mktemp("phantoms")
     kinds = {"Case_N001": {}, "Case_P001": {"territory": "LAD"}, "Case_P002": {"territory": "RCA", "mvo": True,
@@ -205,7 +205,7 @@ def test_modules_import_without_torch_or_slicer():
 def test_lost_spacing_is_replaced_only_where_the_header_lost_it():
     import numpy as np
 
-    from AHABullseyeLib.volume import Volume
+    from LGECore.volume import Volume
     from ScarSegmentLib.data import with_assumed_spacing
 
     lost = Volume(np.zeros((2, 8, 8), np.float32), (1.0, 1.0, 1.0))
@@ -423,9 +423,9 @@ def _train_parent_and_child(dataset, tmp_path, child_arguments):
 
 def test_fine_tuning_to_more_features(phantom_dataset, tmp_path):
     """--channels with --init-weights grows the parent; the card says so and the child segments."""
+    from LGECore.phantom import make_phantom
     from ScarSegmentLib.inference import segment_dl
     from ScarSegmentLib.segmenter import load_segmenter
-    from ScarSynthLib.phantom import make_phantom
 
     parent, child = _train_parent_and_child(phantom_dataset, tmp_path, ["--channels", "6", "12", "24", "--seed", "5"])
     _, settings = load_segmenter(child)
@@ -450,9 +450,9 @@ def test_fine_tuning_to_more_features(phantom_dataset, tmp_path):
 
 def test_fine_tuning_to_neighbouring_slices_and_segmenting_with_them(phantom_dataset, tmp_path):
     """A 2D parent becomes a 2.5D child (--context-slices 1) that segments whole volumes."""
+    from LGECore.phantom import make_phantom
     from ScarSegmentLib.inference import segment_dl
     from ScarSegmentLib.segmenter import load_segmenter
-    from ScarSynthLib.phantom import make_phantom
 
     parent, child = _train_parent_and_child(phantom_dataset, tmp_path, ["--context-slices", "1"])
     network, settings = load_segmenter(child)

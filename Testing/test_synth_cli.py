@@ -7,10 +7,9 @@ import sys
 import numpy as np
 import pytest
 
-from AHABullseyeLib import labels as L
-from AHABullseyeLib.io import read_emidec_dataset, read_image, read_labels, write_volume
-
-from AHABullseyeLib.errors import ScarSynthError
+from LGECore import labels as L
+from LGECore.errors import ScarSynthError
+from LGECore.io import read_emidec_dataset, read_image, read_labels, write_volume
 
 HAS_RENDERER = True
 try:
@@ -174,7 +173,7 @@ def test_synth_dataset_needs_cases_without_scar(emidec_dir, tmp_path):
 
 
 def test_synth_uses_rv_insertion_points_given_in_ras(tmp_path):
-    from ScarSynthLib.phantom import make_phantom
+    from LGECore.phantom import make_phantom
 
     phantom = make_phantom(seed=4, with_rv=False)  # no RV label: only the points can orient
     image_path, labels_path = tmp_path / "lge.nii.gz", tmp_path / "labels.nii.gz"
@@ -189,3 +188,15 @@ def test_synth_uses_rv_insertion_points_given_in_ras(tmp_path):
     scar = L.scar(read_labels(tmp_path / "out" / "labels.nii.gz").array)
     assert np.isin(phantom.aha_segments.array[scar], (3, 4, 9, 10, 15)).mean() > 0.97
     assert "user" in json.loads((tmp_path / "out" / "params.json").read_text())["aha_orientation"]
+
+
+def test_cli_info_prints_versions_and_model_folders():
+    result = subprocess.run([sys.executable, "-m", "ScarSynthLib.cli", "info"],
+                            capture_output=True, text=True, check=True)
+    assert "torch" in result.stdout and "device" in result.stdout
+    assert "model folders" in result.stdout
+
+
+def test_cli_without_command_explains_usage():
+    result = subprocess.run([sys.executable, "-m", "ScarSynthLib.cli"], capture_output=True, text=True)
+    assert result.returncode == 2 and "COMMAND" in result.stderr

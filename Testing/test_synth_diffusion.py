@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from AHABullseyeLib.errors import InputError, WeightsError
+from LGECore.errors import InputError, WeightsError
 
 TINY_CONFIG = dict(block_out_channels=(8, 16), down_block_types=("DownBlock2D", "DownBlock2D"),
                    up_block_types=("UpBlock2D", "UpBlock2D"), norm_num_groups=8, attention_head_dim=8)
@@ -31,7 +31,7 @@ def tiny_weights(tmp_path_factory):
 @pytest.fixture(scope="module")
 def image_and_labels():
     """A small LGE phantom with an anterior scar (image, labels)."""
-    from ScarSynthLib.phantom import make_phantom
+    from LGECore.phantom import make_phantom
 
     phantom = make_phantom(seed=0, n_slices=4, matrix_size=96, scar_segments=(7, 8), transmurality=0.6)
     return phantom.image, phantom.labels
@@ -123,19 +123,19 @@ def test_weights_with_a_wrong_checksum_are_refused(tiny_weights, tmp_path):
     # Without a checksum in the entry, or without the entry, nothing is loaded unchecked.
     del entry["sha256"]
     (tmp_path / "tiny.json").write_text(json.dumps(entry))
-    with pytest.raises(WeightsError, match="No registry entry with a sha256"):
+    with pytest.raises(WeightsError, match="needs 'file' and 'sha256'"):
         load_generator(str(copy))
     (tmp_path / "tiny.json").unlink()
-    with pytest.raises(WeightsError, match="No registry entry with a sha256"):
+    with pytest.raises(WeightsError, match="No registry entry tiny.json found"):
         load_generator(str(copy))
 
 
 def test_shipped_weights_load_with_their_checksum_verified():
-    from AHABullseyeLib.models import find_model, sha256_of
+    from LGECore.models import find_model, sha256_of
     from ScarSynthLib.diffusion import load_generator
-    from ScarSynthLib.diffusion_train import DEFAULT_MODEL_NAME
+    from ScarSynthLib.diffusion_model import DEFAULT_MODEL_NAME, WEIGHTS_DIR
 
-    entry = find_model(DEFAULT_MODEL_NAME)
+    entry = find_model(DEFAULT_MODEL_NAME, [WEIGHTS_DIR])
     assert sha256_of(entry["path"]) == entry["sha256"]
     model = load_generator()
     assert sum(p.numel() for p in model.parameters()) > 1_000_000

@@ -9,10 +9,10 @@ slicer = pytest.importorskip("slicer")
 if not hasattr(slicer, "vtkMRMLScene"):
     pytest.skip("slicer-core is not installed", allow_module_level=True)
 
-from AHABullseyeLib import labels as L  # noqa: E402
-from AHABullseyeLib import scene as S  # noqa: E402
-from AHABullseyeLib.errors import InputError, ScarSynthError  # noqa: E402
-from AHABullseyeLib.io import read_emidec_dataset  # noqa: E402
+from LGECore import labels as L  # noqa: E402
+from LGECore import scene as S  # noqa: E402
+from LGECore.errors import InputError, ScarSynthError  # noqa: E402
+from LGECore.io import read_emidec_dataset  # noqa: E402
 from ScarSynthLib import scene as synth_scene  # noqa: E402
 from ScarSynthLib.scar_masks import make_scar_labels  # noqa: E402
 
@@ -60,7 +60,7 @@ def test_preview_puts_the_requested_scar_into_a_segmentation_node(nodes, heart):
 
 
 def test_preview_on_the_phantom_as_the_module_self_test_does():
-    from ScarSynthLib.phantom import make_phantom
+    from LGECore.phantom import make_phantom
 
     phantom = make_phantom(seed=0, n_slices=8)
     scene = slicer.vtkMRMLScene()

@@ -17,8 +17,8 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 @pytest.fixture(scope="module")
 def phantom_dataset(tmp_path_factory):
     """Two small LGE phantoms written in the EMIDEC layout (Case_X/Images, Case_X/Contours)."""
-    from AHABullseyeLib.io import write_volume
-    from ScarSynthLib.phantom import make_phantom
+    from LGECore.io import write_volume
+    from LGECore.phantom import make_phantom
 
     root = tmp_path_factory.mktemp("phantom_dataset")
     for seed, name in ((1, "Case_P001"), (2, "Case_P002")):
@@ -32,7 +32,7 @@ def phantom_dataset(tmp_path_factory):
 @pytest.fixture(scope="module")
 def crops(phantom_dataset):
     """Training arrays (normalised crops, labels, regions) of the phantom cases."""
-    from AHABullseyeLib.io import read_emidec_dataset
+    from LGECore.io import read_emidec_dataset
     from ScarSynthLib.diffusion_data import load_training_arrays
 
     return load_training_arrays(read_emidec_dataset(phantom_dataset), progress=False)
@@ -67,7 +67,7 @@ def test_consistency_loss_alone_sends_gradient_into_the_generator(crops):
 
 
 def test_random_scar_labels_stay_inside_the_myocardium(crops):
-    from AHABullseyeLib import labels as L
+    from LGECore import labels as L
     from ScarSynthLib.joint_losses import random_scar_labels
 
     rng = np.random.default_rng(1)
@@ -81,7 +81,8 @@ def test_random_scar_labels_stay_inside_the_myocardium(crops):
 
 def test_train_synth_runs_resumes_and_exports(phantom_dataset, tmp_path):
     from ScarSynthLib.diffusion import load_generator
-    from ScarSynthLib.diffusion_train import DEFAULT_MODEL_NAME, train_synth
+    from ScarSynthLib.diffusion_model import DEFAULT_MODEL_NAME
+    from ScarSynthLib.diffusion_train import train_synth
 
     out = tmp_path / "run"
     summary = train_synth(phantom_dataset, out, steps=2, batch_size=2, max_cases=1, config=TINY_CONFIG,
@@ -100,8 +101,9 @@ def test_train_synth_continues_from_trained_weights(phantom_dataset, tmp_path):
     rounding of the weight average)."""
     import torch
 
-    from AHABullseyeLib.models import load_state_dict, sha256_of
-    from ScarSynthLib.diffusion_train import DEFAULT_MODEL_NAME, train_synth
+    from LGECore.models import load_state_dict, sha256_of
+    from ScarSynthLib.diffusion_model import DEFAULT_MODEL_NAME
+    from ScarSynthLib.diffusion_train import train_synth
 
     quiet = dict(batch_size=2, max_cases=1, progress=False, log=lambda *_: None)
     train_synth(phantom_dataset, tmp_path / "parent", steps=2, config=TINY_CONFIG, **quiet)

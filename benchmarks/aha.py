@@ -21,12 +21,12 @@ REPO = Path(__file__).resolve().parents[1]
 for module in ("AHABullseye", "ScarSegment", "ScarSynth"):
     sys.path.insert(0, str(REPO / module))
 
-from AHABullseyeLib import labels as L  # noqa: E402
 from AHABullseyeLib.aha import segment_aha  # noqa: E402
 from AHABullseyeLib.bullseye import draw_bullseye  # noqa: E402
 from AHABullseyeLib.quantify import quantify_aha  # noqa: E402
 from AHABullseyeLib.wall import wall_depth  # noqa: E402
-from ScarSynthLib.phantom import make_phantom  # noqa: E402
+from LGECore import labels as L  # noqa: E402
+from LGECore.phantom import make_phantom  # noqa: E402
 
 
 def median_ms(function, repeats):

@@ -24,9 +24,10 @@ for module in ("AHABullseye", "ScarSegment", "ScarSynth"):
 sys.path.insert(0, str(REPO / "scripts"))
 
 from make_phantom_training_set import phantom_settings  # noqa: E402
+
+from LGECore.phantom import make_phantom  # noqa: E402
 from ScarSegmentLib.inference import segment_dl  # noqa: E402
 from ScarSegmentLib.metrics import score_cases  # noqa: E402
-from ScarSynthLib.phantom import make_phantom  # noqa: E402
 
 LOOKS = ("scanner", "psir", "emidec")
 

@@ -25,8 +25,8 @@ for module in ("AHABullseye", "ScarSegment", "ScarSynth"):
     sys.path.insert(0, str(REPO / module))
 
 from AHABullseyeLib.aha import segment_aha  # noqa: E402
-from AHABullseyeLib.io import read_emidec_dataset  # noqa: E402
 from AHABullseyeLib.quantify import quantify_aha  # noqa: E402
+from LGECore.io import read_emidec_dataset  # noqa: E402
 from ScarSynthLib.scar_masks import make_scar_labels, random_scar_config  # noqa: E402
 
 MIN_SHARE = 1.0  # percent of a segment's myocardium

@@ -19,8 +19,8 @@ ROOT = Path(__file__).resolve().parents[1]
 for module in ("AHABullseye", "ScarSegment"):
     sys.path.insert(0, str(ROOT / module))
 
-from AHABullseyeLib import labels as L  # noqa: E402
-from AHABullseyeLib.io import read_emidec_dataset  # noqa: E402
+from LGECore import labels as L  # noqa: E402
+from LGECore.io import read_emidec_dataset  # noqa: E402
 from ScarSegmentLib.evaluate import dice  # noqa: E402
 from ScarSegmentLib.thresholds import fwhm_scar, nsd_scar  # noqa: E402
 

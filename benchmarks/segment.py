@@ -36,8 +36,8 @@ REPO = Path(__file__).resolve().parents[1]
 for module in ("AHABullseye", "ScarSegment", "ScarSynth"):
     sys.path.insert(0, str(REPO / module))
 
-from AHABullseyeLib.io import read_emidec_dataset  # noqa: E402
-from AHABullseyeLib.volume import Volume  # noqa: E402
+from LGECore.io import read_emidec_dataset  # noqa: E402
+from LGECore.volume import Volume  # noqa: E402
 
 
 def peak_memory_mb(function):
@@ -114,7 +114,7 @@ def other_scanner(image, labels, rng, prediction=None):
     also the labels predicted on the EMIDEC grid, when given, moved like the expert's."""
     import SimpleITK as sitk
 
-    from AHABullseyeLib.io import volume_from_sitk, volume_to_sitk
+    from LGECore.io import volume_from_sitk, volume_to_sitk
 
     angle = rng.uniform(0, 2 * np.pi)
     flip = rng.choice([-1.0, 1.0])

@@ -39,8 +39,8 @@ REPO = Path(__file__).resolve().parents[1]
 for module in ("AHABullseye", "ScarSegment", "ScarSynth"):
     sys.path.insert(0, str(REPO / module))
 
-from AHABullseyeLib import labels as L  # noqa: E402
-from AHABullseyeLib.io import read_emidec_dataset  # noqa: E402
+from LGECore import labels as L  # noqa: E402
+from LGECore.io import read_emidec_dataset  # noqa: E402
 from ScarSynthLib.scar_masks import make_scar_labels, random_scar_config  # noqa: E402
 
 
@@ -176,7 +176,7 @@ def run_realism(args, normal, pathological):
 
 def _segmenter(args):
     """image Volume -> predicted label array, or None (said so) when no segmenter is installed."""
-    from AHABullseyeLib.errors import ScarSynthError
+    from LGECore.errors import ScarSynthError
 
     try:
         from ScarSegmentLib.segmenter import load_segmenter

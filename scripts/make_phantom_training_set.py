@@ -18,8 +18,8 @@ REPO = Path(__file__).resolve().parents[1]
 for module in ("AHABullseye", "ScarSegment", "ScarSynth"):
     sys.path.insert(0, str(REPO / module))
 
-from AHABullseyeLib.io import atomic_output_dir, write_volume  # noqa: E402
-from ScarSynthLib.phantom import make_phantom  # noqa: E402
+from LGECore.io import atomic_output_dir, write_volume  # noqa: E402
+from LGECore.phantom import make_phantom  # noqa: E402
 
 
 def phantom_settings(rng):

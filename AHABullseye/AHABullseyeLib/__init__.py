@@ -1,6 +1,6 @@
-"""AHABullseyeLib: the pure-Python core shared by all ScarSynth modules.
+"""AHABullseyeLib: the AHA 17-segment model on the LV myocardium, per-segment quantification
+(scar extent, transmurality, MVO) and the bullseye plot. Builds on LGECore.
 
-Holds the in-memory volume, the label convention, image I/O and the AHA 17-segment model.
 No import of slicer, qt, ctk or vtk here, except in scene.py (the MRML-facing file).
 """
 

@@ -8,12 +8,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from LGECore import labels as L
+from LGECore.errors import InputError
+from LGECore.volume import Volume, inverse_order
+
 from . import insertion
-from . import labels as L
-from .errors import InputError
 from .orientation import anatomy_apex_side, decide_apex_side, short_axis_frame
 from .polar import crop, heart_box, myocardium_polar
-from .volume import Volume, inverse_order
 
 LEVEL_NAMES = ("basal", "mid", "apical", "apex")
 _BASAL, _MID, _APICAL, _APEX = range(4)

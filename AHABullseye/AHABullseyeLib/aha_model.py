@@ -1,6 +1,8 @@
 """The AHA 17-segment model (Cerqueira et al., Circulation 2002): names, rings, coronary territories
 and the clinical transmurality classes."""
 
+from LGECore.territories import TERRITORIES, territory_of  # noqa: F401 (part of the AHA model's API)
+
 SEGMENT_NAMES = {
     1: "basal anterior", 2: "basal anteroseptal", 3: "basal inferoseptal",
     4: "basal inferior", 5: "basal inferolateral", 6: "basal anterolateral",
@@ -19,18 +21,8 @@ RINGS = {
     "apex": (17,),
 }
 
-TERRITORIES = {"LAD": (1, 2, 7, 8, 13, 14, 17), "RCA": (3, 4, 9, 10, 15), "LCX": (5, 6, 11, 12, 16)}
-
 # Upper bounds (percent, inclusive) of the clinical transmurality classes.
 TRANSMURALITY_CLASSES = (("0", 0.0), ("1-25", 25.0), ("26-50", 50.0), ("51-75", 75.0), ("76-100", 100.0))
-
-
-def territory_of(segment):
-    """Coronary territory ('LAD', 'RCA' or 'LCX') that supplies an AHA segment."""
-    for name, segments in TERRITORIES.items():
-        if segment in segments:
-            return name
-    raise ValueError(f"No AHA segment {segment}; segments are 1..17.")
 
 
 def transmurality_class(percent):

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
+from LGECore.errors import InputError
+
 from .aha_model import RINGS, TERRITORIES, territory_of
-from .errors import InputError
 
 # (inner radius, outer radius) of each level in the figure.
 _RADII = {"apex": (0.0, 1.0), "apical": (1.0, 2.0), "mid": (2.0, 3.0), "basal": (3.0, 4.0)}

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError
+from LGECore.errors import InputError
 
 APEX_HELP = "which end of the stack is the apex: auto (image geometry, else anatomy), first or last slice"
 
@@ -43,11 +43,12 @@ def register(subparsers):
 
 
 def run_aha(args):
+    from LGECore.io import atomic_output_dir, read_image, read_labels, write_volume
+    from LGECore.volume import ras_to_lps
+
     from .aha import segment_aha
-    from .io import atomic_output_dir, read_image, read_labels, write_volume
     from .quantify import quantify_aha
     from .report import bullseye_title, draw_scar_bullseye, record, spacing_warning, write_csv, write_json
-    from .volume import ras_to_lps
 
     image = read_image(args.image) if args.image else None
     labels = read_labels(args.labels, like=image)

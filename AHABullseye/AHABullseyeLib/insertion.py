@@ -10,8 +10,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
-from . import labels as L
-from .errors import InputError
+from LGECore import labels as L
+from LGECore.errors import InputError
+
 from .polar import in_plane_angle
 
 SINGLE_POINT_SEPTAL_WIDTH_DEG = 120.0

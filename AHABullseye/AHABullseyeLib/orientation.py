@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import labels as L
-from .errors import InputError
+from LGECore import labels as L
+from LGECore.errors import InputError
 
 # Base -> apex direction of a typical heart in LPS: towards the patient's left, anterior, inferior.
 TYPICAL_LONG_AXIS_LPS = np.array([0.6, -0.5, -0.6]) / np.linalg.norm([0.6, -0.5, -0.6])

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import labels as L
-from .volume import Volume
+from LGECore import labels as L
+from LGECore.volume import Volume
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,10 @@
 
 import numpy as np
 
-from . import labels as L
+from LGECore import labels as L
+from LGECore.errors import InputError
+
 from .aha_model import SEGMENT_NAMES, SEGMENTS, TERRITORIES, territory_of, transmurality_class
-from .errors import InputError
 from .polar import crop, heart_box, myocardium_polar
 from .transmurality import ray_transmurality
 

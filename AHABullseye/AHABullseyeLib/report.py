@@ -5,8 +5,9 @@ import json
 
 import numpy as np
 
+from LGECore.volume import lps_to_ras
+
 from .quantify import COLUMNS, table_rows
-from .volume import lps_to_ras
 
 
 def spacing_warning(volume):

@@ -7,7 +7,7 @@ the wall, endocardium to epicardium, that is scar.
 
 import numpy as np
 
-from . import labels as L
+from LGECore import labels as L
 
 MIN_RAYS, MAX_RAYS = 36, 180  # per slice; about one in-plane voxel of arc per ray
 

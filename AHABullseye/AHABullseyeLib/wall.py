@@ -3,7 +3,8 @@
 import numpy as np
 from scipy import ndimage
 
-from . import labels as L
+from LGECore import labels as L
+
 from .polar import heart_box
 
 

@@ -3,7 +3,7 @@
 import json
 from pathlib import Path
 
-from AHABullseyeLib.errors import InputError, WeightsError
+from LGECore.errors import InputError, WeightsError
 
 OUTPUT_FILES = ("labels.nii.gz", "probabilities.nii.gz", "metrics.json")
 
@@ -89,7 +89,7 @@ def check_weights(path):
 def load_inputs(args, image_path):
     """(image, myocardium or None, remote mask or None, dicom.FolderChoice or None) with the
     --spacing override applied; the choice names the stack read from a DICOM folder."""
-    from AHABullseyeLib.io import read_image_and_choice, read_labels, read_mask
+    from LGECore.io import read_image_and_choice, read_labels, read_mask
 
     from .evaluate import with_spacing
 
@@ -127,13 +127,13 @@ def network_available(weights=None):
 
 
 def print_progress(percent, message):
-    from .progress import report
+    from LGECore.progress import report
 
     report(percent, message)
 
 
 def run_segment(args):
-    from AHABullseyeLib.io import atomic_output_dir, check_output_dir
+    from LGECore.io import atomic_output_dir, check_output_dir
 
     from .outputs import write_segmentation
     from .segment import segment
@@ -167,7 +167,7 @@ def _format_metrics(metrics):
 
 
 def run_evaluate(args):
-    from AHABullseyeLib.io import read_labels
+    from LGECore.io import read_labels
 
     from .evaluate import evaluate_folders, evaluate_labels, summary_row, with_spacing, write_csv
 
@@ -204,7 +204,7 @@ def run_evaluate(args):
 def _write_json_atomic(document, path):
     import math
 
-    from AHABullseyeLib.io import write_text_atomic
+    from LGECore.io import write_text_atomic
 
     clean = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in document.items()}
     write_text_atomic(json.dumps(clean, indent=2), path)
@@ -216,7 +216,7 @@ def main(argv=None):
     import argparse
     import sys
 
-    from AHABullseyeLib.errors import ScarSynthError
+    from LGECore.errors import ScarSynthError
 
     parser = argparse.ArgumentParser(prog="python -m ScarSegmentLib.cli")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")

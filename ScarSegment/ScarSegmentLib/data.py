@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from AHABullseyeLib import labels as L
-from AHABullseyeLib.errors import InputError
-from AHABullseyeLib.io import read_emidec_dataset
+from LGECore import labels as L
+from LGECore.errors import InputError
+from LGECore.io import read_emidec_dataset
 
 NORMAL, INFARCT, MVO = "normal", "infarct", "mvo"
 
@@ -40,7 +40,7 @@ def with_assumed_spacing(volume, lost_spacing_mm, slice_mm=10.0):
     they are."""
     if not volume.spacing_is_placeholder:
         return volume
-    from AHABullseyeLib.volume import Volume
+    from LGECore.volume import Volume
 
     spacing = (float(lost_spacing_mm), float(lost_spacing_mm), float(slice_mm))
     return Volume(volume.array, spacing, volume.origin, volume.direction)

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from AHABullseyeLib import labels as L
-from AHABullseyeLib.errors import InputError
-from AHABullseyeLib.io import image_stem, read_labels, write_text_atomic
+from LGECore import labels as L
+from LGECore.errors import InputError
+from LGECore.io import image_stem, read_labels, write_text_atomic
 
 CLASSES = {
     "blood_pool": (L.BLOOD_POOL,),
@@ -139,7 +139,7 @@ def with_spacing(volume, spacing):
     """The same Volume with its spacing replaced (for files whose headers lost it), or unchanged."""
     if spacing is None:
         return volume
-    from AHABullseyeLib.volume import Volume
+    from LGECore.volume import Volume
 
     return Volume(volume.array, spacing, volume.origin, volume.direction)
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import numpy as np
 
-from AHABullseyeLib import labels as L
+from LGECore import labels as L
 
 OUTLINES = (  # (mask function, colour, line width, name)
     (lambda a: L.lv_myocardium(a) | (a == L.BLOOD_POOL), "#e3b778", 1.0, "epicardium"),

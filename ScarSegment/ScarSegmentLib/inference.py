@@ -13,12 +13,20 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from AHABullseyeLib.errors import InputError
-from AHABullseyeLib.io import check_image
-from AHABullseyeLib.volume import Volume
+from LGECore.device import choose_device
+from LGECore.errors import InputError
+from LGECore.io import check_image
+from LGECore.volume import Volume
 
 from .data import (
-    crop_around, neighbour_slices, neighbour_step, normalise_intensity, renormalise, window_anchors, window_bounds)
+    crop_around,
+    neighbour_slices,
+    neighbour_step,
+    normalise_intensity,
+    renormalise,
+    window_anchors,
+    window_bounds,
+)
 from .postprocess import FULL_3D, clean_labels
 
 MIN_IN_PLANE_MM = 40.0  # smaller fields of view cannot hold a left ventricle
@@ -53,18 +61,6 @@ def _check_input(image):
             f"{tuple(round(s, 3) for s in image.spacing)}); a short-axis slice must show the whole "
             f"heart (at least {MIN_IN_PLANE_MM:.0f} mm).")
     return axis, in_plane, spacing_by_axis
-
-
-def _choose_device(device):
-    import torch
-
-    if device in (None, "", "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device not in ("cpu", "cuda") and not str(device).startswith("cuda:"):
-        raise InputError(f"device must be 'cpu', 'cuda' or None; got {device!r}.")
-    if str(device).startswith("cuda") and not torch.cuda.is_available():
-        raise InputError("device 'cuda' was asked for but no GPU is available.")
-    return torch.device(device)
 
 
 def with_neighbours(slices, context, step=1):
@@ -224,7 +220,7 @@ def segment_dl(image, weights=None, device=None, progress=True):
     from .segmenter import load_segmenter
 
     axis, in_plane, spacing_by_axis = _check_input(image)
-    device = _choose_device(device)
+    device = choose_device(device)
     network, settings = load_segmenter(weights)
     network = network.to(device)
     patch, target = settings.patch_size, settings.pixel_spacing_mm

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from AHABullseyeLib import labels as L
+from LGECore import labels as L
 
 STRUCTURES = {
     "myocardium": L.LV_MYOCARDIUM_LABELS,

@@ -1,7 +1,7 @@
 """The model card (NAME.md) written next to trained weights, from their registry entry."""
 
 from .network import NetworkSettings
-from .train import TrainConfig
+from .train_config import TrainConfig
 
 
 def _score(value):
@@ -132,7 +132,7 @@ def model_card_text(entry, log_files=(), benchmark=None):
     if extra:
         phantom_step = f"    python scripts/make_phantom_training_set.py PHANTOM_DIR --cases {extra}\n"
         extra_flag = " --extra-train PHANTOM_DIR"
-        extra_data = (f"\nAlso trained on {extra} synthetic LGE phantoms of the project (ScarSynthLib.phantom; "
+        extra_data = (f"\nAlso trained on {extra} synthetic LGE phantoms of the project (LGECore.phantom; "
                       "mostly with scanner contrast, various pixel sizes, fields of view and orientations), "
                       f"sampled at {config.get('extra_weight', 1.0)} x the weight of a real slice.\n")
     lineage = ""

@@ -18,7 +18,7 @@ def json_ready(value):
 
 def write_segmentation(result, folder, extra=None):
     """labels.nii.gz, probabilities.nii.gz (when present) and metrics.json into `folder`."""
-    from AHABullseyeLib.io import write_volume
+    from LGECore.io import write_volume
 
     write_volume(result.labels, Path(folder) / "labels.nii.gz")
     if result.probabilities is not None:

@@ -5,10 +5,10 @@ import json
 
 import numpy as np
 
-from AHABullseyeLib import labels as L
-from AHABullseyeLib.errors import InputError
-from AHABullseyeLib.io import atomic_output_dir, check_image, write_volume
-from AHABullseyeLib.volume import inverse_order
+from LGECore import labels as L
+from LGECore.errors import InputError
+from LGECore.io import atomic_output_dir, check_image, write_volume
+from LGECore.volume import inverse_order
 
 from .evaluate import dice
 from .outputs import json_ready, write_segmentation

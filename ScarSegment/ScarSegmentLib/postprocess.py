@@ -3,7 +3,7 @@
 import numpy as np
 from scipy import ndimage
 
-from AHABullseyeLib import labels as L
+from LGECore import labels as L
 
 FULL_3D = np.ones((3, 3, 3), dtype=bool)
 IN_PLANE = np.array([np.zeros((3, 3)), np.ones((3, 3)), np.zeros((3, 3))], dtype=bool)

@@ -7,7 +7,7 @@ disc-summation method does. Masses use 1.05 g/mL for myocardium and scar alike.
 
 import numpy as np
 
-from AHABullseyeLib import labels as L
+from LGECore import labels as L
 
 MYOCARDIUM_DENSITY_G_PER_ML = 1.05
 

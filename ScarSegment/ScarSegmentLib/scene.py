@@ -1,6 +1,6 @@
 """MRML side of ScarSegment: volume node in, segmentation node and measurement table out.
 
-Imports slicer (through AHABullseyeLib.scene), never qt, so it runs inside Slicer and on the
+Imports slicer (through LGECore.scene), never qt, so it runs inside Slicer and on the
 slicer-core wheel alike. Two ways to run:
   - `segment_volume_node`: in this process (tests, scripts, small images);
   - `segment_in_background`: `export_inputs` + `segment_command` + `import_outputs`, the command
@@ -14,11 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
-from AHABullseyeLib import scene as S
-from AHABullseyeLib.errors import InputError, WeightsError
-from AHABullseyeLib.io import read_labels, write_volume
+from LGECore import scene as S
+from LGECore.background import lib_environment, python_executable, run_with_progress
+from LGECore.errors import InputError, WeightsError
+from LGECore.io import read_labels, write_volume
 
-from .background import python_executable, run_with_progress
 from .quantify import measurement_rows
 from .segment import Segmentation, segment
 
@@ -146,6 +146,14 @@ def import_outputs(outdir, scene, volume_node, segmentation_node=None, table_nod
     return segmentation, table, result
 
 
+def _command_environment():
+    """The `segment` command imports ScarSegmentLib, AHABullseyeLib and LGECore."""
+    import AHABullseyeLib
+    import ScarSegmentLib
+
+    return lib_environment((AHABullseyeLib, ScarSegmentLib))
+
+
 def segment_in_background(scene, volume_node, method="dl", n_sd=5.0, myocardium_node=None,
                           remote_node=None, device=None, weights=None, segmentation_node=None,
                           table_node=None, progress=None, python=None):
@@ -167,5 +175,5 @@ def segment_in_background(scene, volume_node, method="dl", n_sd=5.0, myocardium_
         command = segment_command(image_path, outdir, method=method, n_sd=n_sd,
                                   myocardium_path=myocardium_path, remote_path=remote_path,
                                   device=device, weights=weights, python=python or python_executable())
-        run_with_progress(command, progress)
+        run_with_progress(command, progress, environment=_command_environment())
         return import_outputs(outdir, scene, volume_node, segmentation_node, table_node)

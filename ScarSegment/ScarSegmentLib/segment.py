@@ -10,10 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
-from AHABullseyeLib.errors import InputError
-from AHABullseyeLib.io import check_image
 from AHABullseyeLib.orientation import orientation_warnings
-from AHABullseyeLib.volume import inverse_order
+from LGECore.errors import InputError
+from LGECore.io import check_image
+from LGECore.volume import inverse_order
 
 from .quantify import quantify_scar
 from .thresholds import check_remote_shape, fwhm_scar, nsd_scar

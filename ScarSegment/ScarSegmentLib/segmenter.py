@@ -4,42 +4,21 @@ import json
 from functools import lru_cache
 from pathlib import Path
 
-from AHABullseyeLib import models
-from AHABullseyeLib.errors import WeightsError
+from LGECore import models
+from LGECore.errors import WeightsError
 
 from .network import NetworkSettings, build_network
 
 SHIPPED_MODEL = "scar_segmenter_2d"
+WEIGHTS_DIR = Path(__file__).parent / "weights"
 
 
 def find_entry(weights=None):
-    """Registry entry (dict with 'path', 'sha256', 'settings') of the shipped model or of `weights`.
-
-    `weights` may be a .safetensors file with its NAME.json beside it, a NAME.json file, or a
-    model folder (as written by `scarsynth train-seg`) holding one registry entry.
-    """
-    if weights is None:
-        return models.find_model(SHIPPED_MODEL)
-    path = Path(weights)
-    if path.is_dir():
-        entries = [p for p in sorted(path.glob("*.json")) if "sha256" in (models.read_entry(p) or {})]
-        if len(entries) != 1:
-            raise WeightsError(f"{path} holds {len(entries)} model registry entries (NAME.json); expected one.")
-        path = entries[0]
-    elif path.suffix == ".safetensors":
-        path = path.with_suffix(".json")
-    if not path.is_file():
-        raise WeightsError(
-            f"No registry entry {path.name} found for the weights {weights}: it records the sha256 "
-            "and network settings, and is written next to the weights by `scarsynth train-seg`.")
-    entry = models.read_entry(path)
-    if entry is None:
-        raise WeightsError(f"{path} is not a registry entry: not a readable JSON object.")
-    if "file" not in entry or "settings" not in entry or "sha256" not in entry:
-        # Without a checksum a corrupt or replaced weights file would load unnoticed.
-        raise WeightsError(f"{path} is not a segmenter registry entry (needs 'file', 'settings' and 'sha256').")
-    entry["path"] = str(path.parent / entry["file"])
-    return entry
+    """Registry entry (dict with 'path', 'sha256', 'settings') of the shipped model or of `weights`:
+    a model name, a model folder (as `scarsynth train-seg` writes it), NAME.safetensors with
+    NAME.json beside it, or NAME.json (see LGECore.models.resolve_weights)."""
+    return models.resolve_weights(weights, SHIPPED_MODEL, WEIGHTS_DIR, required=("file", "settings", "sha256"),
+                                  writer="scarsynth train-seg")
 
 
 @lru_cache(maxsize=4)

@@ -19,9 +19,9 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from scipy import ndimage
 
-from AHABullseyeLib import labels as L
-from AHABullseyeLib.errors import InputError
-from AHABullseyeLib.volume import inverse_order
+from LGECore import labels as L
+from LGECore.errors import InputError
+from LGECore.volume import inverse_order
 
 N_SECTORS = 12
 WINDOW_SECTORS = 3

@@ -8,11 +8,11 @@ import argparse
 import importlib
 import sys
 
-from AHABullseyeLib.errors import ScarSynthError
+from LGECore.errors import ScarSynthError
 
 COMMAND_MODULES = (
     "AHABullseyeLib.cli",
-    "ScarSynthLib.phantom_cli",
+    "LGECore.phantom_cli",
     "ScarSegmentLib.train_cli",
     "ScarSegmentLib.cli",
     "ScarSynthLib.run_cli",
@@ -21,10 +21,19 @@ COMMAND_MODULES = (
 )
 
 
+def _lib_weights_dirs():
+    """The shipped models' folders: each Lib names its own."""
+    from ScarSegmentLib.segmenter import WEIGHTS_DIR as segmenter_weights
+
+    from .diffusion_model import WEIGHTS_DIR as generator_weights
+
+    return [segmenter_weights, generator_weights]
+
+
 def _info(args):
     import platform
 
-    from AHABullseyeLib import models
+    from LGECore import models
 
     print(f"ScarSynth {importlib.import_module('ScarSynthLib').__version__}")
     print(f"Python {platform.python_version()} on {platform.system()} {platform.machine()}")
@@ -42,9 +51,10 @@ def _info(args):
     except ImportError:
         print("device       unknown (torch is not installed)")
     print("model folders:")
-    for folder in models.model_dirs():
+    lib_dirs = _lib_weights_dirs()
+    for folder in models.model_dirs(lib_dirs):
         print(f"  {folder}")
-    for entry in models.list_models():
+    for entry in models.list_models(lib_dirs):
         print(f"  model {entry['name']}: {entry['path']}")
     return 0
 

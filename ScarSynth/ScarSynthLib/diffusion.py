@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from AHABullseyeLib import labels as L
-from AHABullseyeLib.errors import InputError, WeightsError
-from AHABullseyeLib.io import check_image
+from LGECore import labels as L
+from LGECore.errors import InputError, WeightsError
+from LGECore.io import check_image
 
 from . import diffusion_data as data
 from . import diffusion_model as dm
@@ -26,24 +26,13 @@ SAMPLE_CLIP = 3.0  # normalised intensities: the context spans about [-1, 1], br
 BLEND_RAMP_PIXELS = 3.0  # soft edge inside the heart region; outside it nothing changes
 
 
-def _resolve_weights(weights):
-    """(safetensors path, registry entry) of `weights`: None (shipped), a model name, or a path."""
-    from AHABullseyeLib import models
+def resolve_weights(weights):
+    """(safetensors path, registry entry) of `weights`: None (shipped), a model name, or a path
+    (see LGECore.models.resolve_weights); the entry holds the checksum and the architecture."""
+    from LGECore import models
 
-    from .diffusion_train import DEFAULT_MODEL_NAME
-
-    if weights is None or (isinstance(weights, str) and not str(weights).endswith(".safetensors")):
-        entry = models.find_model(weights or DEFAULT_MODEL_NAME)
-        return Path(entry["path"]), entry
-    path = Path(weights)
-    registry = path.with_suffix(".json")
-    entry = models.read_entry(registry) if registry.is_file() else None
-    # The entry holds the checksum and the architecture: without it the weights cannot be checked.
-    if entry is None or "sha256" not in entry:
-        raise WeightsError(
-            f"No registry entry with a sha256 for the weights {path.name}: {registry.name} must lie beside "
-            "them, as `scarsynth train-synth` writes it.")
-    return path, entry
+    entry = models.resolve_weights(weights, dm.DEFAULT_MODEL_NAME, dm.WEIGHTS_DIR, writer="scarsynth train-synth")
+    return Path(entry["path"]), entry
 
 
 @functools.lru_cache(maxsize=4)
@@ -51,7 +40,7 @@ def _load(path, sha256, config_json, device):
     """Build and fill the UNet once per (weights, device); later calls reuse it."""
     import torch
 
-    from AHABullseyeLib.models import load_state_dict
+    from LGECore.models import load_state_dict
 
     model = dm.build_unet(json.loads(config_json))
     try:
@@ -67,14 +56,14 @@ def load_generator(weights=None, device=None):
 
     The sha256 recorded in the registry entry is checked; WeightsError when it does not match.
     """
-    from .diffusion_train import pick_device
+    from LGECore.device import choose_device
 
-    path, entry = _resolve_weights(weights)
+    path, entry = resolve_weights(weights)
     if entry.get("kind", "conditional-diffusion-generator") != "conditional-diffusion-generator":
         raise WeightsError(f"{path.name} is a '{entry.get('kind')}' model, not the diffusion generator.")
     config = entry.get("unet_config", {})
     return _load(str(path), entry.get("sha256"), json.dumps(config, sort_keys=True),
-                 str(pick_device(device)))
+                 str(choose_device(device)))
 
 
 def _check_steps(num_inference_steps):
@@ -150,7 +139,7 @@ def sample_crops(model, crops, seeds, num_inference_steps=25, progress=False, st
 
 def sampling_settings(weights=None, strength=None):
     """(strength, label means) to sample with: `strength` or the weights' recommended one."""
-    _, entry = _resolve_weights(weights)
+    _, entry = resolve_weights(weights)
     if strength is None:
         # Weights without label means cannot start from the label template: pure noise then.
         fallback = dm.RECOMMENDED_STRENGTH if entry.get("label_means") else 1.0

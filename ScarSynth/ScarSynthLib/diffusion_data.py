@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from AHABullseyeLib import labels as L
-from AHABullseyeLib.errors import InputError
+from LGECore import labels as L
+from LGECore.errors import InputError
 
 from .diffusion_model import CROP_SIZE
 

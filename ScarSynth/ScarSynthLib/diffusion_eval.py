@@ -7,7 +7,7 @@ normal cases, the scar/remote ratio of a new random scar the generator was asked
 
 import numpy as np
 
-from AHABullseyeLib import labels as L
+from LGECore import labels as L
 
 
 def _ratio(image, labels, numerator, denominator):
@@ -28,12 +28,12 @@ def _with_new_scars(labels, seed):
 def evaluate_generator(dataset_dir, weights=None, num_inference_steps=25, seed=0, progress=False,
                        strength=None):
     """Realism figures on the held-out cases; returns (per-case rows, summary, examples)."""
-    from AHABullseyeLib.io import read_emidec_dataset
+    import time
+
+    from LGECore.io import read_emidec_dataset
 
     from .diffusion import synthesize_volume
     from .diffusion_data import held_out_cases
-
-    import time
 
     rows, examples = [], []
     seconds, slices = 0.0, 0

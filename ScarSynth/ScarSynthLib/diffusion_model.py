@@ -11,7 +11,12 @@ and predicts the noise (epsilon), so a one-step estimate of the clean image x0_h
 any timestep. RV blood pool (label 5) counts as background here: EMIDEC has no RV label.
 """
 
+from pathlib import Path
+
 import numpy as np
+
+DEFAULT_MODEL_NAME = "scarsynth_lge_diffusion"
+WEIGHTS_DIR = Path(__file__).parent / "weights"
 
 CROP_SIZE = 64
 NUM_LABEL_CLASSES = 5  # background, blood pool, healthy myocardium, scar, MVO

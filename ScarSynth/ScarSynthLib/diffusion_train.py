@@ -13,22 +13,14 @@ from pathlib import Path
 
 import numpy as np
 
-from AHABullseyeLib.errors import InputError
+from LGECore.device import choose_device
+from LGECore.errors import InputError
 
 from . import diffusion_data as data
 from . import diffusion_model as dm
 
-DEFAULT_MODEL_NAME = "scarsynth_lge_diffusion"
 CONTEXT_LOSS_WEIGHT = 0.1  # noise outside the heart region matters less: it is pasted back anyway
 EMA_DECAY = 0.998
-
-
-def pick_device(device=None):
-    import torch
-
-    if device:
-        return torch.device(device)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def sample_timesteps(count, num_train_timesteps, generator=None, device=None):
@@ -112,7 +104,7 @@ def export_weights(model, out_dir, name, settings, card_text=None):
     """Save `model` as NAME.safetensors plus its registry entry NAME.json (and card NAME.md)."""
     from safetensors.torch import save_file
 
-    from AHABullseyeLib.models import sha256_of
+    from LGECore.models import sha256_of
 
     out_dir = Path(out_dir)
     weights = out_dir / f"{name}.safetensors"
@@ -156,11 +148,11 @@ def last_losses(loss_file, window=20):
 
 def generator_start(weights):
     """(config, state dict, lineage) of trained generator weights to start from ('shipped', name or path)."""
-    from AHABullseyeLib.models import load_state_dict
+    from LGECore.models import load_state_dict
 
-    from .diffusion import _resolve_weights
+    from .diffusion import resolve_weights
 
-    path, entry = _resolve_weights(None if weights == "shipped" else weights)
+    path, entry = resolve_weights(None if weights == "shipped" else weights)
     parent = entry.get("training", {})
     lineage = dict(name=entry.get("name", ""), sha256=entry.get("sha256", ""), steps=parent.get("steps"),
                    train_time_s=parent.get("train_time_s"), started_from=parent.get("started_from"))
@@ -168,7 +160,7 @@ def generator_start(weights):
 
 
 def train_synth(dataset_dir, out_dir, steps=3000, batch_size=16, learning_rate=2e-4, resume=False,
-                device=None, seed=0, checkpoint_every=200, name=DEFAULT_MODEL_NAME, config=None,
+                device=None, seed=0, checkpoint_every=200, name=dm.DEFAULT_MODEL_NAME, config=None,
                 max_cases=None, init_weights=None, progress=True, log=print):
     """Train the generator with DDPM on every slice of the non-held-out cases; returns a summary.
 
@@ -177,7 +169,7 @@ def train_synth(dataset_dir, out_dir, steps=3000, batch_size=16, learning_rate=2
     import torch
     from tqdm import tqdm
 
-    from AHABullseyeLib.io import read_emidec_dataset
+    from LGECore.io import read_emidec_dataset
 
     if steps < 1 or batch_size < 1:
         raise InputError(f"steps and batch size must be positive (got {steps}, {batch_size}).")
@@ -188,7 +180,7 @@ def train_synth(dataset_dir, out_dir, steps=3000, batch_size=16, learning_rate=2
     if not resume and checkpoint_path.exists():
         raise InputError(f"{out_dir} already holds a run; pass --resume to continue it or pick "
                          "another output folder.")
-    device = pick_device(device)
+    device = choose_device(device)
     cases = read_emidec_dataset(dataset_dir)
     held_out = {c.name for c in data.held_out_cases(cases)}
     train_cases = [c for c in cases if c.name not in held_out][:max_cases]

@@ -9,7 +9,7 @@ frozen for this term, so its gradient flows only into the generator.
 import numpy as np
 from scipy import ndimage
 
-from AHABullseyeLib import labels as L
+from LGECore import labels as L
 
 from . import diffusion_model as dm
 

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from AHABullseyeLib.errors import InputError
+from LGECore.device import choose_device
+from LGECore.errors import InputError
 
 from . import diffusion_data as data
 from . import diffusion_model as dm
@@ -61,7 +62,7 @@ def train_joint(dataset_dir, out_dir, steps=200, batch_size=8, learning_rate=1e-
     import torch
     from tqdm import tqdm
 
-    from AHABullseyeLib.io import read_emidec_dataset
+    from LGECore.io import read_emidec_dataset
 
     if steps < 1 or batch_size < 2:
         raise InputError(f"steps must be positive and batch size at least 2 (got {steps}, {batch_size}).")
@@ -72,7 +73,7 @@ def train_joint(dataset_dir, out_dir, steps=200, batch_size=8, learning_rate=1e-
     if not resume and checkpoint_path.exists():
         raise InputError(f"{out_dir} already holds a run; pass --resume to continue it or pick "
                          "another output folder.")
-    device = dt.pick_device(device)
+    device = choose_device(device)
     cases = read_emidec_dataset(dataset_dir)
     held_out = {c.name for c in data.held_out_cases(cases)}
     train_cases = [c for c in cases if c.name not in held_out][:max_cases]

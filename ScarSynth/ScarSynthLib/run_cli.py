@@ -7,7 +7,7 @@ ScarSegmentLib.pipeline; this file only adds the phantom, which lives in ScarSyn
 
 from pathlib import Path
 
-from AHABullseyeLib.errors import InputError
+from LGECore.errors import InputError
 
 DEMO_SCAR = dict(territory="LAD", transmurality=0.6, mvo=True)
 
@@ -36,7 +36,7 @@ def register(subparsers):
 
 
 def _phantom_inputs(args):
-    from ScarSynthLib.phantom import make_phantom
+    from LGECore.phantom import make_phantom
 
     if args.myocardium or args.remote or args.spacing:
         raise InputError("--myocardium, --remote and --spacing need an INPUT image; the phantom "
@@ -69,10 +69,9 @@ def resolve_method(args):
 
 
 def run_command(args):
-    from AHABullseyeLib.io import check_output_dir
-    from AHABullseyeLib.volume import ras_to_lps
-    from ScarSegmentLib.cli import (
-        check_method_arguments, check_outputs_spare_inputs, load_inputs, print_progress)
+    from LGECore.io import check_output_dir
+    from LGECore.volume import ras_to_lps
+    from ScarSegmentLib.cli import check_method_arguments, check_outputs_spare_inputs, load_inputs, print_progress
     from ScarSegmentLib.pipeline import FILES, run_pipeline
 
     notes = resolve_method(args)

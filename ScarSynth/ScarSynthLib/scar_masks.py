@@ -12,9 +12,9 @@ Existing scar and MVO in the input labels are kept; new scar is only drawn on he
 import numpy as np
 from scipy import ndimage
 
-from AHABullseyeLib import labels as L
-from AHABullseyeLib.errors import InputError
-from AHABullseyeLib.volume import Volume
+from LGECore import labels as L
+from LGECore.errors import InputError
+from LGECore.volume import Volume
 
 from . import scar_patterns as P
 from . import scar_surface as S
@@ -25,17 +25,13 @@ __all__ = ["make_scar_labels", "random_scar_config", "resolve_segments"]
 
 def resolve_segments(segments=None, territory=None):
     """The sorted AHA segments (1..17) meant by a segment list or a coronary territory name."""
-    from AHABullseyeLib.aha_model import TERRITORIES
+    from LGECore.territories import TERRITORIES, territory_segments
 
     if (segments is None) == (territory is None):
         raise InputError("Give either AHA segments (e.g. 1,2,7) or a coronary territory "
                          f"({', '.join(TERRITORIES)}), not both and not neither.")
     if territory is not None:
-        name = str(territory).strip().upper()
-        if name not in TERRITORIES:
-            raise InputError(f"Unknown coronary territory '{territory}'; use one of "
-                             f"{', '.join(TERRITORIES)}.")
-        return sorted(TERRITORIES[name])
+        return territory_segments(territory)
     try:
         chosen = sorted({int(s) for s in segments})
     except (TypeError, ValueError):
@@ -107,7 +103,7 @@ def make_scar_labels(labels, segments=None, territory=None, transmurality=0.5, e
     The params dict echoes the request and reports what was drawn.
     """
     if not isinstance(labels, Volume):
-        raise InputError("The labels must be a Volume (AHABullseyeLib.volume.Volume).")
+        raise InputError("The labels must be a Volume (LGECore.volume.Volume).")
     chosen = resolve_segments(segments, territory)
     _check_parameters(pattern, transmurality, extent, mvo)
     array = L.check_label_array(labels.array, name="label map")

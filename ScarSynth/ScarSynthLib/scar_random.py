@@ -69,7 +69,8 @@ def random_scar_config(seed, non_ischaemic=0.0):
 
 def _ischaemic_segments(rng):
     """Segments at risk: the culprit territory downstream of the occlusion, plus some spill."""
-    from AHABullseyeLib.aha_model import RINGS, TERRITORIES
+    from AHABullseyeLib.aha_model import RINGS
+    from LGECore.territories import TERRITORIES
 
     names = list(TERRITORY_WEIGHTS)
     territory = names[rng.choice(len(names), p=list(TERRITORY_WEIGHTS.values()))]

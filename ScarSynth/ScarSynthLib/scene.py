@@ -1,7 +1,7 @@
 """ScarSynth on MRML nodes: scar mask preview and LGE synthesis from a volume and its segmentation.
 
 The one file of ScarSynthLib that talks to a Slicer scene (imports slicer through
-AHABullseyeLib.scene; never qt). Everything takes the scene and nodes as arguments, so it runs in
+LGECore.scene; never qt). Everything takes the scene and nodes as arguments, so it runs in
 Slicer and on the slicer-core wheel alike. Long work runs in a worker thread while the calling
 (main) thread keeps reporting to `progress(fraction, message)`, which may raise to cancel; MRML
 nodes are only touched from the calling thread.
@@ -10,9 +10,9 @@ nodes are only touched from the calling thread.
 import threading
 import time
 
-from AHABullseyeLib import scene as S
-from AHABullseyeLib.errors import InputError
-from AHABullseyeLib.volume import ras_to_lps
+from LGECore import scene as S
+from LGECore.errors import InputError
+from LGECore.volume import ras_to_lps
 
 from .scar_masks import make_scar_labels
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from AHABullseyeLib.errors import InputError, ScarSynthError
+from LGECore.errors import InputError, ScarSynthError
 
 from .scar_patterns import PATTERNS
 
@@ -104,8 +104,8 @@ def render(image, labels, args, seed, progress=True):
 
 
 def run_synth(args):
-    from AHABullseyeLib.io import atomic_output_dir, read_image, read_labels, write_volume
-    from AHABullseyeLib.volume import ras_to_lps
+    from LGECore.io import atomic_output_dir, read_image, read_labels, write_volume
+    from LGECore.volume import ras_to_lps
 
     from .scar_masks import make_scar_labels, random_scar_config
 
@@ -144,7 +144,7 @@ def run_synth(args):
 def run_synth_dataset(args):
     from tqdm import tqdm
 
-    from AHABullseyeLib.io import atomic_output_dir, read_emidec_dataset, write_volume
+    from LGECore.io import atomic_output_dir, read_emidec_dataset, write_volume
 
     from .scar_masks import make_scar_labels
     from .scar_random import random_scar_config

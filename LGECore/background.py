@@ -12,8 +12,7 @@ import sys
 import threading
 from pathlib import Path
 
-from AHABullseyeLib.errors import ScarSynthError
-
+from .errors import ScarSynthError
 from .progress import parse_progress_line
 
 
@@ -21,13 +20,12 @@ class CommandFailed(ScarSynthError):
     """The background command ended with an error; the message is its own last words."""
 
 
-def lib_environment():
-    """Environment whose PYTHONPATH finds the Libs of this installation (Slicer's module folders)."""
-    import AHABullseyeLib
+def lib_environment(packages=()):
+    """Environment whose PYTHONPATH finds LGECore and the given imported `packages` (the Libs the
+    command needs) of this installation: inside Slicer, the scripted modules' folders."""
+    import LGECore
 
-    import ScarSegmentLib
-
-    folders = [str(Path(m.__file__).resolve().parents[1]) for m in (AHABullseyeLib, ScarSegmentLib)]
+    folders = [str(Path(m.__file__).resolve().parents[1]) for m in (LGECore, *packages)]
     environment = dict(os.environ)
     existing = [p for p in environment.get("PYTHONPATH", "").split(os.pathsep) if p]
     environment["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(folders + existing))

@@ -4,16 +4,16 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from AHABullseyeLib import labels as L
 from AHABullseyeLib.aha import segment_aha
 from AHABullseyeLib.aha_model import TERRITORIES
-from AHABullseyeLib.errors import InputError
-from AHABullseyeLib.io import read_emidec_dataset
 from AHABullseyeLib.polar import myocardium_polar
 from AHABullseyeLib.quantify import quantify_aha
 from AHABullseyeLib.transmurality import ray_transmurality
 from AHABullseyeLib.wall import wall_depth
-from ScarSynthLib.phantom import make_phantom
+from LGECore import labels as L
+from LGECore.errors import InputError
+from LGECore.io import read_emidec_dataset
+from LGECore.phantom import make_phantom
 from ScarSynthLib.scar_masks import make_scar_labels, random_scar_config
 from ScarSynthLib.scar_random import SEGMENT_NEIGHBOURS
 

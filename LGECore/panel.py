@@ -1,6 +1,9 @@
-"""A module panel's progress bar and Cancel button, as a callback for long Lib functions."""
+"""What the three module panels share: installing their Python packages on first use, and a
+progress bar with a Cancel button as the callback of long work. Imports slicer only when a panel
+uses it, so the rest of LGECore (and the tests) import this file without the Slicer application.
+"""
 
-import slicer
+from .dependencies import MissingDependencies, ensure_dependencies, missing_modules  # noqa: F401
 
 
 class Cancelled(Exception):
@@ -44,6 +47,8 @@ class PanelProgress:
         self.progress_bar.value = int(round(100 * min(max(fraction, 0.0), 1.0)))
         if message and self.status_label is not None:
             self.status_label.text = message
+        import slicer
+
         slicer.app.processEvents()  # let the Cancel click arrive
         if self.cancelled:
             raise Cancelled("Cancelled by the user.")

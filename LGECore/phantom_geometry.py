@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from AHABullseyeLib.errors import InputError
+from .errors import InputError
 
 PATIENT_ANTERIOR = np.array([0.0, -1.0, 0.0])
 PATIENT_RIGHT = np.array([-1.0, 0.0, 0.0])

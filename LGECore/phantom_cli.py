@@ -3,7 +3,7 @@
 import json
 from pathlib import Path
 
-from AHABullseyeLib.errors import InputError
+from .errors import InputError
 
 SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".mha")  # single-file formats only
 
@@ -34,8 +34,7 @@ def _segments(text):
 
 
 def run_phantom(args):
-    from AHABullseyeLib import io
-
+    from . import io
     from .phantom import make_phantom
 
     paths = output_paths(args.output)

@@ -16,19 +16,14 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from AHABullseyeLib import labels as L
-from AHABullseyeLib.errors import InputError
-from AHABullseyeLib.volume import Volume
-
+from . import labels as L
 from . import phantom_geometry as g
 from . import phantom_intensity as intensity
+from .errors import InputError
 from .phantom_aha import CAP, MID, segments_for_angles, slice_roles
+from .territories import territory_segments
+from .volume import Volume
 
-TERRITORIES = {
-    "LAD": (1, 2, 7, 8, 13, 14, 17),
-    "RCA": (3, 4, 9, 10, 15),
-    "LCX": (5, 6, 11, 12, 16),
-}
 SUBSAMPLES = 3  # sub-pixels per pixel side around the heart (odd: the centre one gives the label)
 
 
@@ -46,10 +41,7 @@ def scar_segment_list(scar_segments=(), territory=None):
     if territory is not None:
         if segments:
             raise InputError("Give either scar segments or a coronary territory, not both.")
-        name = str(territory).upper()
-        if name not in TERRITORIES:
-            raise InputError(f"Unknown coronary territory {territory!r}; use LAD, RCA or LCX.")
-        return list(TERRITORIES[name])
+        return territory_segments(territory)
     try:
         numbers = sorted({int(s) for s in segments})
     except (TypeError, ValueError):
