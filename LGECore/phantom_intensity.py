@@ -25,7 +25,7 @@ PSIR_SIGNAL = {
     g.LV_BLOOD: 1.0, g.MYO: -0.2, g.SCAR: 1.2, g.MVO: -0.3, g.PAPILLARY: -0.1,
 }
 PSIR_OFFSET = 2048.0  # stored grey level of zero magnetisation: scanners store PSIR with an offset
-# "emidec": grey levels of the 8-bit EMIDEC export (../shared/data), whose intensities were
+# "emidec": grey levels of the 8-bit EMIDEC export, whose intensities were
 # remapped to a low contrast; label means measured over its 80 cases: blood 160, myocardium 145,
 # scar 163, MVO 151; body 5th..95th percentile 121..194.
 EMIDEC_GREY = {

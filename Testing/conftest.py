@@ -14,10 +14,11 @@ for module in ("AHABullseye", "ScarSegment", "ScarSynth"):
 
 # Tests run CLI commands as subprocesses with the same module folders.
 os.environ["PYTHONPATH"] = os.pathsep.join(
-    [str(REPO / m) for m in ("AHABullseye", "ScarSegment", "ScarSynth")]
+    [str(REPO)] + [str(REPO / m) for m in ("AHABullseye", "ScarSegment", "ScarSynth")]
     + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
 
-EMIDEC = Path(os.environ.get("SCARSYNTH_EMIDEC", REPO.parent / "shared" / "data" / "emidec"))
+# The EMIDEC training set (Case_*/Images, Case_*/Contours): SCARSYNTH_EMIDEC, else data/emidec here.
+EMIDEC = Path(os.environ.get("SCARSYNTH_EMIDEC", REPO / "data" / "emidec"))
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,6 @@
 """Does the segmenter underfit or overfit? Dice on its own training cases beside its held-out ones.
 
-    python benchmarks/fit.py [--data ../shared/data/emidec] [--weights MODEL_DIR] [--threads 1]
+    python benchmarks/fit.py [--data data/emidec] [--weights MODEL_DIR] [--threads 1]
 
 Both groups are scored as training validates (`ScarSegmentLib.train.validate`): one network pass per
 slice on the patch centred on the true LV, normalised as inference does, no test-time flips. A
@@ -12,6 +12,7 @@ cases it also trained on are not scored.
 
 import argparse
 import json
+import os
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -29,7 +30,7 @@ STRUCTURES = ("myocardium", "scar", "mvo", "blood_pool")
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "emidec"))
+    parser.add_argument("--data", default=os.environ.get("SCARSYNTH_EMIDEC", str(REPO / "data" / "emidec")))
     parser.add_argument("--weights", default=None, help="model (default: the shipped one)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", help="also write the figures to this JSON file")

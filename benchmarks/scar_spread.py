@@ -1,6 +1,6 @@
 """How random scar requests spread over the 17 AHA segments, against real infarcts.
 
-    python benchmarks/scar_spread.py [--data ../shared/data/emidec] [--samples 200]
+    python benchmarks/scar_spread.py [--data data/emidec] [--samples 200]
 
 Real: per-segment share of the pathological EMIDEC cases (Case_P*) whose expert scar touches the
 segment. Synthetic: the same share for `--samples` random_scar_config scars drawn on the cases
@@ -14,6 +14,7 @@ profile as a baseline, and the time per mask.
 """
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -47,7 +48,7 @@ def compare(real, synthetic):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "emidec"))
+    parser.add_argument("--data", default=os.environ.get("SCARSYNTH_EMIDEC", str(REPO / "data" / "emidec")))
     parser.add_argument("--samples", type=int, default=200)
     args = parser.parse_args()
 

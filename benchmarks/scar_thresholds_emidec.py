@@ -9,6 +9,7 @@ infarct contrast (see the data README), so they are a hard case for any fixed th
 """
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -35,7 +36,7 @@ METHODS = {
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("root", nargs="?", default=str(ROOT.parent / "shared" / "data" / "emidec"))
+    parser.add_argument("root", nargs="?", default=os.environ.get("SCARSYNTH_EMIDEC", str(ROOT / "data" / "emidec")))
     parser.add_argument("--limit", type=int, default=None)
     args = parser.parse_args()
     cases = [c for c in read_emidec_dataset(args.root) if c.has_infarct][: args.limit]

@@ -7,7 +7,7 @@
     python benchmarks/synth.py training  --init-weights shipped [--synthetic-dir DIR] [--extra DIR]
                                          [--epochs 30] [--iterations 50] [--learning-rate 0.0005]
 
-Data: the EMIDEC folder (--data, default ../shared/data/emidec). Runs on CPU unless --device.
+Data: the EMIDEC folder (--data, default $SCARSYNTH_EMIDEC or data/emidec). Runs on CPU unless --device.
 
 speed: per synthesised slice, wall time and network evaluations of synthesize_volume (counted
   with a forward hook on the generator), next to the time of drawing the scar mask and of one
@@ -28,6 +28,7 @@ training: a segmenter trained on real cases, and one on the same cases plus synt
 import argparse
 import contextlib
 import json
+import os
 import sys
 import tempfile
 import time
@@ -290,7 +291,7 @@ def _link_cases(cases, folder):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("part", choices=("speed", "realism", "training"))
-    parser.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "emidec"))
+    parser.add_argument("--data", default=os.environ.get("SCARSYNTH_EMIDEC", str(REPO / "data" / "emidec")))
     parser.add_argument("--cases", type=int, default=2)
     parser.add_argument("--steps", type=int, default=25)
     parser.add_argument("--weights", help="diffusion weights (default: the shipped model)")

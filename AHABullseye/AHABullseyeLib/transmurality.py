@@ -1,4 +1,4 @@
-"""Scar transmurality along rays from the blood-pool centroid (DESIGN.md).
+"""Scar transmurality along rays from the blood-pool centroid (the README's AHA convention).
 
 Each slice is cut into thin angular wedges around its centre; within a wedge, voxels weighted by
 1/radius sum to the wall's length along the ray, so the weighted scar fraction is the fraction of
