@@ -62,7 +62,7 @@ def find_model(name, lib_dirs=()):
     raise WeightsError(f"Model '{name}' not found; searched {searched}.")
 
 
-def _is_model_name(weights):
+def is_model_name(weights):
     """A bare name such as 'scar_segmenter_2d' (no folder, no suffix) that is not a path here."""
     text = str(weights)
     return not Path(text).exists() and Path(text).name == text and not Path(text).suffix
@@ -87,7 +87,7 @@ def resolve_weights(weights, default_name, lib_dir, required=("file", "sha256"),
     checksum a corrupt or replaced weights file would load unnoticed. `writer` names the command
     that writes such entries, for the error message.
     """
-    if weights is None or _is_model_name(weights):
+    if weights is None or is_model_name(weights):
         return find_model(weights or default_name, [lib_dir])
     entry_file = _entry_file(Path(weights))
     if not entry_file.is_file():

@@ -25,6 +25,7 @@ from slicer.ScriptedLoadableModule import (
 from slicer.util import VTKObservationMixin
 
 from LGECore import panel, scene
+from ScarSegmentLib.request import METHODS
 
 # Python packages segmentation imports beyond Slicer's own: the network needs torch and MONAI,
 # the threshold methods (and so the self-test, which uses them on a phantom) only these.
@@ -69,7 +70,7 @@ class ScarSegmentParameterNode:
     inputVolume: vtkMRMLScalarVolumeNode
     inputSegmentation: vtkMRMLSegmentationNode
     remoteSegmentation: vtkMRMLSegmentationNode  # empty: found automatically
-    method: Annotated[str, Choice(["dl", "nsd", "fwhm"])] = "dl"
+    method: Annotated[str, Choice(list(METHODS))] = "dl"
     sdCount: Annotated[float, WithinRange(1.0, 10.0)] = 5.0
     device: Annotated[str, Choice(["auto", "cpu", "cuda"])] = "auto"
     weightsPath: pathlib.Path  # empty: the shipped model

@@ -4,34 +4,20 @@ import json
 from pathlib import Path
 
 from LGECore.errors import InputError, WeightsError
+from LGECore.requests import add_arguments, from_args
+
+from .request import RUN_METHOD, SegmentRequest
 
 OUTPUT_FILES = ("labels.nii.gz", "probabilities.nii.gz", "metrics.json")
 
 
 def add_spacing_option(parser):
-    parser.add_argument(
-        "--spacing", nargs=3, type=float, metavar=("X", "Y", "Z"),
-        help="voxel spacing in mm (column, row, slice) for files whose header lost it")
+    add_arguments(parser, SegmentRequest, only=("spacing",))
 
 
 def add_method_options(parser, auto=False):
-    if auto:
-        parser.add_argument("--method", choices=("auto", "dl", "nsd", "fwhm"), default="auto",
-                            help="deep network, n-SD or FWHM threshold; auto (default): the network "
-                                 "when a model is installed, else FWHM inside the given myocardium")
-    else:
-        parser.add_argument("--method", choices=("dl", "nsd", "fwhm"), default="dl",
-                            help="deep network (default), n-SD threshold or FWHM threshold")
-    parser.add_argument("--sd", type=float, default=5.0,
-                        help="n for the n-SD threshold: 2, 3, 5 (default) or 6 SD above remote")
-    parser.add_argument("--myocardium", metavar="LABELS",
-                        help="label map on the image grid whose LV myocardium (2, 3, 4) the "
-                             "thresholds use; default: the deep network's")
-    parser.add_argument("--remote", metavar="MASK",
-                        help="mask of remote myocardium (non-zero voxels); default: found automatically")
-    parser.add_argument("--device", choices=("cpu", "cuda"), help="device of the deep network")
-    parser.add_argument("--weights", metavar="PATH", help="other network weights (.safetensors)")
-    add_spacing_option(parser)
+    """The segmentation options of SegmentRequest; with `auto`, --method also takes "auto"."""
+    add_arguments(parser, SegmentRequest, **({"method": RUN_METHOD} if auto else {}))
 
 
 def register(subparsers):
@@ -80,39 +66,24 @@ def check_metrics_output(output, inputs, folders):
             raise InputError(f"Refusing to overwrite the input {output}; choose another metrics file.")
 
 
-def check_weights(path):
-    """Weights are a .safetensors file (its NAME.json beside it), a NAME.json or a model folder."""
-    if path and not Path(path).exists():
-        raise WeightsError(f"Weights file not found: {path}")
-
-
-def load_inputs(args, image_path):
+def load_inputs(request, image_path):
     """(image, myocardium or None, remote mask or None, dicom.FolderChoice or None) with the
-    --spacing override applied; the choice names the stack read from a DICOM folder."""
+    request's --spacing applied; the choice names the stack read from a DICOM folder."""
     from LGECore.io import read_image_and_choice, read_labels, read_mask
 
     from .evaluate import with_spacing
 
     image, choice = read_image_and_choice(image_path)
-    image = with_spacing(image, args.spacing)
+    image = with_spacing(image, request.spacing)
     myocardium = remote = None
-    if args.myocardium:
-        myocardium = with_spacing(read_labels(args.myocardium), args.spacing)
-        image.check_same_grid(myocardium, what=f"myocardium label map {Path(args.myocardium).name}")
-    if args.remote:
-        remote_volume = with_spacing(read_mask(args.remote, name="remote mask"), args.spacing)
-        image.check_same_grid(remote_volume, what=f"remote mask {Path(args.remote).name}")
+    if request.myocardium:
+        myocardium = with_spacing(read_labels(request.myocardium), request.spacing)
+        image.check_same_grid(myocardium, what=f"myocardium label map {Path(request.myocardium).name}")
+    if request.remote:
+        remote_volume = with_spacing(read_mask(request.remote, name="remote mask"), request.spacing)
+        image.check_same_grid(remote_volume, what=f"remote mask {Path(request.remote).name}")
         remote = remote_volume.array
     return image, myocardium, remote, choice
-
-
-def check_method_arguments(args):
-    if args.method == "dl" and (args.myocardium or args.remote):
-        raise InputError("--myocardium and --remote apply to --method nsd or fwhm only.")
-    if args.sd <= 0:
-        raise InputError(f"--sd must be positive; got {args.sd}.")
-    if args.method == "dl" or not args.myocardium:
-        check_weights(args.weights)
 
 
 def network_available(weights=None):
@@ -138,13 +109,13 @@ def run_segment(args):
     from .outputs import write_segmentation
     from .segment import segment
 
-    check_method_arguments(args)
+    request = from_args(SegmentRequest, args).check()
     check_output_dir(args.output)
-    check_outputs_spare_inputs(args.output, OUTPUT_FILES, (args.input, args.myocardium, args.remote))
+    check_outputs_spare_inputs(args.output, OUTPUT_FILES, (args.input, request.myocardium, request.remote))
     print_progress(0, f"reading {args.input}")
-    image, myocardium, remote, choice = load_inputs(args, args.input)
-    result = segment(image, method=args.method, n_sd=args.sd, myocardium=myocardium, remote=remote,
-                     device=args.device, weights=args.weights, progress=print_progress)
+    image, myocardium, remote, choice = load_inputs(request, args.input)
+    result = segment(image, method=request.method, n_sd=request.n_sd, myocardium=myocardium, remote=remote,
+                     device=request.device, weights=request.weights, progress=print_progress)
     with atomic_output_dir(args.output, replaces=OUTPUT_FILES) as folder:
         write_segmentation(result, folder, {"input": str(args.input), **(choice.metadata() if choice else {})})
         written = sorted(path.name for path in folder.iterdir())
@@ -211,23 +182,13 @@ def _write_json_atomic(document, path):
 
 
 def main(argv=None):
-    """`python -m ScarSegmentLib.cli segment|evaluate ...`: these commands without ScarSynthLib
-    (the Slicer module runs segmentation this way, as a background process)."""
-    import argparse
+    """`python -m ScarSegmentLib.cli segment|evaluate ...`: these commands without ScarSynthLib,
+    through the one command-line entry (the Slicer module runs segmentation so, in the background)."""
     import sys
 
-    from LGECore.errors import ScarSynthError
+    from LGECore import command_line
 
-    parser = argparse.ArgumentParser(prog="python -m ScarSegmentLib.cli")
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    subparsers.required = True
-    register(subparsers)
-    args = parser.parse_args(argv)
-    try:
-        return args.func(args) or 0
-    except ScarSynthError as error:
-        print(f"{args.command}: error: {error}", file=sys.stderr)
-        return 2
+    return command_line.main(argv, [sys.modules[__name__]])
 
 
 if __name__ == "__main__":

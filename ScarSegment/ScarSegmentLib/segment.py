@@ -16,9 +16,9 @@ from LGECore.io import check_image
 from LGECore.volume import inverse_order
 
 from .quantify import quantify_scar
+from .request import METHODS
 from .thresholds import check_remote_shape, fwhm_scar, nsd_scar
 
-METHODS = ("dl", "nsd", "fwhm")
 METHOD_NAMES = {"dl": "deep network", "nsd": "n-SD threshold", "fwhm": "FWHM threshold"}
 
 

@@ -1,14 +1,14 @@
 """The `scarsynth` command line: one subcommand per feature, for batch work without Slicer.
 
 Each module in COMMAND_MODULES has `register(subparsers)`, which adds its subcommands and sets
-`func` on them; the module's heavy imports happen inside those functions.
+`func` on them; the module's heavy imports happen inside those functions. Parsing and error
+handling are LGECore.command_line's, shared with the background commands of the Libs.
 """
 
-import argparse
 import importlib
 import sys
 
-from LGECore.errors import ScarSynthError
+from LGECore import command_line
 
 COMMAND_MODULES = (
     "AHABullseyeLib.cli",
@@ -60,31 +60,17 @@ def _info(args):
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(
-        prog="scarsynth",
-        description="Myocardial scar in LGE MRI: phantoms, segmentation, AHA bullseye, synthesis.")
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    subparsers.required = True
+    return command_line.build_parser([sys.modules[__name__], *COMMAND_MODULES])
+
+
+def register(subparsers):
+    """This module's own subcommand, `info`."""
     info = subparsers.add_parser("info", help="print versions, compute device and model folders")
     info.set_defaults(func=_info)
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(subparsers)
-    return parser
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
-    try:
-        return args.func(args) or 0
-    except ScarSynthError as error:
-        print(f"scarsynth {args.command}: error: {error}", file=sys.stderr)
-        return 2
-    except OSError as error:  # a folder that cannot be written, a disk that is full
-        print(f"scarsynth {args.command}: error: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"scarsynth {args.command}: interrupted; no output was written.", file=sys.stderr)
-        return 130
+    return command_line.main(argv, [sys.modules[__name__], *COMMAND_MODULES])
 
 
 if __name__ == "__main__":

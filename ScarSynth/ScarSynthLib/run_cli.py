@@ -2,7 +2,7 @@
 
 With no INPUT it runs on the project's LGE phantom, so a first-time user sees the whole chain
 (and how close it comes to a known truth) without any data. The work itself is
-ScarSegmentLib.pipeline; this file only adds the phantom, which lives in ScarSynthLib.
+ScarSegmentLib.pipeline; this file adds the phantom (LGECore.phantom) and the AHA options.
 """
 
 from pathlib import Path
@@ -35,10 +35,10 @@ def register(subparsers):
     run.set_defaults(func=run_command)
 
 
-def _phantom_inputs(args):
+def _phantom_inputs(args, request):
     from LGECore.phantom import make_phantom
 
-    if args.myocardium or args.remote or args.spacing:
+    if request.myocardium or request.remote or request.spacing:
         raise InputError("--myocardium, --remote and --spacing need an INPUT image; the phantom "
                          "brings its own labels and spacing.")
     phantom = make_phantom(seed=args.seed, look=args.look, **DEMO_SCAR)
@@ -46,44 +46,44 @@ def _phantom_inputs(args):
              f"{args.seed}, {args.look} contrast, LAD scar at 60 % transmurality with MVO), "
              "not on a patient scan."]
     myocardium = None
-    if args.method != "dl":
+    if request.method != "dl":
         myocardium = phantom.labels
     return phantom, myocardium, notes
 
 
-def resolve_method(args):
-    """Turn --method auto into a method; returns notes for the report."""
+def resolve_method(args, request):
+    """(request with --method auto turned into a method, notes for the report)."""
     from ScarSegmentLib.cli import network_available
 
-    if args.method != "auto":
-        return []
-    if args.weights or network_available():  # weights given: the user wants the network
-        args.method = "dl"
-        return []
-    if args.input and not args.myocardium:
+    if request.method != "auto":
+        return request, []
+    if request.weights or network_available():  # weights given: the user wants the network
+        return request.with_method("dl"), []
+    if args.input and not request.myocardium:
         raise InputError("No deep segmentation model is installed: give --myocardium (a label map "
                          "of the LV myocardium) to use the FWHM or n-SD threshold.")
-    args.method = "fwhm"
-    return ["No deep segmentation model is installed, so FWHM scar thresholding inside the given "
-            "myocardium was used."]
+    return request.with_method("fwhm"), [
+        "No deep segmentation model is installed, so FWHM scar thresholding inside the given myocardium was used."]
 
 
 def run_command(args):
     from LGECore.io import check_output_dir
+    from LGECore.requests import from_args
     from LGECore.volume import ras_to_lps
-    from ScarSegmentLib.cli import check_method_arguments, check_outputs_spare_inputs, load_inputs, print_progress
+    from ScarSegmentLib.cli import check_outputs_spare_inputs, load_inputs, print_progress
     from ScarSegmentLib.pipeline import FILES, run_pipeline
+    from ScarSegmentLib.request import SegmentRequest
 
-    notes = resolve_method(args)
-    check_method_arguments(args)
+    request, notes = resolve_method(args, from_args(SegmentRequest, args))
+    request.check()
     rv_points = ras_to_lps(args.rv_insertion) if args.rv_insertion else None
     if args.rv_insertion and len(args.rv_insertion) > 2:
         raise InputError("Give at most two RV insertion points: anterior, then inferior.")
     check_output_dir(args.output)
     print_progress(0, "preparing the input")
     if args.input:
-        check_outputs_spare_inputs(args.output, FILES, (args.input, args.myocardium, args.remote))
-        image, myocardium, remote, choice = load_inputs(args, args.input)
+        check_outputs_spare_inputs(args.output, FILES, (args.input, request.myocardium, request.remote))
+        image, myocardium, remote, choice = load_inputs(request, args.input)
         if remote is not None:
             raise InputError("--remote is supported by `scarsynth segment`; `run` finds it automatically.")
         source, truth, save_input = Path(args.input).name, None, False
@@ -91,11 +91,11 @@ def run_command(args):
             source = f"{source}: {choice.read}"
             notes = notes + ([choice.note()] if choice.note() else [])
     else:
-        phantom, myocardium, phantom_notes = _phantom_inputs(args)
+        phantom, myocardium, phantom_notes = _phantom_inputs(args, request)
         notes = phantom_notes + notes
         image, truth, source, save_input = phantom.image, phantom.labels, f"phantom (seed {args.seed})", True
-    context = run_pipeline(image, args.output, source, method=args.method, n_sd=args.sd,
-                           myocardium=myocardium, device=args.device, weights=args.weights,
+    context = run_pipeline(image, args.output, source, method=request.method, n_sd=request.n_sd,
+                           myocardium=myocardium, device=request.device, weights=request.weights,
                            rv_insertion_lps=rv_points, apex=args.apex, truth_labels=truth,
                            notes=notes, save_input=save_input, progress=print_progress,
                            myocardium_source=None if args.input else "the phantom's true labels")

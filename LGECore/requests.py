@@ -1,0 +1,32 @@
+"""Request objects: one dataclass per command whose fields are its options.
+
+A field made with `option(...)` carries its command-line flag, help and argparse settings, so one
+definition gives the defaults, the command-line arguments (`add_arguments`) and the object back
+from parsed arguments (`from_args`); the class's `check()` holds the checks that a panel, the CLI
+and Python all pass through.
+"""
+
+from dataclasses import MISSING, field, fields
+
+
+def option(default, flag, help, **argparse_settings):
+    """A request field with default `default`, given on the command line as `flag`."""
+    return field(default=default, metadata={"flag": flag, "help": help, **argparse_settings})
+
+
+def add_arguments(parser, request_class, only=None, **changes):
+    """One argparse option per `option` field (or per field named in `only`); `changes` maps a
+    field name to argparse settings that replace its own here (another default, other choices)."""
+    for item in fields(request_class):
+        if "flag" not in item.metadata or (only is not None and item.name not in only):
+            continue
+        settings = {**item.metadata, **changes.get(item.name, {})}
+        flag = settings.pop("flag")
+        settings.setdefault("default", None if item.default is MISSING else item.default)
+        parser.add_argument(flag, dest=item.name, **settings)
+
+
+def from_args(request_class, args):
+    """The request whose fields are the parsed arguments of the same names."""
+    values = {item.name: getattr(args, item.name) for item in fields(request_class) if hasattr(args, item.name)}
+    return request_class(**values)
