@@ -24,7 +24,6 @@ from .territories import territory_segments
 from .volume import Volume
 
 
-
 @dataclass(frozen=True)
 class Phantom:
     image: Volume  # float32 LGE magnitude
