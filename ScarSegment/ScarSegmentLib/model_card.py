@@ -113,52 +113,53 @@ both are empty (as EMIDEC averages); scar-burden error in percentage points.
 {speed}"""
 
 
-def model_card_text(entry, log_files=(), benchmark=None):
-    """Markdown model card: data and licence, how to retrain, measured validation scores, sha256.
-
-    `log_files`: names of training logs shipped beside the card (one per stage of a chain); without
-    them the card points to the run's own training_log.csv. `benchmark`: the JSON report of
-    `benchmarks/segment.py` on these weights, whose whole-pipeline figures the card then gives.
-    """
-    training = entry["training"]
-    config = training["config"]
-    settings = entry["settings"]
-    scores = entry.get("validation", {})
-    minutes = training["seconds"] / 60.0
+def _extra_cases(training, config):
+    """(the step that makes the phantoms, the retrain flag, the data paragraph) for a run that also
+    trained on synthetic phantoms; empty strings otherwise."""
     extra = training.get("extra_train_cases", 0)
-    phantom_step = ""
-    extra_flag = ""
-    extra_data = ""
-    if extra:
-        phantom_step = f"    python scripts/make_phantom_training_set.py PHANTOM_DIR --cases {extra}\n"
-        extra_flag = " --extra-train PHANTOM_DIR"
-        extra_data = (f"\nAlso trained on {extra} synthetic LGE phantoms of the project (LGECore.phantom; "
-                      "mostly with scanner contrast, various pixel sizes, fields of view and orientations), "
-                      f"sampled at {config.get('extra_weight', 1.0)} x the weight of a real slice.\n")
-    lineage = ""
-    if training.get("fine_tuned_from"):
-        lineage = (f"\nThat time is the fine-tuning alone: {_lineage_text(training['fine_tuned_from'])}.\n"
-                   "PARENT_MODEL below is the stage before; the first stage ran without `--init-weights`. "
-                   "Between stages the training code's recipe changed too, not only its flags (the project "
-                   "README tells how), so the command rebuilds this stage from its parent, not the chain.\n")
-        extra_flag += " --init-weights PARENT_MODEL"
-        parent_channels = training["fine_tuned_from"].get("channels")
-        if parent_channels and list(parent_channels) != list(settings["channels"]):
-            lineage += (f"The parent had {parent_channels} features per level: its weights were kept, and the new "
-                        "features were added with no effect on its predictions at the start.\n")
-            extra_flag += " --channels " + " ".join(str(c) for c in settings["channels"])
-    if config.get("split_file"):
-        extra_flag += f" --split-file {config['split_file']}"
-    extra_flag += f" --epochs {config['epochs']} --learning-rate {config['learning_rate']}"
+    if not extra:
+        return "", "", ""
+    return (f"    python scripts/make_phantom_training_set.py PHANTOM_DIR --cases {extra}\n",
+            " --extra-train PHANTOM_DIR",
+            f"\nAlso trained on {extra} synthetic LGE phantoms of the project (LGECore.phantom; "
+            "mostly with scanner contrast, various pixel sizes, fields of view and orientations), "
+            f"sampled at {config.get('extra_weight', 1.0)} x the weight of a real slice.\n")
+
+
+def _lineage(training, settings):
+    """(the lineage paragraph, the retrain flags) of a fine-tuned stage; empty for a first stage."""
+    parent = training.get("fine_tuned_from")
+    if not parent:
+        return "", ""
+    text = (f"\nThat time is the fine-tuning alone: {_lineage_text(parent)}.\n"
+            "PARENT_MODEL below is the stage before; the first stage ran without `--init-weights`. "
+            "Between stages the training code's recipe changed too, not only its flags (the project "
+            "README tells how), so the command rebuilds this stage from its parent, not the chain.\n")
+    flags = " --init-weights PARENT_MODEL"
+    parent_channels = parent.get("channels")
+    if parent_channels and list(parent_channels) != list(settings["channels"]):
+        text += (f"The parent had {parent_channels} features per level: its weights were kept, and the new "
+                 "features were added with no effect on its predictions at the start.\n")
+        flags += " --channels " + " ".join(str(c) for c in settings["channels"])
+    return text, flags
+
+
+def _recipe_flags(config, settings):
+    """The train-seg flags that differ from the preset's defaults."""
+    flags = f" --split-file {config['split_file']}" if config.get("split_file") else ""
+    flags += f" --epochs {config['epochs']} --learning-rate {config['learning_rate']}"
     if tuple(config.get("class_weights", TrainConfig.class_weights)) != TrainConfig.class_weights:
-        extra_flag += " --class-weights " + " ".join(f"{w:g}" for w in config["class_weights"])
+        flags += " --class-weights " + " ".join(f"{w:g}" for w in config["class_weights"])
     if config.get("seed"):
-        extra_flag += f" --seed {config['seed']}"
-    context = settings.get("context_slices", 0)
-    if context:
-        extra_flag += f" --context-slices {context}"
+        flags += f" --seed {config['seed']}"
+    if settings.get("context_slices", 0):
+        flags += f" --context-slices {settings['context_slices']}"
     if not settings.get("window_normalisation"):
-        extra_flag += " --intensity-anchors image"
+        flags += " --intensity-anchors image"
+    return flags
+
+
+def _header(entry, settings):
     return f"""# {entry['name']}
 
 2D segmentation of LGE short-axis slices into background (0), LV blood pool (1), healthy
@@ -167,7 +168,11 @@ strides {settings['strides']}, {settings['num_res_units']} residual unit(s) per 
 {settings['pixel_spacing_mm']} mm in-plane grid, {settings['patch_size']}x{settings['patch_size']} patches,
 intensities normalised by the {settings['percentiles'][0]}/{settings['percentiles'][1]} percentiles{_anchors_text(settings)}.{_context_text(settings)}
 Used by `ScarSegmentLib.inference.segment_dl` (resampling, LV localisation, cropping, mapping back).
+"""
 
+
+def _data_section(training, config, extra_data):
+    return f"""
 ## Data and licence
 
 Trained on the EMIDEC challenge training set (Lalande et al., Data 2020; Medical Image Analysis
@@ -178,7 +183,12 @@ lost; a pixel was assumed to be {config['lost_spacing_mm']} mm. {training['train
 {extra_data}
 Licence: CC BY-NC-SA 4.0 (attribution, non-commercial, share-alike), inherited from the data.
 These weights are for research only, not for clinical use.
+"""
 
+
+def _training_section(training, config, settings, lineage, commands, log_files):
+    minutes = training["seconds"] / 60.0
+    return f"""
 ## Training
 
 Loss: Dice + class-weighted cross-entropy {tuple(config['class_weights'])} + {config['kl_weight']} x KL
@@ -191,12 +201,14 @@ AdamW, learning rate {config['learning_rate']} (warm-up, cosine decay). Training
 {lineage}
 Retrain with (a GPU is used when there is one; `--resume` continues from MODEL_DIR/checkpoint.pt):
 
-{phantom_step}    scarsynth train-seg DATASET_DIR -o MODEL_DIR --preset {config.get('preset', 'cpu')}{extra_flag}
-    torchrun --nproc_per_node 4 -m ScarSynthLib.cli train-seg DATASET_DIR -o MODEL_DIR --preset gpu
-
+{commands}
 {_log_text(log_files)}
 ({training.get('processes', 1)} process(es) trained this model).
+"""
 
+
+def _validation_section(scores, benchmark):
+    return f"""
 ## Validation (held-out cases, patches centred on the true LV, last epoch)
 
 | structure | mean Dice | cases |
@@ -207,7 +219,11 @@ Retrain with (a GPU is used when there is one; `--resume` continues from MODEL_D
 | LV blood pool | {_score(scores.get('dice_blood_pool'))} | {scores.get('cases_with_blood_pool', 'n/a')} |
 
 Mean absolute scar-burden error: {_score(scores.get('scar_burden_abs_error'))} percentage points.
-{_benchmark_text(benchmark)}
+{_benchmark_text(benchmark)}"""
+
+
+def _limitations_and_files(entry, settings):
+    return f"""
 ## Limitations
 
 {_through_plane_text(settings)}; one training set from one centre, seen through a lossy
@@ -220,3 +236,22 @@ on local data. MVO and small scars are the least reliable structures.
 - `{entry['file']}` sha256 `{entry['sha256']}` (checked on load)
 - `{entry['name']}.json` registry entry with the architecture settings and training configuration
 """
+
+
+def model_card_text(entry, log_files=(), benchmark=None):
+    """Markdown model card: data and licence, how to retrain, measured validation scores, sha256.
+
+    `log_files`: names of training logs shipped beside the card (one per stage of a chain); without
+    them the card points to the run's own training_log.csv. `benchmark`: the JSON report of
+    `benchmarks/segment.py` on these weights, whose whole-pipeline figures the card then gives.
+    """
+    training, settings = entry["training"], entry["settings"]
+    config = training["config"]
+    phantom_step, extra_flag, extra_data = _extra_cases(training, config)
+    lineage, lineage_flags = _lineage(training, settings)
+    flags = extra_flag + lineage_flags + _recipe_flags(config, settings)
+    commands = (f"{phantom_step}    scarsynth train-seg DATASET_DIR -o MODEL_DIR --preset {config.get('preset', 'cpu')}{flags}\n"
+                "    torchrun --nproc_per_node 4 -m ScarSynthLib.cli train-seg DATASET_DIR -o MODEL_DIR --preset gpu\n")
+    return (_header(entry, settings) + _data_section(training, config, extra_data)
+            + _training_section(training, config, settings, lineage, commands, log_files)
+            + _validation_section(entry.get("validation", {}), benchmark) + _limitations_and_files(entry, settings))
