@@ -5,11 +5,13 @@ One output folder holds everything of a run: `checkpoint.pt` (model, EMA, optimi
 the end the shipped form: NAME.safetensors (EMA weights), NAME.json (registry entry), NAME.md.
 """
 
+import contextlib
 import csv
 import json
 import os
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -159,37 +161,43 @@ def generator_start(weights):
     return entry.get("unet_config", {}), load_state_dict(path, entry.get("sha256")), lineage
 
 
-def train_synth(dataset_dir, out_dir, steps=3000, batch_size=16, learning_rate=2e-4, resume=False,
-                device=None, seed=0, checkpoint_every=200, name=dm.DEFAULT_MODEL_NAME, config=None,
-                max_cases=None, init_weights=None, progress=True, log=print):
-    """Train the generator with DDPM on every slice of the non-held-out cases; returns a summary.
-
-    init_weights ('shipped', a name or a path) continues training trained weights with a fresh
-    optimiser; `steps` then counts the new steps only."""
-    import torch
-    from tqdm import tqdm
-
-    from LGECore.io import read_emidec_dataset
-
-    if steps < 1 or batch_size < 1:
-        raise InputError(f"steps and batch size must be positive (got {steps}, {batch_size}).")
-    out_dir = Path(out_dir)
-    checkpoint_path = out_dir / "checkpoint.pt"
+def check_run_folder(out_dir, resume):
+    """The run's checkpoint path, after refusing a resume without one and a new run over an old one."""
+    checkpoint_path = Path(out_dir) / "checkpoint.pt"
     if resume and not checkpoint_path.is_file():
         raise InputError(f"--resume: no checkpoint at {checkpoint_path}.")
     if not resume and checkpoint_path.exists():
         raise InputError(f"{out_dir} already holds a run; pass --resume to continue it or pick "
                          "another output folder.")
-    device = choose_device(device)
+    return checkpoint_path
+
+
+def training_data(dataset_dir, max_cases, progress):
+    """(all cases, held-out case names, training cases, their crops) of an EMIDEC-layout dataset."""
+    from LGECore.io import read_emidec_dataset
+
     cases = read_emidec_dataset(dataset_dir)
     held_out = {c.name for c in data.held_out_cases(cases)}
     train_cases = [c for c in cases if c.name not in held_out][:max_cases]
-    arrays = data.load_training_arrays(train_cases, progress=progress)
-    log(f"{len(train_cases)} training cases, {len(arrays['images'])} slices; "
-        f"held out: {', '.join(sorted(held_out))}; device {device}")
+    return cases, held_out, train_cases, data.load_training_arrays(train_cases, progress=progress)
 
-    torch.manual_seed(seed)
-    state = load_checkpoint(checkpoint_path) if resume else None
+
+@contextlib.contextmanager
+def loss_log(path, columns):
+    """A csv writer appending to the run's loss log (header written once), and its file."""
+    new_log = not path.exists()
+    with open(path, "a", newline="") as handle:
+        writer = csv.writer(handle)
+        if new_log:
+            writer.writerow(columns)
+        yield writer, handle
+
+
+def _generator_run(config, init_weights, state, learning_rate, device, seed):
+    """(config, model, ema, optimiser, start step, elapsed s, lineage, numpy rng) of a new, continued
+    (init_weights) or resumed (checkpoint `state`) generator run."""
+    import torch
+
     start_state, lineage = None, None
     if state is not None:
         config = state["config"] or None  # the run keeps the architecture it started with
@@ -202,69 +210,110 @@ def train_synth(dataset_dir, out_dir, steps=3000, batch_size=16, learning_rate=2
     model = model.to(device)
     ema = make_ema(model)
     optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=1e-4)
-    scheduler = dm.build_train_scheduler()
-    start_step, elapsed = 0, 0.0
-    rng = np.random.default_rng(seed)
+    start_step, elapsed, rng = 0, 0.0, np.random.default_rng(seed)
     if state is not None:
         model.load_state_dict(state["model"])
         ema.load_state_dict(state["ema"])
         optimizer.load_state_dict(state["optimizer"])
         start_step, elapsed = int(state["step"]), float(state["elapsed_s"])
         rng = np.random.default_rng([seed, start_step])
-        log(f"resumed at step {start_step}")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    torch_generator = torch.Generator(device=device).manual_seed(seed + start_step)
+    return SimpleNamespace(config=config, model=model, ema=ema, optimizer=optimizer, start_step=start_step,
+                           elapsed=elapsed, lineage=lineage, rng=rng)
 
-    def checkpoint(step):
-        save_checkpoint(checkpoint_path, dict(model=model.state_dict(), ema=ema.state_dict(),
-                                              optimizer=optimizer.state_dict(), step=step,
-                                              elapsed_s=elapsed, config=config or {},
-                                              lineage=lineage))
 
-    loss_file = out_dir / "losses.csv"
-    new_log = not loss_file.exists()
-    recent = []
-    with open(loss_file, "a", newline="") as handle:
-        writer = csv.writer(handle)
-        if new_log:
-            writer.writerow(["step", "loss", "elapsed_s"])
-        bar = tqdm(range(start_step, steps), desc="train-synth", disable=not progress,
-                   initial=start_step, total=steps)
+def _generator_step(run, arrays, batch_size, learning_rate, step, scheduler, torch_generator, device):
+    """One DDPM step of the generator on a random batch; returns the loss."""
+    import torch
+
+    images, labels, regions = (t.to(device) for t in data.random_batch(arrays, batch_size, run.rng))
+    # A short linear warm-up keeps the first Adam steps from overshooting.
+    for group in run.optimizer.param_groups:
+        group["lr"] = learning_rate * min(1.0, (step + 1) / 100)
+    loss, _ = diffusion_loss(run.model, scheduler, images, labels, regions, torch_generator)
+    run.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(run.model.parameters(), 1.0)
+    run.optimizer.step()
+    run.ema.update_parameters(run.model)
+    return loss
+
+
+def _save_generator_run(run, checkpoint_path, step):
+    save_checkpoint(checkpoint_path, dict(model=run.model.state_dict(), ema=run.ema.state_dict(),
+                                          optimizer=run.optimizer.state_dict(), step=step,
+                                          elapsed_s=run.elapsed, config=run.config or {}, lineage=run.lineage))
+
+
+def _train_generator_steps(run, arrays, out_dir, checkpoint_path, options):
+    """Steps from the run's start to options.steps, logged and checkpointed."""
+    import torch
+    from tqdm import tqdm
+
+    torch_generator = torch.Generator(device=options.device).manual_seed(options.seed + run.start_step)
+    scheduler, recent = dm.build_train_scheduler(), []
+    with loss_log(out_dir / "losses.csv", ["step", "loss", "elapsed_s"]) as (writer, handle):
+        bar = tqdm(range(run.start_step, options.steps), desc="train-synth", disable=not options.progress,
+                   initial=run.start_step, total=options.steps)
         for step in bar:
             began = time.time()
-            images, labels, regions = (t.to(device) for t in data.random_batch(arrays, batch_size, rng))
-            # A short linear warm-up keeps the first Adam steps from overshooting.
-            for group in optimizer.param_groups:
-                group["lr"] = learning_rate * min(1.0, (step + 1) / 100)
-            loss, _ = diffusion_loss(model, scheduler, images, labels, regions, torch_generator)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            ema.update_parameters(model)
-            elapsed += time.time() - began
+            loss = _generator_step(run, arrays, options.batch_size, options.learning_rate, step, scheduler,
+                                   torch_generator, options.device)
+            run.elapsed += time.time() - began
             recent = (recent + [loss.item()])[-50:]
-            writer.writerow([step + 1, f"{loss.item():.5f}", f"{elapsed:.1f}"])
+            writer.writerow([step + 1, f"{loss.item():.5f}", f"{run.elapsed:.1f}"])
             bar.set_postfix(loss=f"{np.mean(recent):.4f}")
-            if (step + 1) % checkpoint_every == 0 or step + 1 == steps:
+            if (step + 1) % options.checkpoint_every == 0 or step + 1 == options.steps:
                 handle.flush()
-                checkpoint(step + 1)
-    summary = dict(steps=max(steps, start_step), batch_size=batch_size, learning_rate=learning_rate,
-                   training_slices=int(len(arrays["images"])), training_cases=len(train_cases),
-                   held_out_cases=sorted(held_out), train_time_s=round(elapsed, 1),
-                   device=str(device), started_from=lineage, **last_losses(loss_file, window=50))
-    # Ship the EMA unless the raw weights do better on held-out slices (e.g. in a very short run).
+                _save_generator_run(run, checkpoint_path, step + 1)
+
+
+def _export_generator(run, cases, held_out, arrays, summary, out_dir, name):
+    """Ship the EMA unless the raw weights do better on held-out slices (e.g. in a very short run);
+    small datasets have no held-out case, and then the EMA is shipped."""
     chosen = "ema"
-    if held_out:  # small datasets have no held-out case: then the EMA is shipped
+    if held_out:
         held_out_arrays = data.load_training_arrays([c for c in cases if c.name in held_out], progress=False)
-        scores = {"ema": validation_loss(ema.module, held_out_arrays),
-                  "raw": validation_loss(model, held_out_arrays)}
+        scores = {"ema": validation_loss(run.ema.module, held_out_arrays),
+                  "raw": validation_loss(run.model, held_out_arrays)}
         chosen = min(scores, key=scores.get)
         summary.update(held_out_loss_ema=round(scores["ema"], 5), held_out_loss_raw=round(scores["raw"], 5))
     summary.update(exported_weights=chosen)
-    export_weights(ema.module if chosen == "ema" else model, out_dir, name,
-                   dict(generator_settings(dm.DEFAULT_CONFIG | (config or {})),
+    export_weights(run.ema.module if chosen == "ema" else run.model, out_dir, name,
+                   dict(generator_settings(dm.DEFAULT_CONFIG | (run.config or {})),
                         label_means=data.label_intensity_means(arrays), training=summary))
-    log(f"done: {summary['steps']} steps in {elapsed:.0f} s, {summary}; "
+
+
+def train_synth(dataset_dir, out_dir, steps=3000, batch_size=16, learning_rate=2e-4, resume=False,
+                device=None, seed=0, checkpoint_every=200, name=dm.DEFAULT_MODEL_NAME, config=None,
+                max_cases=None, init_weights=None, progress=True, log=print):
+    """Train the generator with DDPM on every slice of the non-held-out cases; returns a summary.
+
+    init_weights ('shipped', a name or a path) continues training trained weights with a fresh
+    optimiser; `steps` then counts the new steps only."""
+    import torch
+
+    if steps < 1 or batch_size < 1:
+        raise InputError(f"steps and batch size must be positive (got {steps}, {batch_size}).")
+    out_dir = Path(out_dir)
+    checkpoint_path = check_run_folder(out_dir, resume)
+    device = choose_device(device)
+    cases, held_out, train_cases, arrays = training_data(dataset_dir, max_cases, progress)
+    log(f"{len(train_cases)} training cases, {len(arrays['images'])} slices; "
+        f"held out: {', '.join(sorted(held_out))}; device {device}")
+    torch.manual_seed(seed)
+    state = load_checkpoint(checkpoint_path) if resume else None
+    run = _generator_run(config, init_weights, state, learning_rate, device, seed)
+    if state is not None:
+        log(f"resumed at step {run.start_step}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    options = SimpleNamespace(steps=steps, batch_size=batch_size, learning_rate=learning_rate, device=device,
+                              seed=seed, checkpoint_every=checkpoint_every, progress=progress)
+    _train_generator_steps(run, arrays, out_dir, checkpoint_path, options)
+    summary = dict(steps=max(steps, run.start_step), batch_size=batch_size, learning_rate=learning_rate,
+                   training_slices=int(len(arrays["images"])), training_cases=len(train_cases),
+                   held_out_cases=sorted(held_out), train_time_s=round(run.elapsed, 1),
+                   device=str(device), started_from=run.lineage, **last_losses(out_dir / "losses.csv", window=50))
+    _export_generator(run, cases, held_out, arrays, summary, out_dir, name)
+    log(f"done: {summary['steps']} steps in {run.elapsed:.0f} s, {summary}; "
         f"weights in {out_dir / (name + '.safetensors')}")
     return summary

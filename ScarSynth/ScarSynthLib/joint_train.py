@@ -9,9 +9,9 @@ Each step:
      current generator from new random scars.
 """
 
-import csv
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -54,128 +54,147 @@ def _synthesise_buffer(generator, arrays, size, rng, step):
     return regions * samples + (1.0 - regions) * images, labels
 
 
+def _joint_networks(settings, generator_weights, resume, checkpoint_path, learning_rate, device):
+    """Generator (with EMA), segmenter, their optimisers and where a resumed run stopped."""
+    import torch
+
+    start_state = None
+    if generator_weights and not resume:
+        settings, start_state, _ = dt.generator_start(generator_weights)
+    state = dt.load_checkpoint(checkpoint_path) if resume else None
+    if state is not None:
+        settings = state["config"]
+    generator = dm.build_unet(settings)
+    if start_state is not None:
+        generator.load_state_dict(start_state)
+    generator.to(device)
+    segmenter = jl.build_segmenter().to(device)
+    if state is not None:  # the resumed generator replaces the fresh one, as the segmenter's weights do
+        generator = dm.build_unet(settings).to(device)
+        generator.load_state_dict(state["generator"])
+    ema = dt.make_ema(generator)
+    generator_optimizer = torch.optim.AdamW(generator.parameters(), lr=learning_rate, weight_decay=1e-4)
+    segmenter_optimizer = torch.optim.AdamW(segmenter.parameters(), lr=1e-3, weight_decay=1e-4)
+    run = SimpleNamespace(settings=settings, generator=generator, segmenter=segmenter, ema=ema,
+                          generator_optimizer=generator_optimizer, segmenter_optimizer=segmenter_optimizer,
+                          start_step=0, elapsed=0.0)
+    if state is not None:
+        ema.load_state_dict(state["ema"])
+        segmenter.load_state_dict(state["segmenter"])
+        generator_optimizer.load_state_dict(state["generator_optimizer"])
+        segmenter_optimizer.load_state_dict(state["segmenter_optimizer"])
+        run.start_step, run.elapsed = int(state["step"]), float(state["elapsed_s"])
+    return run
+
+
+def _generator_update(run, arrays, options, step, rng, torch_rng):
+    """1. generator: DDPM on real crops + consistency on crops with a new scar; returns the real
+    batch and both losses."""
+    import torch
+
+    device = options.device
+    images, labels, regions = (t.to(device) for t in data.random_batch(arrays, options.batch_size, rng))
+    ddpm, _ = dt.diffusion_loss(run.generator, options.scheduler, images, labels, regions, torch_rng)
+    total, consistency = ddpm, torch.zeros(())
+    if step >= options.segmenter_warmup and options.consistency_weight > 0:
+        new_images, new_labels, new_regions = (t.to(device) for t in _new_scar_batch(arrays, options.half, rng))
+        consistency, _ = jl.consistency_loss(run.generator, run.segmenter, options.scheduler, new_images,
+                                             new_labels, new_regions, options.seg_loss, torch_rng)
+        total = ddpm + options.consistency_weight * consistency
+    run.generator_optimizer.zero_grad(set_to_none=True)
+    total.backward()
+    torch.nn.utils.clip_grad_norm_(run.generator.parameters(), 1.0)
+    run.generator_optimizer.step()
+    run.ema.update_parameters(run.generator)
+    return images, labels, ddpm, consistency
+
+
+def _segmenter_update(run, options, images, labels, buffer):
+    """2. segmenter: real crops plus freshly synthesised ones; returns both losses."""
+    real_loss = options.seg_loss(run.segmenter(images[:, None]), labels[:, None])
+    synthetic_loss = options.seg_loss(run.segmenter(buffer[0][:, None]), buffer[1][:, None])
+    run.segmenter_optimizer.zero_grad(set_to_none=True)
+    (real_loss + synthetic_loss).backward()
+    run.segmenter_optimizer.step()
+    return real_loss, synthetic_loss
+
+
+def _save_joint_run(run, checkpoint_path, step):
+    dt.save_checkpoint(checkpoint_path, dict(
+        generator=run.generator.state_dict(), ema=run.ema.state_dict(), segmenter=run.segmenter.state_dict(),
+        generator_optimizer=run.generator_optimizer.state_dict(),
+        segmenter_optimizer=run.segmenter_optimizer.state_dict(), step=step,
+        elapsed_s=run.elapsed, config=run.settings))
+
+
+def _joint_steps(run, arrays, out_dir, checkpoint_path, options):
+    """Steps from the run's start to options.steps, logged and checkpointed."""
+    import torch
+    from tqdm import tqdm
+
+    rng = np.random.default_rng([options.seed, run.start_step])
+    torch_rng = torch.Generator(device=options.device).manual_seed(options.seed + run.start_step)
+    buffer = None
+    columns = ["step", "ddpm_loss", "consistency_loss", "segmenter_loss_real", "segmenter_loss_synthetic", "elapsed_s"]
+    with dt.loss_log(out_dir / "losses.csv", columns) as (writer, handle):
+        bar = tqdm(range(run.start_step, options.steps), desc="train-joint", disable=not options.progress,
+                   initial=run.start_step, total=options.steps)
+        for step in bar:
+            began = time.time()
+            if buffer is None or step % options.refresh_every == 0:
+                buffer = tuple(t.to(options.device)
+                               for t in _synthesise_buffer(run.generator, arrays, options.half, rng, step))
+            images, labels, ddpm, consistency = _generator_update(run, arrays, options, step, rng, torch_rng)
+            real_loss, synthetic_loss = _segmenter_update(run, options, images, labels, buffer)
+            run.elapsed += time.time() - began
+            writer.writerow([step + 1] + [f"{v.item():.5f}" for v in (ddpm, consistency, real_loss, synthetic_loss)]
+                            + [f"{run.elapsed:.1f}"])
+            bar.set_postfix(ddpm=f"{ddpm.item():.3f}", cons=f"{consistency.item():.3f}", seg=f"{real_loss.item():.3f}")
+            if (step + 1) % options.checkpoint_every == 0 or step + 1 == options.steps:
+                handle.flush()
+                _save_joint_run(run, checkpoint_path, step + 1)
+
+
+def _export_joint(run, arrays, summary, out_dir):
+    dt.export_weights(run.ema.module, out_dir, JOINT_GENERATOR_NAME,
+                      dict(dt.generator_settings(dm.DEFAULT_CONFIG | run.settings),
+                           label_means=data.label_intensity_means(arrays), training=summary))
+    dt.export_weights(run.segmenter, out_dir, JOINT_SEGMENTER_NAME,
+                      dict(kind="joint-training-segmenter",
+                           architecture="ScarSegmentLib.network.build_network (MONAI residual UNet), "
+                                        "channels 16-128, 3 strides",
+                           input="normalised heart crop (see the generator's settings)",
+                           training=summary))
+
+
 def train_joint(dataset_dir, out_dir, steps=200, batch_size=8, learning_rate=1e-4, resume=False,
                 device=None, seed=0, checkpoint_every=50, max_cases=None, generator_weights=None,
                 consistency_weight=0.1, refresh_every=25, segmenter_warmup=SEGMENTER_WARMUP_STEPS, config=None,
                 progress=True, log=print):
     """Train generator and segmenter together; returns a summary dict (also in the registry JSON)."""
     import torch
-    from tqdm import tqdm
-
-    from LGECore.io import read_emidec_dataset
 
     if steps < 1 or batch_size < 2:
         raise InputError(f"steps must be positive and batch size at least 2 (got {steps}, {batch_size}).")
     out_dir = Path(out_dir)
-    checkpoint_path = out_dir / "checkpoint.pt"
-    if resume and not checkpoint_path.is_file():
-        raise InputError(f"--resume: no checkpoint at {checkpoint_path}.")
-    if not resume and checkpoint_path.exists():
-        raise InputError(f"{out_dir} already holds a run; pass --resume to continue it or pick "
-                         "another output folder.")
+    checkpoint_path = dt.check_run_folder(out_dir, resume)
     device = choose_device(device)
-    cases = read_emidec_dataset(dataset_dir)
-    held_out = {c.name for c in data.held_out_cases(cases)}
-    train_cases = [c for c in cases if c.name not in held_out][:max_cases]
-    arrays = data.load_training_arrays(train_cases, progress=progress)
+    _, _, train_cases, arrays = dt.training_data(dataset_dir, max_cases, progress)
     log(f"joint training on {len(train_cases)} cases, {len(arrays['images'])} slices; device {device}")
-
     torch.manual_seed(seed)
-    settings = dict(config or {})
-    start_state = None
-    if generator_weights and not resume:
-        settings, start_state, _ = dt.generator_start(generator_weights)
-    generator = dm.build_unet(settings)
-    if start_state is not None:
-        generator.load_state_dict(start_state)
-    generator.to(device)
-    segmenter = jl.build_segmenter().to(device)
-    ema = dt.make_ema(generator)
-    generator_optimizer = torch.optim.AdamW(generator.parameters(), lr=learning_rate, weight_decay=1e-4)
-    segmenter_optimizer = torch.optim.AdamW(segmenter.parameters(), lr=1e-3, weight_decay=1e-4)
-    scheduler = dm.build_train_scheduler()
-    seg_loss = jl.segmentation_loss(device)
-    start_step, elapsed = 0, 0.0
+    run = _joint_networks(dict(config or {}), generator_weights, resume, checkpoint_path, learning_rate, device)
     if resume:
-        state = dt.load_checkpoint(checkpoint_path)
-        settings = state["config"]
-        generator = dm.build_unet(settings).to(device)
-        generator.load_state_dict(state["generator"])
-        ema = dt.make_ema(generator)
-        ema.load_state_dict(state["ema"])
-        segmenter.load_state_dict(state["segmenter"])
-        generator_optimizer = torch.optim.AdamW(generator.parameters(), lr=learning_rate, weight_decay=1e-4)
-        generator_optimizer.load_state_dict(state["generator_optimizer"])
-        segmenter_optimizer.load_state_dict(state["segmenter_optimizer"])
-        start_step, elapsed = int(state["step"]), float(state["elapsed_s"])
-        log(f"resumed at step {start_step}")
-    rng = np.random.default_rng([seed, start_step])
-    torch_rng = torch.Generator(device=device).manual_seed(seed + start_step)
+        log(f"resumed at step {run.start_step}")
     out_dir.mkdir(parents=True, exist_ok=True)
-    half = max(1, batch_size // 2)
-    buffer = None
-
-    loss_file = out_dir / "losses.csv"
-    new_log = not loss_file.exists()
-    with open(loss_file, "a", newline="") as handle:
-        writer = csv.writer(handle)
-        if new_log:
-            writer.writerow(["step", "ddpm_loss", "consistency_loss", "segmenter_loss_real",
-                             "segmenter_loss_synthetic", "elapsed_s"])
-        bar = tqdm(range(start_step, steps), desc="train-joint", disable=not progress,
-                   initial=start_step, total=steps)
-        for step in bar:
-            began = time.time()
-            if buffer is None or step % refresh_every == 0:
-                buffer = tuple(t.to(device) for t in _synthesise_buffer(generator, arrays, half, rng, step))
-
-            # 1. generator: DDPM on real crops + consistency on crops with a new scar.
-            images, labels, regions = (t.to(device) for t in data.random_batch(arrays, batch_size, rng))
-            ddpm, _ = dt.diffusion_loss(generator, scheduler, images, labels, regions, torch_rng)
-            total = ddpm
-            consistency = torch.zeros(())
-            if step >= segmenter_warmup and consistency_weight > 0:
-                new_images, new_labels, new_regions = (t.to(device) for t in _new_scar_batch(arrays, half, rng))
-                consistency, _ = jl.consistency_loss(generator, segmenter, scheduler, new_images,
-                                                     new_labels, new_regions, seg_loss, torch_rng)
-                total = ddpm + consistency_weight * consistency
-            generator_optimizer.zero_grad(set_to_none=True)
-            total.backward()
-            torch.nn.utils.clip_grad_norm_(generator.parameters(), 1.0)
-            generator_optimizer.step()
-            ema.update_parameters(generator)
-
-            # 2. segmenter: real crops plus freshly synthesised ones.
-            real_loss = seg_loss(segmenter(images[:, None]), labels[:, None])
-            synthetic_loss = seg_loss(segmenter(buffer[0][:, None]), buffer[1][:, None])
-            segmenter_optimizer.zero_grad(set_to_none=True)
-            (real_loss + synthetic_loss).backward()
-            segmenter_optimizer.step()
-
-            elapsed += time.time() - began
-            writer.writerow([step + 1] + [f"{v.item():.5f}" for v in (ddpm, consistency, real_loss, synthetic_loss)]
-                            + [f"{elapsed:.1f}"])
-            bar.set_postfix(ddpm=f"{ddpm.item():.3f}", cons=f"{consistency.item():.3f}",
-                            seg=f"{real_loss.item():.3f}")
-            if (step + 1) % checkpoint_every == 0 or step + 1 == steps:
-                handle.flush()
-                dt.save_checkpoint(checkpoint_path, dict(
-                    generator=generator.state_dict(), ema=ema.state_dict(), segmenter=segmenter.state_dict(),
-                    generator_optimizer=generator_optimizer.state_dict(),
-                    segmenter_optimizer=segmenter_optimizer.state_dict(), step=step + 1,
-                    elapsed_s=elapsed, config=settings))
+    options = SimpleNamespace(steps=steps, batch_size=batch_size, half=max(1, batch_size // 2), device=device,
+                              seed=seed, checkpoint_every=checkpoint_every, refresh_every=refresh_every,
+                              segmenter_warmup=segmenter_warmup, consistency_weight=consistency_weight,
+                              scheduler=dm.build_train_scheduler(), seg_loss=jl.segmentation_loss(device),
+                              progress=progress)
+    _joint_steps(run, arrays, out_dir, checkpoint_path, options)
     summary = dict(steps=steps, batch_size=batch_size, consistency_weight=consistency_weight,
                    generator_start=generator_weights or "scratch", training_slices=int(len(arrays["images"])),
-                   train_time_s=round(elapsed, 1), device=str(device), **dt.last_losses(loss_file))
-    dt.export_weights(ema.module, out_dir, JOINT_GENERATOR_NAME,
-                      dict(dt.generator_settings(dm.DEFAULT_CONFIG | settings),
-                           label_means=data.label_intensity_means(arrays), training=summary))
-    dt.export_weights(segmenter, out_dir, JOINT_SEGMENTER_NAME,
-                      dict(kind="joint-training-segmenter",
-                           architecture="ScarSegmentLib.network.build_network (MONAI residual UNet), "
-                                        "channels 16-128, 3 strides",
-                           input="normalised heart crop (see the generator's settings)",
-                           training=summary))
-    log(f"done: {steps} joint steps in {elapsed:.0f} s; {summary}")
+                   train_time_s=round(run.elapsed, 1), device=str(device), **dt.last_losses(out_dir / "losses.csv"))
+    _export_joint(run, arrays, summary, out_dir)
+    log(f"done: {steps} joint steps in {run.elapsed:.0f} s; {summary}")
     return summary
-
