@@ -206,6 +206,22 @@ def _refine_around_lv(network, slices, centre, settings, step, device, rounds=3)
     return probabilities, ring_score(window)
 
 
+def _model_grid_slices(image, axis, in_plane, spacing_by_axis, settings):
+    """(normalised slices [slice, 1, rows, cols] on the network's pixel size, the input's in-plane
+    size): slices first, then the two in-plane axes resampled to the network's pixel size."""
+    import torch
+    import torch.nn.functional as F
+
+    array = np.moveaxis(np.asarray(image.array), axis, 0)
+    original_size = array.shape[1:]
+    normalised = torch.from_numpy(normalise_intensity(array, settings.percentiles))[:, None]
+    model_size = tuple(max(1, int(round(n * spacing_by_axis[a] / settings.pixel_spacing_mm)))
+                       for n, a in zip(original_size, in_plane))
+    downsampling = any(m < n for m, n in zip(model_size, original_size))
+    slices = F.interpolate(normalised, size=model_size, mode="bilinear", align_corners=False, antialias=downsampling)
+    return slices, original_size
+
+
 def segment_dl(image, weights=None, device=None, progress=True):
     """Segment an LGE volume with the deep model; labels and probabilities on the input grid.
 
@@ -223,17 +239,11 @@ def segment_dl(image, weights=None, device=None, progress=True):
     device = choose_device(device)
     network, settings = load_segmenter(weights)
     network = network.to(device)
-    patch, target = settings.patch_size, settings.pixel_spacing_mm
+    patch = settings.patch_size
     notes = []
     steps = tqdm(total=4, desc="segmenting", disable=not progress, leave=False)
 
-    # Slices first; then the two in-plane axes, resampled to the network's pixel size.
-    array = np.moveaxis(np.asarray(image.array), axis, 0)
-    original_size = array.shape[1:]
-    normalised = torch.from_numpy(normalise_intensity(array, settings.percentiles))[:, None]
-    model_size = tuple(max(1, int(round(n * spacing_by_axis[a] / target))) for n, a in zip(original_size, in_plane))
-    downsampling = any(m < n for m, n in zip(model_size, original_size))
-    slices = F.interpolate(normalised, size=model_size, mode="bilinear", align_corners=False, antialias=downsampling)
+    slices, original_size = _model_grid_slices(image, axis, in_plane, spacing_by_axis, settings)
     steps.update(1)
 
     step = slice_step(image, settings)
