@@ -136,9 +136,9 @@ def segment_aha(labels, rv_insertion_lps=None, apex="auto", direction="auto"):
     return result
 
 
-def _segment_stack(labels, rv_insertion_lps, apex, direction):
-    """segment_aha on a label Volume whose slices run along the first array axis."""
-    full_grid = labels
+def _checked_stack(labels):
+    """(labels cropped to the heart, crop box, myocardium voxels per slice), after refusing label
+    maps the AHA model cannot split."""
     box = heart_box(labels.array)
     labels = crop(labels, box)  # the same anatomy and geometry, without the empty surroundings
     array = L.check_label_array(labels.array)
@@ -151,7 +151,11 @@ def _segment_stack(labels, rv_insertion_lps, apex, direction):
     if not np.any(array == L.BLOOD_POOL):
         raise InputError("The label map holds no LV blood pool (label 1) on any slice; the AHA "
                          "segments are defined around it.")
-    warnings = []
+    return labels, box, myocardium_per_slice
+
+
+def _apex_side(labels, apex, warnings):
+    """(apex side, how it was found); adds a warning where anatomy decided or disagrees."""
     apex_side, apex_source, apex_note = decide_apex_side(labels, apex)
     if apex_source == "anatomy":
         warnings.append(f"Apex side '{apex_side}' was decided from anatomy: {apex_note}.")
@@ -161,6 +165,30 @@ def _segment_stack(labels, rv_insertion_lps, apex, direction):
             warnings.append(f"The image geometry puts the apex at the {apex_side} slice but the "
                             f"anatomy suggests the {anatomy_side} ({reason}); the geometry was used. "
                             "Check the orientation, or set the apex side explicitly.")
+    return apex_side, apex_source
+
+
+def _insertion_angles(labels, rv_insertion_lps, frame, centres, ring_slices, myocardium_slices, warnings):
+    """Insertion angles from the user's points, else the RV label, else an assumed orientation."""
+    if rv_insertion_lps is not None and len(np.atleast_1d(rv_insertion_lps)) > 0:
+        angles = insertion.from_user_points(rv_insertion_lps, labels, frame, centres, ring_slices, myocardium_slices)
+    else:
+        angles = insertion.from_rv_label(labels, frame, centres, ring_slices, myocardium_slices)
+        if angles is None:
+            if np.any(labels.array == L.RV_BLOOD_POOL):
+                warnings.append("The RV blood pool (label 5) does not touch the LV myocardium "
+                                "plausibly on any slice; it was ignored.")
+            angles = insertion.assumed(labels.shape[0], myocardium_slices)
+    warnings += angles.warnings
+    return angles
+
+
+def _segment_stack(labels, rv_insertion_lps, apex, direction):
+    """segment_aha on a label Volume whose slices run along the first array axis."""
+    full_grid = labels
+    labels, box, myocardium_per_slice = _checked_stack(labels)
+    warnings = []
+    apex_side, apex_source = _apex_side(labels, apex, warnings)
     frame, frame_warning = short_axis_frame(labels, apex_side, direction)
     if frame_warning:
         warnings.append(frame_warning)
@@ -169,25 +197,13 @@ def _segment_stack(labels, rv_insertion_lps, apex, direction):
     warnings += level_warnings
     ring_slices = np.flatnonzero(polar.has_blood_pool & (levels >= 0))  # insertion points measured here
     myocardium_slices = np.flatnonzero(levels >= 0)  # ... and used on every slice with myocardium
-    centres = polar.centres
-
-    if rv_insertion_lps is not None and len(np.atleast_1d(rv_insertion_lps)) > 0:
-        angles = insertion.from_user_points(
-            rv_insertion_lps, labels, frame, centres, ring_slices, myocardium_slices)
-    else:
-        angles = insertion.from_rv_label(labels, frame, centres, ring_slices, myocardium_slices)
-        if angles is None:
-            if np.any(array == L.RV_BLOOD_POOL):
-                warnings.append("The RV blood pool (label 5) does not touch the LV myocardium "
-                                "plausibly on any slice; it was ignored.")
-            angles = insertion.assumed(labels.shape[0], myocardium_slices)
-    warnings += angles.warnings
-
+    angles = _insertion_angles(labels, rv_insertion_lps, frame, polar.centres, ring_slices, myocardium_slices,
+                               warnings)
     anterior, width = angles.anterior_deg, angles.septal_width_deg
     phi = (polar.theta_deg - anterior[polar.k]) % 360.0
-    assigned = _assign(levels[polar.k], phi, width[polar.k])
     segments = np.zeros(full_grid.shape, dtype=np.uint8)
-    segments[polar.k, polar.row + box[0].start, polar.column + box[1].start] = assigned
+    segments[polar.k, polar.row + box[0].start, polar.column + box[1].start] = _assign(levels[polar.k], phi,
+                                                                                      width[polar.k])
     if angles.source == "user":
         points = np.asarray(rv_insertion_lps, dtype=float).reshape(-1, 3)
     else:
