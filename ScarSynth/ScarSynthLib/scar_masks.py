@@ -87,6 +87,20 @@ def _wall_depth(labels):
     return np.asarray(wall_depth(labels), dtype=float)
 
 
+def _checked_labels(labels):
+    """(label array, LV myocardium, LV blood pool), after refusing labels with no wall to scar."""
+    if not isinstance(labels, Volume):
+        raise InputError("The labels must be a Volume (LGECore.volume.Volume).")
+    array = L.check_label_array(labels.array, name="label map")
+    myocardium = L.lv_myocardium(array)
+    blood_pool = array == L.BLOOD_POOL
+    if not myocardium.any():
+        raise InputError("The label map has no LV myocardium (labels 2, 3, 4) to put a scar in.")
+    if not blood_pool.any():
+        raise InputError("The label map has no LV blood pool (label 1); the wall's inside is unknown.")
+    return array, myocardium, blood_pool
+
+
 def make_scar_labels(labels, segments=None, territory=None, transmurality=0.5, extent=1.0,
                      mvo=False, pattern="ischaemic", seed=0, rv_insertion_lps=None,
                      aha_segments=None):
@@ -102,17 +116,9 @@ def make_scar_labels(labels, segments=None, territory=None, transmurality=0.5, e
     aha_segments: optional precomputed AHA segment map (Volume or array) on the same grid.
     The params dict echoes the request and reports what was drawn.
     """
-    if not isinstance(labels, Volume):
-        raise InputError("The labels must be a Volume (LGECore.volume.Volume).")
     chosen = resolve_segments(segments, territory)
     _check_parameters(pattern, transmurality, extent, mvo)
-    array = L.check_label_array(labels.array, name="label map")
-    myocardium = L.lv_myocardium(array)
-    blood_pool = array == L.BLOOD_POOL
-    if not myocardium.any():
-        raise InputError("The label map has no LV myocardium (labels 2, 3, 4) to put a scar in.")
-    if not blood_pool.any():
-        raise InputError("The label map has no LV blood pool (label 1); the wall's inside is unknown.")
+    array, myocardium, blood_pool = _checked_labels(labels)
     labels = labels.with_array(array)
     segment_map, orientation = _segment_map(labels, aha_segments, rv_insertion_lps)
     depth = _wall_depth(labels)
