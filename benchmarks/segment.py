@@ -1,7 +1,7 @@
 """Deep scar segmentation on held-out real cases: accuracy, and time and peak memory per case on
 CPU, side by side in one process with an nnU-Net-sized 2D network on the same input.
 
-    python benchmarks/segment.py [--data ../shared/data/emidec] [--cases 16] [--threads 1]
+    python benchmarks/segment.py [--data data/emidec] [--cases 16] [--threads 1]
 
 Accuracy: per-structure Dice (LV myocardium, scar incl. MVO, MVO, blood pool; mean over the cases
 whose truth holds the structure, and over all cases counting 1 where both are empty, as EMIDEC and
@@ -137,9 +137,9 @@ def other_scanner(image, labels, rng, prediction=None):
             None if prediction is None else move(prediction, sitk.sitkNearestNeighbor))
 
 
-def main():
+def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "emidec"))
+    parser.add_argument("--data", default=os.environ.get("SCARSYNTH_EMIDEC", str(REPO / "data" / "emidec")))
     parser.add_argument("--weights", default=None, help="model (default: the shipped one)")
     parser.add_argument("--cases", type=int, default=0, help="first N held-out cases (0 = all)")
     parser.add_argument("--threads", type=int, default=1)
@@ -149,85 +149,105 @@ def main():
     parser.add_argument("--no-baseline", action="store_true")
     parser.add_argument("--no-other-scanner", action="store_true")
     parser.add_argument("--json", help="also write the figures to this JSON file")
-    args = parser.parse_args()
+    return parser.parse_args()
 
-    import torch
 
+def measure_case(name, image, labels, args, baseline, measure):
+    """Our time (and memory, and the baseline's, when `measure`), labels and Dice on one case."""
     from ScarSegmentLib.inference import segment_dl
     from ScarSegmentLib.metrics import score_cases
-    from ScarSegmentLib.segmenter import find_entry, load_segmenter
 
-    torch.set_num_threads(args.threads)
-    entry = find_entry(args.weights)
-    held_out = entry["training"]["validation_cases"]
-    assumed = entry["training"]["config"]["lost_spacing_mm"]
-    network, _ = load_segmenter(args.weights)
-    cases = {case.name: case for case in read_emidec_dataset(args.data)}
-    names = [name for name in held_out if name in cases][: args.cases or None]
-    baseline = None if args.no_baseline else nnunet_sized_network()
+    started = time.perf_counter()
+    result = segment_dl(image, weights=args.weights, device="cpu", progress=False)
+    row = {"case": name, "slices": image.shape[0], "ours_seconds": time.perf_counter() - started}
+    if measure:
+        row["ours_peak_mb"] = peak_memory_mb(lambda: segment_dl(image, weights=args.weights, device="cpu", progress=False))
+    if baseline is not None and measure:
+        started = time.perf_counter()
+        run_nnunet_sized(baseline, image)
+        row["nnunet_seconds"] = time.perf_counter() - started
+        row["nnunet_peak_mb"] = peak_memory_mb(lambda: run_nnunet_sized(baseline, image))
+    scores = score_cases([result.labels.array], [labels.array])[1][0]
+    row.update(scores)
+    show = lambda v: "   -  " if v is None else f"{v:6.3f}"  # noqa: E731
+    print(f"{name:10s} {row['slices']:6d} {row['ours_seconds']:7.2f} {row.get('ours_peak_mb', float('nan')):8.0f} "
+          f"{row.get('nnunet_seconds', float('nan')):7.2f} {row.get('nnunet_peak_mb', float('nan')):7.0f} "
+          f"{show(scores['myocardium'])} {show(scores['scar'])} {show(scores['mvo'])}")
+    return row, result
+
+
+def print_header(entry, network, baseline, names, args, assumed):
+    params = lambda net: sum(p.numel() for p in net.parameters()) / 1e6  # noqa: E731
     if baseline is None and not args.no_baseline:
         print("nnU-Net-sized baseline skipped: pip install -c constraints.txt dynamic-network-architectures "
               "(then pip uninstall -y torchvision; see this file's docstring)")
-    params = lambda net: sum(p.numel() for p in net.parameters()) / 1e6  # noqa: E731
     print(f"model {entry['name']} ({params(network):.2f} M parameters); {len(names)} held-out cases; "
           f"{args.threads} CPU thread(s) (peak memory on one); EMIDEC pixel spacing assumed {assumed} mm")
     if baseline is not None:
         print(f"baseline: nnU-Net-sized PlainConvUNet ({params(baseline):.2f} M parameters), 4-flip mirroring")
-
-    rng = np.random.default_rng(0)
-    rows, predictions, truths, moved_predictions, moved_truths, moved_natives = [], [], [], [], [], []
     print(f"\n{'case':10s} {'slices':>6s} {'ours s':>7s} {'ours MB':>8s} {'nnU s':>7s} {'nnU MB':>7s} "
           f"{'myo':>6s} {'scar':>6s} {'mvo':>6s}")
-    for name in names:
-        image, labels = cases[name].load()
-        image = Volume(image.array, (assumed, assumed, 10.0))
-        labels = Volume(labels.array, image.spacing)
-        started = time.perf_counter()
-        result = segment_dl(image, weights=args.weights, device="cpu", progress=False)
-        row = {"case": name, "slices": image.shape[0], "ours_seconds": time.perf_counter() - started}
-        measure = not args.baseline_cases or len(rows) < args.baseline_cases
-        if measure:
-            row["ours_peak_mb"] = peak_memory_mb(
-                lambda: segment_dl(image, weights=args.weights, device="cpu", progress=False))
-        if baseline is not None and measure:
-            started = time.perf_counter()
-            run_nnunet_sized(baseline, image)
-            row["nnunet_seconds"] = time.perf_counter() - started
-            row["nnunet_peak_mb"] = peak_memory_mb(lambda: run_nnunet_sized(baseline, image))
-        scores = score_cases([result.labels.array], [labels.array])[1][0]
-        row.update(scores)
-        rows.append(row)
-        predictions.append(result.labels.array)
-        truths.append(labels.array)
-        show = lambda v: "   -  " if v is None else f"{v:6.3f}"  # noqa: E731
-        print(f"{name:10s} {row['slices']:6d} {row['ours_seconds']:7.2f} {row.get('ours_peak_mb', float('nan')):8.0f} "
-              f"{row.get('nnunet_seconds', float('nan')):7.2f} {row.get('nnunet_peak_mb', float('nan')):7.0f} "
-              f"{show(scores['myocardium'])} {show(scores['scar'])} {show(scores['mvo'])}")
-        if not args.no_other_scanner:
-            moved_image, moved_labels, moved_native = other_scanner(image, labels, rng, result.labels)
-            moved_predictions.append(segment_dl(moved_image, weights=args.weights, device="cpu", progress=False).labels.array)
-            moved_truths.append(moved_labels.array)
-            moved_natives.append(moved_native.array)
 
-    summary, _ = score_cases(predictions, truths)
-    report = {"model": entry["name"], "cases": names, "threads": args.threads, "per_case": rows,
-              "summary": summary}
+
+def report_figures(report, rows, predictions, truths, moved):
+    """Print the summaries (EMIDEC grid, other grids, their reference) and mean timing into `report`."""
+    from ScarSegmentLib.metrics import score_cases
+
+    report["summary"], _ = score_cases(predictions, truths)
     print("\nheld-out cases, EMIDEC grid:")
-    print_summary(summary)
-    if moved_predictions:
-        report["other_scanner_summary"], _ = score_cases(moved_predictions, moved_truths)
+    print_summary(report["summary"])
+    if moved["predictions"]:
+        report["other_scanner_summary"], _ = score_cases(moved["predictions"], moved["truths"])
         print("same cases on other scanners' grids (0.7-1.9 mm pixels, any rotation, flips, off-centre, "
               "12-bit-like intensities):")
         print_summary(report["other_scanner_summary"])
         # What a model that did as well on every grid as on EMIDEC's would score there: its
         # EMIDEC-grid labels moved onto the same grids as the expert's.
-        report["other_scanner_reference"], _ = score_cases(moved_natives, moved_truths)
+        report["other_scanner_reference"], _ = score_cases(moved["natives"], moved["truths"])
         print("reference: the labels predicted on the EMIDEC grid, moved onto the same grids:")
         print_summary(report["other_scanner_reference"])
     timing = {key: float(np.mean([r[key] for r in rows if key in r]))
               for key in rows[0] if key.endswith(("seconds", "_mb"))}
     report["mean_per_case"] = timing
-    print("mean per case (memory and baseline over the cases they were measured on): " + ", ".join(f"{k} {v:.2f}" for k, v in timing.items()))
+    print("mean per case (memory and baseline over the cases they were measured on): "
+          + ", ".join(f"{k} {v:.2f}" for k, v in timing.items()))
+
+
+def main():
+    args = parse_args()
+    import torch
+
+    from ScarSegmentLib.inference import segment_dl
+    from ScarSegmentLib.segmenter import find_entry, load_segmenter
+
+    torch.set_num_threads(args.threads)
+    entry = find_entry(args.weights)
+    assumed = entry["training"]["config"]["lost_spacing_mm"]
+    network, _ = load_segmenter(args.weights)
+    cases = {case.name: case for case in read_emidec_dataset(args.data)}
+    names = [name for name in entry["training"]["validation_cases"] if name in cases][: args.cases or None]
+    baseline = None if args.no_baseline else nnunet_sized_network()
+    print_header(entry, network, baseline, names, args, assumed)
+    rng = np.random.default_rng(0)
+    rows, predictions, truths = [], [], []
+    moved = {"predictions": [], "truths": [], "natives": []}
+    for name in names:
+        image, labels = cases[name].load()
+        image = Volume(image.array, (assumed, assumed, 10.0))
+        labels = Volume(labels.array, image.spacing)
+        row, result = measure_case(name, image, labels, args, baseline,
+                                   measure=not args.baseline_cases or len(rows) < args.baseline_cases)
+        rows.append(row)
+        predictions.append(result.labels.array)
+        truths.append(labels.array)
+        if not args.no_other_scanner:
+            moved_image, moved_labels, moved_native = other_scanner(image, labels, rng, result.labels)
+            moved["predictions"].append(
+                segment_dl(moved_image, weights=args.weights, device="cpu", progress=False).labels.array)
+            moved["truths"].append(moved_labels.array)
+            moved["natives"].append(moved_native.array)
+    report = {"model": entry["name"], "cases": names, "threads": args.threads, "per_case": rows}
+    report_figures(report, rows, predictions, truths, moved)
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2, default=float) + "\n")
 
