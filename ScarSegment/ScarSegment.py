@@ -24,7 +24,7 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
-from LGECore import panel, scene
+from LGECore import panel, scene, scene_tables
 from ScarSegmentLib.request import METHODS
 
 # Python packages segmentation imports beyond Slicer's own: the network needs torch and MONAI,
@@ -327,6 +327,6 @@ class ScarSegmentTest(ScriptedLoadableModuleTest):
         scar, truth = labels.scar(found), labels.scar(phantom.labels.array)
         dice = 2 * np.sum(scar & truth) / (scar.sum() + truth.sum())
         self.assertGreater(dice, 0.85)
-        rows = scene.table_node_to_rows(parameters.outputTable)
+        rows = scene_tables.table_node_to_rows(parameters.outputTable)
         self.assertTrue(any(row["Measurement"].startswith("Scar burden") for row in rows))
         self.delayDisplay(f"Test passed: scar Dice {dice:.2f}")

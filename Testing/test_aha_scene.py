@@ -12,6 +12,7 @@ from AHABullseyeLib.aha import segment_aha  # noqa: E402
 from AHABullseyeLib.quantify import COLUMNS  # noqa: E402
 from LGECore import labels as L  # noqa: E402
 from LGECore import scene as S  # noqa: E402
+from LGECore import scene_tables as T  # noqa: E402
 from LGECore.errors import InputError  # noqa: E402
 from LGECore.phantom import make_phantom  # noqa: E402
 from LGECore.volume import lps_to_ras  # noqa: E402
@@ -49,7 +50,7 @@ def test_segmentation_in_segments_table_and_bullseye_out(mrml_scene, phantom, tm
     assert np.array_equal(segments.array, segment_aha(phantom.labels).segments.array)
     assert agreement(segments, phantom) >= 0.95
 
-    rows = S.table_node_to_rows(analysis.table_node)
+    rows = T.table_node_to_rows(analysis.table_node)
     assert [r["segment"] for r in rows] == [str(s) for s in range(1, 18)] + ["total", "LAD", "RCA", "LCX"]
     assert list(rows[0]) == list(COLUMNS)
     total_scar = L.scar(phantom.labels.array).sum() * phantom.labels.voxel_volume_ml

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from LGECore import labels as L
-from LGECore.errors import InputError
 from LGECore.io import read_image, read_labels, write_volume
 from LGECore.volume import Volume
 from ScarSegmentLib.evaluate import dice

@@ -7,6 +7,7 @@ import pytest
 
 slicer = pytest.importorskip("slicer")
 from LGECore import scene as S  # noqa: E402
+from LGECore import scene_tables as T  # noqa: E402
 from LGECore.progress import parse_progress_line  # noqa: E402
 from LGECore.volume import Volume  # noqa: E402
 from ScarSegmentLib import scene as SS  # noqa: E402
@@ -51,7 +52,7 @@ def test_in_process_segmentation_makes_named_segments_and_a_table(scene_with_cas
     labels = S.segmentation_node_to_labels(segmentation, S.volume_from_node(volume_node))
     scar, true_scar = labels.array == 3, truth.array == 3
     assert 2 * (scar & true_scar).sum() / (scar.sum() + true_scar.sum()) > 0.9
-    rows = S.table_node_to_rows(table)
+    rows = T.table_node_to_rows(table)
     burden = next(r for r in rows if r["Measurement"].startswith("Scar burden"))
     assert float(burden["Value"]) == pytest.approx(result.metrics["scar_burden_percent"], abs=0.01)
     assert any(r["Measurement"] == "Method" and "3-SD" in r["Value"] for r in rows)
@@ -146,7 +147,7 @@ def test_background_segmentation_fills_the_scene(phantom_case, phantom_scene):
     assert labels.same_grid(phantom.image)
     scar, true_scar = L.scar(labels.array), L.scar(phantom.labels.array)
     assert 2 * (scar & true_scar).sum() / (scar.sum() + true_scar.sum()) > 0.9
-    rows = S.table_node_to_rows(table)
+    rows = T.table_node_to_rows(table)
     assert any(r["Measurement"] == "Method" and "FWHM" in r["Value"] for r in rows)
     assert result.metrics["threshold"]["remote"] == "automatic"
 
@@ -187,7 +188,7 @@ def test_a_given_remote_region_sets_the_threshold_as_the_lib_does(phantom_case, 
     assert threshold["remote_voxels"] == given.metrics["threshold"]["remote_voxels"] == region.sum()
     assert threshold["threshold"] == pytest.approx(given.metrics["threshold"]["threshold"])
     assert threshold["threshold"] != pytest.approx(automatic.metrics["threshold"]["threshold"], rel=1e-3)
-    method_row = next(r for r in S.table_node_to_rows(table) if r["Measurement"] == "Method")
+    method_row = next(r for r in T.table_node_to_rows(table) if r["Measurement"] == "Method")
     assert f"threshold {threshold['threshold']}" in method_row["Value"]
 
     # The in-process path takes the same region, also from a label-map node.

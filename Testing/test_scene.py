@@ -10,6 +10,7 @@ if not hasattr(slicer, "vtkMRMLScene"):
 from LGECore import io  # noqa: E402
 from LGECore import labels as L  # noqa: E402
 from LGECore import scene as S  # noqa: E402
+from LGECore import scene_tables as T  # noqa: E402
 from LGECore.errors import InputError  # noqa: E402
 from LGECore.volume import Volume, lps_to_ras  # noqa: E402
 
@@ -233,25 +234,25 @@ def test_rows_to_table_node_keeps_columns_types_and_values(mrml_scene):
         {"segment": 2, "name": "basal anteroseptal", "scar_percent": 0.0, "mvo": False},
         {"segment": 17, "name": "apex", "scar_percent": 61.25, "mvo": False},
     ]
-    node = S.rows_to_table_node(rows, mrml_scene, "AHA segments")
+    node = T.rows_to_table_node(rows, mrml_scene, "AHA segments")
     table = node.GetTable()
 
     assert [table.GetColumn(c).GetName() for c in range(table.GetNumberOfColumns())] == \
         ["segment", "name", "scar_percent", "mvo"]
     assert table.GetNumberOfRows() == 3
-    assert S.table_node_to_rows(node) == [
+    assert T.table_node_to_rows(node) == [
         {"segment": 1, "name": "basal anterior", "scar_percent": 12.5, "mvo": 1},
         {"segment": 2, "name": "basal anteroseptal", "scar_percent": 0.0, "mvo": 0},
         {"segment": 17, "name": "apex", "scar_percent": 61.25, "mvo": 0},
     ]
     with pytest.raises(InputError, match="columns"):
-        S.rows_to_table_node([{"a": 1}, {"b": 2}], mrml_scene, "ragged")
+        T.rows_to_table_node([{"a": 1}, {"b": 2}], mrml_scene, "ragged")
 
 
 def test_fiducial_points_ras_in_world_coordinates(mrml_scene):
     node = mrml_scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", "RV insertion")
     node.AddControlPoint([10.0, -4.5, 22.0], "anterior")
     node.AddControlPoint([-3.0, 8.0, 19.5], "inferior")
-    np.testing.assert_allclose(S.fiducial_points_ras(node), [[10.0, -4.5, 22.0], [-3.0, 8.0, 19.5]])
+    np.testing.assert_allclose(T.fiducial_points_ras(node), [[10.0, -4.5, 22.0], [-3.0, 8.0, 19.5]])
     with pytest.raises(InputError):
-        S.fiducial_points_ras(None)
+        T.fiducial_points_ras(None)

@@ -1,6 +1,6 @@
 """MRML glue for the AHA 17-segment model: AHA segment maps as segmentation nodes, and the whole
 analysis on scene nodes. The generic conversions (volumes, labels, tables, points) are in
-LGECore.scene; like them, everything here takes the scene as an argument (no Slicer application).
+LGECore.scene and LGECore.scene_tables; like them, everything here takes the scene as an argument (no Slicer application).
 """
 
 import numpy as np
@@ -8,15 +8,14 @@ import numpy as np
 from LGECore.errors import InputError
 from LGECore.scene import (
     empty_segmentation_node,
-    fiducial_points_ras,
     labelmap_node_to_labels,
     oriented_image,
-    rows_to_table_node,
     segment_masks,
     segmentation_and_grid,
     segmentation_node_to_labels,
     volume_from_node,
 )
+from LGECore.scene_tables import fiducial_points_ras, rows_to_table_node
 
 
 class AHANodesResult:

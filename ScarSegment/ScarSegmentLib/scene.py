@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from LGECore import scene as S
+from LGECore import scene_tables as T
 from LGECore.background import lib_environment, python_executable, run_with_progress
 from LGECore.errors import InputError, WeightsError
 from LGECore.io import read_labels, write_volume
@@ -90,7 +91,7 @@ def put_result_in_scene(result, scene, volume_node, segmentation_node=None, tabl
     # Values mix numbers and text: keep one text column so every row fits the table.
     rows = [{**row, "Value": row["Value"] if isinstance(row["Value"], str) else f"{row['Value']:g}"}
             for row in rows]
-    table = S.rows_to_table_node(rows, scene, name=f"{name} scar measurements", node=table_node)
+    table = T.rows_to_table_node(rows, scene, name=f"{name} scar measurements", node=table_node)
     return segmentation, table
 
 
