@@ -27,6 +27,26 @@ def inverse_order(order):
     return tuple(int(a) for a in np.argsort(order))
 
 
+def turned(item, order):
+    """A Volume (by Volume.transposed), an array (numpy.transpose) or None, with its axes in `order`."""
+    if item is None or tuple(order) == (0, 1, 2):
+        return item
+    if isinstance(item, Volume):
+        return item.transposed(order)
+    return np.transpose(np.asarray(item), order)
+
+
+def slices_first(volume, *others):
+    """([volume, *others] with `volume`'s slice axis first, the order that turns results back).
+
+    The one place where a stack stored with its slices along any array axis is turned for the
+    steps that go slice by slice along axis 0; `others` (Volumes, arrays on the same axes, or
+    None) turn with it, and `turned(result, back)` puts a result on the input's axes again.
+    """
+    order = volume.slices_first_order()
+    return [turned(item, order) for item in (volume, *others)], inverse_order(order)
+
+
 @dataclass(frozen=True)
 class Volume:
     """A 3D array indexed [z, y, x] with its spacing, origin and direction (ITK conventions)."""

@@ -66,8 +66,8 @@ def test_background_command_round_trip(scene_with_case, tmp_path):
                                  myocardium_path=myocardium_path)
     finished = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert finished.returncode == 0, finished.stderr
-    percents = [p[0] for p in map(parse_progress_line, finished.stderr.splitlines()) if p]
-    assert percents and percents[-1] == 100 and percents == sorted(percents)
+    fractions = [p[0] for p in map(parse_progress_line, finished.stderr.splitlines()) if p]
+    assert fractions and fractions[-1] == 1.0 and fractions == sorted(fractions)
     segmentation, table, result = SS.import_outputs(tmp_path / "out", scene, volume_node)
     assert result.metrics["method"] == "fwhm"
     assert segmentation.GetSegmentation().GetSegment("scar") is not None

@@ -10,7 +10,7 @@ import numpy as np
 
 from LGECore import labels as L
 from LGECore.errors import InputError
-from LGECore.volume import Volume, inverse_order
+from LGECore.volume import Volume, slices_first, turned
 
 from . import insertion
 from .orientation import anatomy_apex_side, decide_apex_side, short_axis_frame
@@ -130,9 +130,9 @@ def segment_aha(labels, rv_insertion_lps=None, apex="auto", direction="auto"):
     """
     if not isinstance(labels, Volume):
         raise InputError("segment_aha needs a Volume (array plus geometry) of labels.")
-    order = labels.slices_first_order()
-    result = _segment_stack(labels.transposed(order), rv_insertion_lps, apex, direction)
-    result.segments = result.segments.transposed(inverse_order(order))
+    (stack,), back = slices_first(labels)
+    result = _segment_stack(stack, rv_insertion_lps, apex, direction)
+    result.segments = turned(result.segments, back)
     return result
 
 

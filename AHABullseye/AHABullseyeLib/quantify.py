@@ -10,6 +10,7 @@ import numpy as np
 
 from LGECore import labels as L
 from LGECore.errors import InputError
+from LGECore.volume import slices_first
 
 from .aha_model import SEGMENT_NAMES, SEGMENTS, TERRITORIES, territory_of, transmurality_class
 from .polar import crop, heart_box, myocardium_polar
@@ -48,8 +49,7 @@ def quantify_aha(labels, result):
     """
     if not labels.same_grid(result.segments):
         raise InputError("The label map and the AHA segments are not on the same grid.")
-    order = labels.slices_first_order()  # as segment_aha measured the slices
-    labels, segments = labels.transposed(order), result.segments.transposed(order)
+    (labels, segments), _ = slices_first(labels, result.segments)  # as segment_aha measured the slices
     box = heart_box(labels.array)
     labels = crop(labels, box)
     segments_array = segments.array[:, box[0], box[1]]

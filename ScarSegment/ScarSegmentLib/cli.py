@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 from LGECore.errors import InputError, WeightsError
+from LGECore.progress import report
 from LGECore.requests import add_arguments, from_args
 
 from .request import RUN_METHOD, SegmentRequest
@@ -97,12 +98,6 @@ def network_available(weights=None):
         return False
 
 
-def print_progress(percent, message):
-    from LGECore.progress import report
-
-    report(percent, message)
-
-
 def run_segment(args):
     from LGECore.io import atomic_output_dir, check_output_dir
 
@@ -112,10 +107,10 @@ def run_segment(args):
     request = from_args(SegmentRequest, args).check()
     check_output_dir(args.output)
     check_outputs_spare_inputs(args.output, OUTPUT_FILES, (args.input, request.myocardium, request.remote))
-    print_progress(0, f"reading {args.input}")
+    report(0.0, f"reading {args.input}")
     image, myocardium, remote, choice = load_inputs(request, args.input)
     result = segment(image, method=request.method, n_sd=request.n_sd, myocardium=myocardium, remote=remote,
-                     device=request.device, weights=request.weights, progress=print_progress)
+                     device=request.device, weights=request.weights, progress=report)
     with atomic_output_dir(args.output, replaces=OUTPUT_FILES) as folder:
         write_segmentation(result, folder, {"input": str(args.input), **(choice.metadata() if choice else {})})
         written = sorted(path.name for path in folder.iterdir())

@@ -47,10 +47,13 @@ class SegmentationResult:
     notes: list = field(default_factory=list)
 
 
-def _check_input(image):
+def _check_input(image, checked):
+    """(slice axis, in-plane axes, spacing per array axis); the image's values are checked unless
+    the caller has (`checked`)."""
     if not isinstance(image, Volume):
-        raise InputError(f"segment_dl needs an AHABullseyeLib Volume; got {type(image).__name__}.")
-    check_image(image)
+        raise InputError(f"segment_dl needs an LGECore Volume; got {type(image).__name__}.")
+    if not checked:
+        check_image(image)
     axis = image.slice_axis()
     in_plane = [a for a in range(3) if a != axis]
     spacing_by_axis = np.asarray(image.spacing)[::-1]
@@ -222,12 +225,13 @@ def _model_grid_slices(image, axis, in_plane, spacing_by_axis, settings):
     return slices, original_size
 
 
-def segment_dl(image, weights=None, device=None, progress=True):
+def segment_dl(image, weights=None, device=None, progress=True, checked=False):
     """Segment an LGE volume with the deep model; labels and probabilities on the input grid.
 
     image: a Volume (any spacing, orientation, size and intensity range).
     weights: None for the shipped model, or a .safetensors path with its NAME.json, or a model folder.
     device: "cpu", "cuda" or None (a GPU when there is one).
+    checked: the caller has already run LGECore.io.check_image on `image`.
     """
     import torch
     import torch.nn.functional as F
@@ -235,7 +239,7 @@ def segment_dl(image, weights=None, device=None, progress=True):
 
     from .segmenter import load_segmenter
 
-    axis, in_plane, spacing_by_axis = _check_input(image)
+    axis, in_plane, spacing_by_axis = _check_input(image, checked)
     device = choose_device(device)
     network, settings = load_segmenter(weights)
     network = network.to(device)

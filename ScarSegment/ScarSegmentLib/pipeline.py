@@ -7,13 +7,14 @@ import numpy as np
 
 from LGECore import labels as L
 from LGECore.errors import InputError
-from LGECore.io import atomic_output_dir, check_image, write_volume
-from LGECore.volume import inverse_order
+from LGECore.io import atomic_output_dir, write_volume
+from LGECore.progress import quiet, scaled
+from LGECore.volume import slices_first, turned
 
 from .evaluate import dice
 from .outputs import json_ready, write_segmentation
 from .report import build_context, write_html, write_markdown
-from .segment import on_axes, segment
+from .segment import check_segment_inputs, on_axes, segment_checked
 
 FILES = {
     "report.html": "this report, self-contained",
@@ -30,14 +31,6 @@ FILES = {
     "image.nii.gz": "the phantom image the run used",
     "truth_labels.nii.gz": "the phantom's true labels",
 }
-
-
-def _scaled(report, start, end):
-    return lambda percent, message: report(start + (end - start) * percent / 100.0, message)
-
-
-def _quiet(percent, message):
-    pass
 
 
 def aha_quantification(labels, rv_insertion_lps=None, apex="auto"):
@@ -116,28 +109,24 @@ def run_pipeline(image, outdir, source, method="dl", n_sd=5.0, myocardium=None, 
     """
     from .figures import draw_slices
 
-    report = progress or _quiet
-    check_image(image)
+    report = progress or quiet
+    check_segment_inputs(image, method, myocardium)  # the image is checked here, once for the whole run
     if rv_insertion_lps is not None and len(np.atleast_1d(rv_insertion_lps)) > 0:
         _check_rv_points(rv_insertion_lps)  # before segmenting: shape, NaN, a point given twice
-    if myocardium is not None:
-        image.check_same_grid(myocardium, what="myocardium label map")
     # The figures (slices, transmurality per slice) and the report's slice levels go slice by
     # slice along the first array axis: work on the same voxels with the slices there, and write
     # files on the input's axes.
-    order = image.slices_first_order()
-    back = inverse_order(order)
-    source_image, image = image, image.transposed(order)
-    result = segment(image, method=method, n_sd=n_sd,
-                     myocardium=None if myocardium is None else myocardium.transposed(order),
-                     device=device, weights=weights, progress=_scaled(report, 0, 60))
+    source_image = image
+    (image, myocardium, truth_labels), back = slices_first(image, myocardium, truth_labels)
+    result = segment_checked(image, method=method, n_sd=n_sd, myocardium=myocardium,
+                             device=device, weights=weights, progress=scaled(report, 0.0, 0.6))
     if myocardium is not None and myocardium_source:
         result.metrics["myocardium_source"] = myocardium_source
-    report(65, "AHA 17 segments")
+    report(0.65, "AHA 17 segments")
     aha, table, aha_warnings = aha_quantification(result.labels, rv_insertion_lps, apex)
     warnings = list(notes) + result.warnings + aha_warnings
-    comparison = None if truth_labels is None else compare_with_truth(result.labels, truth_labels.transposed(order))
-    report(80, "figures and report")
+    comparison = None if truth_labels is None else compare_with_truth(result.labels, truth_labels)
+    report(0.8, "figures and report")
     with atomic_output_dir(outdir, replaces=FILES) as folder:
         write_segmentation(on_axes(result, back), folder, {"input": source})
         images = {}
@@ -151,13 +140,13 @@ def run_pipeline(image, outdir, source, method="dl", n_sd=5.0, myocardium=None, 
         if save_input:
             write_volume(source_image, folder / "image.nii.gz")
             if truth_labels is not None:
-                write_volume(truth_labels, folder / "truth_labels.nii.gz")
+                write_volume(turned(truth_labels, back), folder / "truth_labels.nii.gz")
         written = sorted(p.name for p in folder.iterdir()) + ["report.md", "report.html"]
         files = [(name, FILES.get(name, "")) for name in FILES if name in written]
         context = build_context(source, result.metrics, warnings, table,
                                 aha.summary() if aha is not None else None, comparison, images, files)
         write_markdown(context, folder / "report.md")
         write_html(context, folder / "report.html")
-    report(100, "done")
+    report(1.0, "done")
     return context
 

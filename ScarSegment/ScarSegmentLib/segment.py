@@ -13,7 +13,8 @@ import numpy as np
 from AHABullseyeLib.orientation import orientation_warnings
 from LGECore.errors import InputError
 from LGECore.io import check_image
-from LGECore.volume import inverse_order
+from LGECore.progress import quiet
+from LGECore.volume import slices_first
 
 from .quantify import quantify_scar
 from .request import METHODS
@@ -50,10 +51,6 @@ def on_axes(result, order):
     return Segmentation(result.labels.transposed(order), probabilities, result.metrics, result.warnings)
 
 
-def _quiet(percent, message):
-    pass
-
-
 def _run_network(image, device, weights, report):
     """(network result, description of the weights used)."""
     try:
@@ -64,20 +61,13 @@ def _run_network(image, device, weights, report):
     entry = find_entry(weights)
     path = Path(entry["path"])
     used = f"{entry.get('name', path.stem)} ({path.name}, sha256 {str(entry.get('sha256'))[:12]})"
-    report(10, f"deep network {entry.get('name', path.stem)}: segmenting")
-    result = segment_dl(image, weights=weights, device=device, progress=report is not _quiet)
+    report(0.1, f"deep network {entry.get('name', path.stem)}: segmenting")
+    result = segment_dl(image, weights=weights, device=device, progress=report is not quiet, checked=True)
     return result, used
 
 
-def segment(image, method="dl", n_sd=5.0, myocardium=None, remote=None, device=None,
-            weights=None, progress=None):
-    """Segment `image` (a Volume) and quantify it; returns a Segmentation.
-
-    `myocardium`: label Volume on the image grid (nsd/fwhm only; the network's when None).
-    `remote`: optional boolean array [z, y, x] of remote myocardium (nsd/fwhm only).
-    `progress`: callable(percent, message), or None for silence.
-    """
-    report = progress or _quiet
+def check_segment_inputs(image, method="dl", myocardium=None, remote=None):
+    """InputError for inputs `segment` cannot work on; the image's values are checked here once."""
     if method not in METHODS:
         raise InputError(f"Unknown method '{method}'; choose one of {', '.join(METHODS)}.")
     check_image(image)
@@ -89,38 +79,49 @@ def segment(image, method="dl", n_sd=5.0, myocardium=None, remote=None, device=N
         raise InputError("A remote-myocardium region is used by the nsd and fwhm methods only.")
     if remote is not None:
         check_remote_shape(remote, image)
-    order = image.slices_first_order()
-    if order != (0, 1, 2):
+
+
+def segment(image, method="dl", n_sd=5.0, myocardium=None, remote=None, device=None,
+            weights=None, progress=None):
+    """Segment `image` (a Volume) and quantify it; returns a Segmentation.
+
+    `myocardium`: label Volume on the image grid (nsd/fwhm only; the network's when None).
+    `remote`: optional boolean array [z, y, x] of remote myocardium (nsd/fwhm only).
+    `progress`: callable(fraction 0..1, message), or None for silence.
+    """
+    check_segment_inputs(image, method, myocardium, remote)
+    return segment_checked(image, method, n_sd, myocardium, remote, device, weights, progress)
+
+
+def segment_checked(image, method="dl", n_sd=5.0, myocardium=None, remote=None, device=None,
+                    weights=None, progress=None):
+    """`segment` on inputs that check_segment_inputs has passed (as `run` does once for all)."""
+    if image.slices_first_order() != (0, 1, 2):
         # The threshold methods and the per-slice counts go slice by slice along the first array
         # axis: work on the same voxels with the slices there, and answer on the input's axes.
-        result = segment(image.transposed(order), method, n_sd,
-                         None if myocardium is None else myocardium.transposed(order),
-                         None if remote is None else np.transpose(np.asarray(remote), order),
-                         device, weights, progress)
-        return on_axes(result, inverse_order(order))
+        (image, myocardium, remote), back = slices_first(image, myocardium, remote)
+        return on_axes(segment_checked(image, method, n_sd, myocardium, remote, device, weights, progress), back)
+    report = progress or quiet
     warnings = spacing_warnings(image) + orientation_warnings(image.direction)
     info = {"method": method, "method_name": METHOD_NAMES[method]}
     probabilities = None
     if method == "dl" or myocardium is None:
         network, info["weights"] = _run_network(image, device, weights, report)
         warnings += list(getattr(network, "notes", []))
-        probabilities = network.probabilities
-        labels = network.labels
+        probabilities, labels = network.probabilities, network.labels
         if method != "dl":
             info["myocardium_source"] = "deep network"
             myocardium = labels
     else:
         info["myocardium_source"] = "given"
     if method != "dl":
-        report(60, f"{METHOD_NAMES[method]}: finding remote myocardium and thresholding")
-        if method == "nsd":
-            result = nsd_scar(image, myocardium, n_sd=n_sd, remote=remote)
-        else:
-            result = fwhm_scar(image, myocardium, remote=remote)
+        report(0.6, f"{METHOD_NAMES[method]}: finding remote myocardium and thresholding")
+        result = (nsd_scar(image, myocardium, n_sd=n_sd, remote=remote) if method == "nsd"
+                  else fwhm_scar(image, myocardium, remote=remote))
         info["threshold"] = result.summary()
         labels = result.labels
         probabilities = None  # the network's probabilities do not describe a threshold's labels
-    report(90, "quantifying")
+    report(0.9, "quantifying")
     metrics = {**info, **quantify_scar(labels)}
-    report(100, "done")
+    report(1.0, "done")
     return Segmentation(labels, probabilities, metrics, warnings)

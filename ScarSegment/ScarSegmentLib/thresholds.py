@@ -21,7 +21,7 @@ from scipy import ndimage
 
 from LGECore import labels as L
 from LGECore.errors import InputError
-from LGECore.volume import inverse_order
+from LGECore.volume import slices_first, turned
 
 N_SECTORS = 12
 WINDOW_SECTORS = 3
@@ -213,17 +213,15 @@ def _myocardium_and_remote(image, myocardium, remote):
 def _on_slices_first(run, image, myocardium, remote):
     """`run(image, myocardium, remote)` with the slices on array axis 0, where the per-slice steps
     (remote sectors, island areas, MVO cores) take them; its result comes back on the input's axes."""
-    order = image.slices_first_order()
-    if order == (0, 1, 2):
+    if image.slices_first_order() == (0, 1, 2):
         return run(image, myocardium, remote)
     # Checked before turning, so that errors name the shapes as given.
     image.check_same_grid(myocardium, what="myocardium label map")
     if remote is not None:
         check_remote_shape(remote, image)
-    result = run(image.transposed(order), myocardium.transposed(order),
-                 None if remote is None else np.transpose(remote, order))
-    back = inverse_order(order)
-    return replace(result, labels=result.labels.transposed(back), remote_mask=np.transpose(result.remote_mask, back))
+    (image, myocardium, remote), back = slices_first(image, myocardium, remote)
+    result = run(image, myocardium, remote)
+    return replace(result, labels=turned(result.labels, back), remote_mask=turned(result.remote_mask, back))
 
 
 def nsd_scar(image, myocardium, n_sd=5.0, remote=None, mvo=True, min_island_mm2=MIN_ISLAND_AREA_MM2):

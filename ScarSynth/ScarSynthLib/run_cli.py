@@ -68,9 +68,10 @@ def resolve_method(args, request):
 
 def run_command(args):
     from LGECore.io import check_output_dir
+    from LGECore.progress import report
     from LGECore.requests import from_args
     from LGECore.volume import ras_to_lps
-    from ScarSegmentLib.cli import check_outputs_spare_inputs, load_inputs, print_progress
+    from ScarSegmentLib.cli import check_outputs_spare_inputs, load_inputs
     from ScarSegmentLib.pipeline import FILES, run_pipeline
     from ScarSegmentLib.request import SegmentRequest
 
@@ -80,7 +81,7 @@ def run_command(args):
     if args.rv_insertion and len(args.rv_insertion) > 2:
         raise InputError("Give at most two RV insertion points: anterior, then inferior.")
     check_output_dir(args.output)
-    print_progress(0, "preparing the input")
+    report(0.0, "preparing the input")
     if args.input:
         check_outputs_spare_inputs(args.output, FILES, (args.input, request.myocardium, request.remote))
         image, myocardium, remote, choice = load_inputs(request, args.input)
@@ -97,7 +98,7 @@ def run_command(args):
     context = run_pipeline(image, args.output, source, method=request.method, n_sd=request.n_sd,
                            myocardium=myocardium, device=request.device, weights=request.weights,
                            rv_insertion_lps=rv_points, apex=args.apex, truth_labels=truth,
-                           notes=notes, save_input=save_input, progress=print_progress,
+                           notes=notes, save_input=save_input, progress=report,
                            myocardium_source=None if args.input else "the phantom's true labels")
     for warning in context["warnings"]:
         print(f"warning: {warning}")
