@@ -1,8 +1,12 @@
-"""Run a command as a separate process while the caller stays responsive (the Slicer panel).
+"""Long work while the caller stays responsive: the one background mechanism of the three panels.
 
-The command's stderr progress lines ("progress: 40% ...") are passed to a callback, which is
-also called every `tick` seconds so a GUI can process events; when the callback raises (the user
-pressed Cancel) the process is stopped and the exception goes on to the caller.
+`run_in_background(work, progress)` runs `work` and calls `progress(fraction, message)` every
+`tick` seconds, so a GUI can process events and show how far it got; when `progress` raises (the
+user pressed Cancel) the work is stopped or abandoned and the exception goes on to the caller.
+`work` is either a command (argument list), run as a separate process whose stderr progress lines
+("progress: 40% ...") feed the callback and which Cancel stops (ScarSegment: torch work that a
+crash or Cancel must not take down with Slicer), or a function, run in a worker thread that must
+not touch MRML nodes, whose result is dropped on Cancel (ScarSynth's synthesis).
 """
 
 import os
@@ -10,6 +14,7 @@ import queue
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 from .errors import ScarSynthError
@@ -69,7 +74,7 @@ def run_with_progress(command, progress=None, environment=None, tick=0.1):
             elif line:
                 parsed = parse_progress_line(line)
                 if parsed:
-                    fraction, message = parsed[0] / 100.0, parsed[1]
+                    fraction, message = parsed
                 else:
                     other_lines.append(line.rstrip())
             if progress is not None:
@@ -88,6 +93,38 @@ def run_with_progress(command, progress=None, environment=None, tick=0.1):
             raise CommandFailed(f"The command failed (exit code {process.returncode}).")
         raise CommandFailed(errors[-1].split(": error: ", 1)[-1])  # drop the "segment: error:" prefix
     return other_lines
+
+
+def run_in_thread(function, progress=None, fraction=0.0, message="", tick=0.1):
+    """Return function() computed in a worker thread, calling progress(fraction, message) meanwhile
+    (the message with the seconds so far). If `progress` raises, that exception propagates at once
+    and the worker's result, when it comes, is dropped."""
+    outcome = {}
+
+    def work():
+        try:
+            outcome["value"] = function()
+        except BaseException as error:  # handed to the calling thread
+            outcome["error"] = error
+
+    worker = threading.Thread(target=work, name="ScarSynth worker", daemon=True)
+    started = time.monotonic()
+    worker.start()
+    while worker.is_alive():
+        if progress is not None:
+            progress(fraction, f"{message} ({time.monotonic() - started:.0f} s)" if message else "")
+        worker.join(tick)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
+def run_in_background(work, progress=None, **options):
+    """Run `work`, a command (argument list: run_with_progress, its stderr lines for a result) or a
+    function (run_in_thread, its return value), with `progress` called all the while."""
+    if callable(work):
+        return run_in_thread(work, progress, **options)
+    return run_with_progress(list(work), progress, **options)
 
 
 def python_executable():

@@ -10,7 +10,8 @@ if not hasattr(slicer, "vtkMRMLScene"):
     pytest.skip("slicer-core is not installed", allow_module_level=True)
 
 from LGECore import labels as L  # noqa: E402
-from LGECore import scene as S  # noqa: E402
+from LGECore import scene as S
+from LGECore.background import run_in_background  # noqa: E402
 from LGECore.errors import InputError, ScarSynthError  # noqa: E402
 from LGECore.io import read_emidec_dataset  # noqa: E402
 from ScarSynthLib import scene as synth_scene  # noqa: E402
@@ -86,7 +87,7 @@ def test_preview_reports_bad_choices_clearly(nodes):
 
 def test_background_work_reports_progress_and_can_be_cancelled():
     seen = []
-    assert synth_scene.run_in_background(lambda: time.sleep(0.3) or 42,
+    assert run_in_background(lambda: time.sleep(0.3) or 42,
                                          lambda f, m="": seen.append(f), 0.5, "waiting") == 42
     assert seen and all(f == 0.5 for f in seen)
 
@@ -95,10 +96,10 @@ def test_background_work_reports_progress_and_can_be_cancelled():
 
     started = time.monotonic()
     with pytest.raises(Cancelled):
-        synth_scene.run_in_background(lambda: time.sleep(5), cancel)
+        run_in_background(lambda: time.sleep(5), cancel)
     assert time.monotonic() - started < 4  # control came back before the work finished
     with pytest.raises(ZeroDivisionError):
-        synth_scene.run_in_background(lambda: 1 / 0)
+        run_in_background(lambda: 1 / 0)
 
 
 def test_generate_makes_a_volume_on_the_input_grid(nodes, heart):

@@ -16,7 +16,7 @@ import numpy as np
 
 from LGECore import scene as S
 from LGECore import scene_tables as T
-from LGECore.background import lib_environment, python_executable, run_with_progress
+from LGECore.background import lib_environment, python_executable, run_in_background
 from LGECore.errors import InputError, WeightsError
 from LGECore.io import read_labels, write_volume
 
@@ -176,5 +176,5 @@ def segment_in_background(scene, volume_node, method="dl", n_sd=5.0, myocardium_
         command = segment_command(image_path, outdir, method=method, n_sd=n_sd,
                                   myocardium_path=myocardium_path, remote_path=remote_path,
                                   device=device, weights=weights, python=python or python_executable())
-        run_with_progress(command, progress, environment=_command_environment())
+        run_in_background(command, progress, environment=_command_environment())
         return import_outputs(outdir, scene, volume_node, segmentation_node, table_node)

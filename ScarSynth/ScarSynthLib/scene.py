@@ -2,21 +2,17 @@
 
 The one file of ScarSynthLib that talks to a Slicer scene (imports slicer through
 LGECore.scene; never qt). Everything takes the scene and nodes as arguments, so it runs in
-Slicer and on the slicer-core wheel alike. Long work runs in a worker thread while the calling
-(main) thread keeps reporting to `progress(fraction, message)`, which may raise to cancel; MRML
-nodes are only touched from the calling thread.
+Slicer and on the slicer-core wheel alike. Long work runs through LGECore.background.run_in_background
+in a worker thread while the calling (main) thread keeps reporting to `progress(fraction, message)`,
+which may raise to cancel; MRML nodes are only touched from the calling thread.
 """
 
-import threading
-import time
-
 from LGECore import scene as S
+from LGECore.background import run_in_background
 from LGECore.errors import InputError
 from LGECore.volume import ras_to_lps
 
 from .scar_masks import make_scar_labels
-
-POLL_SECONDS = 0.1
 
 
 def read_inputs(volume_node, segmentation_node):
@@ -28,32 +24,6 @@ def read_inputs(volume_node, segmentation_node):
     image = S.volume_from_node(volume_node)
     labels = S.segmentation_node_to_labels(segmentation_node, image, ignore_unknown=True)
     return image, labels
-
-
-def run_in_background(function, progress=None, fraction=0.0, message="", poll_seconds=POLL_SECONDS):
-    """Return function() computed in a worker thread, calling progress(fraction, message) meanwhile.
-
-    If `progress` raises (the user pressed Cancel), that exception propagates at once and the
-    worker's result, when it comes, is dropped. `function` must not touch MRML nodes.
-    """
-    outcome = {}
-
-    def work():
-        try:
-            outcome["value"] = function()
-        except BaseException as error:  # handed to the calling thread
-            outcome["error"] = error
-
-    worker = threading.Thread(target=work, name="ScarSynth worker", daemon=True)
-    started = time.monotonic()
-    worker.start()
-    while worker.is_alive():
-        if progress is not None:
-            progress(fraction, f"{message} ({time.monotonic() - started:.0f} s)" if message else "")
-        worker.join(poll_seconds)
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["value"]
 
 
 def preview_scar(scene, volume_node, segmentation_node, segments=None, territory=None,
