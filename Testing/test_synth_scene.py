@@ -87,8 +87,8 @@ def test_preview_reports_bad_choices_clearly(nodes):
 
 def test_background_work_reports_progress_and_can_be_cancelled():
     seen = []
-    assert run_in_background(lambda: time.sleep(0.3) or 42,
-                                         lambda f, m="": seen.append(f), 0.5, "waiting") == 42
+    assert run_in_background(lambda: time.sleep(0.3) or 42, lambda f, m="": seen.append(f),
+                             fraction=0.5, message="waiting") == 42
     assert seen and all(f == 0.5 for f in seen)
 
     def cancel(fraction, message=""):

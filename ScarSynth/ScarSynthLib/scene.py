@@ -61,7 +61,7 @@ def generate_scar_image(scene, volume_node, segmentation_node, segments=None, te
     synthetic = run_in_background(
         lambda: synthesize_volume(image, labels, seed=seed, num_inference_steps=num_inference_steps,
                                   weights=weights, device=device, progress=False),
-        progress, 0.2, "Synthesising the LGE image")
+        progress, fraction=0.2, message="Synthesising the LGE image")
     if progress is not None:
         progress(0.95, "Adding the results to the scene")
     segmentation = S.labels_to_segmentation_node(
@@ -83,7 +83,7 @@ def _scar_labels(volume_node, segmentation_node, segments, territory, transmural
         lambda: make_scar_labels(labels, segments=segments, territory=territory,
                                  transmurality=transmurality, extent=extent, mvo=mvo,
                                  pattern=pattern, seed=seed, rv_insertion_lps=rv_lps),
-        progress, 0.05, "Drawing the scar mask")
+        progress, fraction=0.05, message="Drawing the scar mask")
 
 
 def _name(volume_node, what):
