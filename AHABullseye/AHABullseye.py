@@ -30,6 +30,7 @@ from slicer.ScriptedLoadableModule import (
 from slicer.util import VTKObservationMixin
 
 from AHABullseyeLib import scene as aha_scene
+from AHABullseyeLib.orientation import APEX_CHOICES, DIRECTION_CHOICES
 from LGECore import panel, scene
 
 # Python packages the analysis (and so its self-test) imports beyond Slicer's own.
@@ -73,8 +74,8 @@ class AHABullseyeParameterNode:
     inputLabelMap: vtkMRMLLabelMapVolumeNode
     lgeVolume: vtkMRMLScalarVolumeNode
     insertionPoints: vtkMRMLMarkupsFiducialNode
-    apexSide: Annotated[str, Choice(["auto", "first", "last"])] = "auto"
-    direction: Annotated[str, Choice(["auto", "anticlockwise", "clockwise"])] = "auto"
+    apexSide: Annotated[str, Choice(list(APEX_CHOICES))] = "auto"
+    direction: Annotated[str, Choice(list(DIRECTION_CHOICES))] = "auto"
     outputSegmentation: vtkMRMLSegmentationNode
     outputTable: vtkMRMLTableNode
 

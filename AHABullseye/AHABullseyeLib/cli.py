@@ -5,8 +5,9 @@ from pathlib import Path
 import numpy as np
 
 from LGECore.errors import InputError
+from LGECore.requests import add_arguments, from_args
 
-APEX_HELP = "which end of the stack is the apex: auto (image geometry, else anatomy), first or last slice"
+from .request import AHARequest
 
 
 def parse_point(text):
@@ -33,11 +34,7 @@ def register(subparsers):
         "--rv-insertion", action="append", nargs="+", metavar="X,Y,Z", default=[],
         help="RV insertion point(s) in RAS mm as Slicer shows them: one (anterior) or two "
              "(anterior and inferior) for the whole stack, or one or two per slice")
-    parser.add_argument("--apex", choices=("auto", "first", "last"), default="auto", help=APEX_HELP)
-    parser.add_argument(
-        "--direction", choices=("auto", "anticlockwise", "clockwise"), default="auto",
-        help="segment numbering seen from the apex (auto = anticlockwise, the AHA convention; "
-             "clockwise corrects a mirrored image geometry)")
+    add_arguments(parser, AHARequest)
     parser.add_argument("-o", "--outdir", required=True, help="output folder")
     parser.set_defaults(func=run_aha)
 
@@ -55,7 +52,8 @@ def run_aha(args):
     texts = [text for group in args.rv_insertion for text in group]
     points_lps = ras_to_lps(np.array([parse_point(t) for t in texts])) if texts else None
 
-    result = segment_aha(labels, rv_insertion_lps=points_lps, apex=args.apex, direction=args.direction)
+    request = from_args(AHARequest, args)
+    result = segment_aha(labels, rv_insertion_lps=points_lps, apex=request.apex, direction=request.direction)
     table = quantify_aha(labels, result)
     protect = [p for p in (args.labels, args.image) if p]
     with atomic_output_dir(args.outdir) as staging:

@@ -13,6 +13,8 @@ DEMO_SCAR = dict(territory="LAD", transmurality=0.6, mvo=True)
 
 
 def register(subparsers):
+    from AHABullseyeLib.request import AHARequest
+    from LGECore.requests import add_arguments
     from ScarSegmentLib.cli import add_method_options
 
     run = subparsers.add_parser(
@@ -26,8 +28,8 @@ def register(subparsers):
     run.add_argument("--rv-insertion", nargs=3, type=float, action="append", metavar=("R", "A", "S"),
                      help="RV insertion point in RAS mm (as Slicer shows it); give the anterior "
                           "one, and optionally again for the inferior one")
-    run.add_argument("--apex", choices=("auto", "first", "last"), default="auto",
-                     help="which end of the stack is the apex (default: from the image geometry)")
+    add_arguments(run, AHARequest, only=("apex",),
+                  apex={"help": "which end of the stack is the apex (default: from the image geometry)"})
     run.add_argument("--seed", type=int, default=0, help="phantom seed when there is no INPUT")
     run.add_argument("--look", choices=("scanner", "emidec"), default="scanner",
                      help="phantom contrast when there is no INPUT: LGE as from a scanner "
