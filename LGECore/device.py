@@ -2,7 +2,8 @@
 
 from .errors import InputError
 
-DEVICE_CHOICES = ("auto", "cpu", "cuda")
+DEVICE_CHOICES = ("auto", "cpu", "cuda")  # what the panels offer; the command line leaves "auto" out
+COMMAND_LINE_DEVICES = DEVICE_CHOICES[1:]  # no --device means auto
 
 
 def check_device_name(device):

@@ -25,6 +25,7 @@ from slicer.ScriptedLoadableModule import (
 from slicer.util import VTKObservationMixin
 
 from LGECore import panel, scene, scene_tables
+from LGECore.device import DEVICE_CHOICES
 from ScarSegmentLib.request import METHODS
 
 # Python packages segmentation imports beyond Slicer's own: the network needs torch and MONAI,
@@ -72,7 +73,7 @@ class ScarSegmentParameterNode:
     remoteSegmentation: vtkMRMLSegmentationNode  # empty: found automatically
     method: Annotated[str, Choice(list(METHODS))] = "dl"
     sdCount: Annotated[float, WithinRange(1.0, 10.0)] = 5.0
-    device: Annotated[str, Choice(["auto", "cpu", "cuda"])] = "auto"
+    device: Annotated[str, Choice(list(DEVICE_CHOICES))] = "auto"
     weightsPath: pathlib.Path  # empty: the shipped model
     outputSegmentation: vtkMRMLSegmentationNode
     outputTable: vtkMRMLTableNode

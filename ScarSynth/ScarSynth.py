@@ -23,6 +23,7 @@ from slicer.ScriptedLoadableModule import (
 from slicer.util import VTKObservationMixin
 
 from LGECore import panel, scene
+from LGECore.device import DEVICE_CHOICES
 from LGECore.territories import TERRITORIES  # the panel's "custom" keeps the user's own choice
 
 # Python packages generation (and so its self-test) imports beyond Slicer's own.
@@ -83,7 +84,7 @@ class ScarSynthParameterNode:
     pattern: Annotated[str, Choice(["ischaemic", "midwall", "epicardial", "patchy"])] = "ischaemic"
     mvo: bool = False
     seed: Annotated[int, WithinRange(0, 2**31 - 1)] = 0
-    device: Annotated[str, Choice(["auto", "cpu", "cuda"])] = "auto"
+    device: Annotated[str, Choice(list(DEVICE_CHOICES))] = "auto"
     outputSegmentation: vtkMRMLSegmentationNode
     outputVolume: vtkMRMLScalarVolumeNode
 

@@ -5,13 +5,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Optional
 
+from LGECore.device import COMMAND_LINE_DEVICES
 from LGECore.errors import InputError, WeightsError
 from LGECore.models import is_model_name
 from LGECore.requests import option
 
 METHODS = ("dl", "nsd", "fwhm")  # deep network, n SD above remote myocardium, FWHM
 THRESHOLD_METHODS = ("nsd", "fwhm")
-DEVICES = ("cpu", "cuda")
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,7 @@ class SegmentRequest:
                               "use; default: the deep network's", metavar="LABELS")
     remote: Optional[str] = option(None, "--remote", "mask of remote myocardium (non-zero voxels); "
                                                      "default: found automatically", metavar="MASK")
-    device: Optional[str] = option(None, "--device", "device of the deep network", choices=DEVICES)
+    device: Optional[str] = option(None, "--device", "device of the deep network", choices=COMMAND_LINE_DEVICES)
     weights: Optional[str] = option(None, "--weights", "other network weights (.safetensors)", metavar="PATH")
     spacing: Optional[tuple] = option(None, "--spacing", "voxel spacing in mm (column, row, slice) for files "
                                                          "whose header lost it", nargs=3, type=float,

@@ -3,6 +3,8 @@
 Several GPUs or nodes: `torchrun --nproc_per_node N -m ScarSynthLib.cli train-seg ...`.
 """
 
+from LGECore.device import COMMAND_LINE_DEVICES
+
 
 def register(subparsers):
     parser = subparsers.add_parser(
@@ -37,7 +39,7 @@ def register(subparsers):
     parser.add_argument("--extra-train", action="append", metavar="DIR",
                         help="another EMIDEC-layout dataset used for training only, e.g. phantoms (repeatable)")
     parser.add_argument("--validation-cases", type=int, help="cases held out when no split file is given")
-    parser.add_argument("--device", choices=("cpu", "cuda"), help="default: a GPU when there is one")
+    parser.add_argument("--device", choices=COMMAND_LINE_DEVICES, help="default: a GPU when there is one")
     parser.add_argument("--threads", type=int, help="CPU threads per process")
     parser.add_argument("--workers", type=int, help="data loader worker processes")
     parser.add_argument("--seed", type=int, help="seed of the validation split, the initial weights and the patches "

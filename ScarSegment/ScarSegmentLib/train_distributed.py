@@ -2,7 +2,7 @@
 
 import os
 
-from LGECore.errors import InputError
+from LGECore.device import wants_cuda
 
 
 class Distributed:
@@ -15,9 +15,7 @@ class Distributed:
         self.world_size = int(os.environ.get("WORLD_SIZE", "1"))
         self.rank = int(os.environ.get("RANK", "0"))
         local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-        use_cuda = device_name == "cuda" or (not device_name and torch.cuda.is_available())
-        if use_cuda and not torch.cuda.is_available():
-            raise InputError("device 'cuda' was asked for but no GPU is available.")
+        use_cuda = wants_cuda(device_name)  # each process takes the GPU of its local rank
         self.device = torch.device(f"cuda:{local_rank}" if use_cuda else "cpu")
         if use_cuda:
             torch.cuda.set_device(self.device)
