@@ -12,8 +12,9 @@ from pathlib import Path
 import numpy as np
 
 from LGECore.errors import InputError, ScarSynthError
+from LGECore.requests import add_arguments
 
-from .scar_patterns import PATTERNS
+from .request import RenderRequest, ScarRequest
 
 SYNTH_CASE_PREFIX = "Case_Psyn"  # 'Case_P...': has scar, as EMIDEC names pathological cases
 
@@ -65,22 +66,11 @@ def register(subparsers):
 
 
 def _add_scar_options(parser):
-    parser.add_argument("--transmurality", type=float, default=0.5,
-                        help="mean fraction of the wall the scar spans, 0..1 (default 0.5)")
-    parser.add_argument("--extent", type=float, default=1.0,
-                        help="fraction of the chosen segments' wall the scar covers (default 1)")
-    parser.add_argument("--mvo", action="store_true",
-                        help="add an MVO core (needs transmurality >= 0.75)")
-    parser.add_argument("--pattern", choices=PATTERNS, default="ischaemic", help="scar pattern")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (same seed, same scar)")
+    add_arguments(parser, ScarRequest)
 
 
 def _add_render_options(parser):
-    parser.add_argument("--steps", type=int, default=25, help="diffusion sampling steps (default 25)")
-    parser.add_argument("--weights", help="diffusion weights (.safetensors) instead of the shipped model")
-    parser.add_argument("--device", help="torch device, e.g. cpu or cuda (default: cuda if present)")
-    parser.add_argument("--mask-only", action="store_true",
-                        help="write the scar labels and params only; no image is synthesised")
+    add_arguments(parser, RenderRequest)
 
 
 def parse_segments(text):
