@@ -28,3 +28,24 @@ class RenderRequest:
     device: Optional[str] = option(None, "--device", "torch device, e.g. cpu or cuda (default: cuda if present)")
     mask_only: bool = option(False, "--mask-only", "write the scar labels and params only; no image is synthesised",
                              action="store_true")
+
+
+@dataclass(frozen=True)
+class GeneratorTrainingRequest:
+    """The options train-synth and train-joint share; `run_options()` are the training function's."""
+    steps: int = option(3000, "--steps", "training steps (default 3000)", type=int)
+    batch_size: int = option(16, "--batch-size", "slices per step (default 16)", type=int)
+    learning_rate: float = option(2e-4, "--learning-rate", "learning rate (default 0.0002)", type=float)
+    resume: bool = option(False, "--resume", "continue the run in --output from its checkpoint", action="store_true")
+    device: Optional[str] = option(None, "--device", "cpu, cuda, cuda:1 ... (default: cuda when present)")
+    threads: Optional[int] = option(None, "--threads", "CPU threads for torch (default: torch's choice)", type=int)
+    checkpoint_every: int = option(200, "--checkpoint-every", "steps between checkpoints", type=int)
+    max_cases: Optional[int] = option(None, "--max-cases", "train on the first N training cases only", type=int)
+    seed: int = option(0, "--seed", "random seed (default 0)", type=int)
+    no_progress: bool = option(False, "--no-progress", "no progress bar", action="store_true")
+
+    def run_options(self):
+        """Keyword arguments of train_synth / train_joint."""
+        return dict(steps=self.steps, batch_size=self.batch_size, learning_rate=self.learning_rate,
+                    resume=self.resume, device=self.device, seed=self.seed, checkpoint_every=self.checkpoint_every,
+                    max_cases=self.max_cases, progress=not self.no_progress)

@@ -3,20 +3,15 @@ segmenter trained together with a segmentation-consistency loss) and `scarsynth 
 
 from pathlib import Path
 
+from LGECore.requests import add_arguments, from_args
+
+from .request import GeneratorTrainingRequest
+
 
 def _common_arguments(parser):
     parser.add_argument("dataset_dir", type=Path, help="dataset in the EMIDEC layout (Case_X/Images, Case_X/Contours)")
     parser.add_argument("-o", "--output", type=Path, required=True, help="folder for checkpoints, loss log and weights")
-    parser.add_argument("--steps", type=int, default=3000, help="training steps (default 3000)")
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--learning-rate", type=float, default=2e-4)
-    parser.add_argument("--resume", action="store_true", help="continue the run in --output from its checkpoint")
-    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when present)")
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
-    parser.add_argument("--checkpoint-every", type=int, default=200, help="steps between checkpoints")
-    parser.add_argument("--max-cases", type=int, default=None, help="train on the first N training cases only")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_arguments(parser, GeneratorTrainingRequest)
 
 
 def _set_threads(args):
@@ -30,10 +25,8 @@ def _train_synth(args):
     from .diffusion_train import train_synth
 
     _set_threads(args)
-    train_synth(args.dataset_dir, args.output, steps=args.steps, batch_size=args.batch_size,
-                learning_rate=args.learning_rate, resume=args.resume, device=args.device,
-                seed=args.seed, checkpoint_every=args.checkpoint_every, max_cases=args.max_cases,
-                init_weights=args.init_weights, progress=not args.no_progress)
+    train_synth(args.dataset_dir, args.output, init_weights=args.init_weights,
+                **from_args(GeneratorTrainingRequest, args).run_options())
     return 0
 
 
@@ -41,12 +34,9 @@ def _train_joint(args):
     from .joint_train import train_joint
 
     _set_threads(args)
-    train_joint(args.dataset_dir, args.output, steps=args.steps, batch_size=args.batch_size,
-                learning_rate=args.learning_rate, resume=args.resume, device=args.device,
-                seed=args.seed, checkpoint_every=args.checkpoint_every, max_cases=args.max_cases,
-                generator_weights=args.generator_weights, consistency_weight=args.consistency_weight,
-                segmenter_warmup=args.segmenter_warmup,
-                progress=not args.no_progress)
+    train_joint(args.dataset_dir, args.output, generator_weights=args.generator_weights,
+                consistency_weight=args.consistency_weight, segmenter_warmup=args.segmenter_warmup,
+                **from_args(GeneratorTrainingRequest, args).run_options())
     return 0
 
 
