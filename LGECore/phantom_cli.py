@@ -1,11 +1,38 @@
 """`scarsynth phantom`: write a synthetic LGE stack, its labels, true AHA map and truth JSON."""
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import InputError
+from .phantom_intensity import LOOKS
+from .requests import add_arguments, from_args, option
+from .territories import TERRITORIES
 
 SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".mha")  # single-file formats only
+
+
+@dataclass(frozen=True)
+class PhantomRequest:
+    """The phantom's options (the scar's place, a territory or segments, is given beside them)."""
+    seed: int = option(0, "--seed", "random seed: one seed, one phantom (default 0)", type=int)
+    slices: int = option(10, "--slices", "number of short-axis slices (>= 3)", type=int)
+    pixel_spacing: float = option(1.5, "--pixel-spacing", "pixel size in mm (default 1.5)", type=float, metavar="MM")
+    slice_spacing: float = option(10.0, "--slice-spacing", "slice spacing in mm (default 10)", type=float, metavar="MM")
+    matrix: int = option(160, "--matrix", "rows = columns of each slice", type=int)
+    transmurality: float = option(0.5, "--transmurality", "scar depth as a fraction of the wall, (0, 1]", type=float)
+    mvo: bool = option(False, "--mvo", "add microvascular obstruction in the scar", action="store_true")
+    apex_last: bool = option(False, "--apex-last", "slice 0 at the base instead of the apex", action="store_true")
+    no_rv: bool = option(False, "--no-rv", "do not label the RV blood pool (5)", action="store_true")
+    look: str = option("emidec", "--look", "grey levels: the low-contrast 8-bit EMIDEC export (default), scanner "
+                                           "LGE contrast (magnitude, myocardium nulled near 0) or PSIR "
+                                           "(phase-sensitive: myocardium darker than air)", choices=LOOKS)
+
+    def phantom_options(self):
+        """Keyword arguments of make_phantom."""
+        return dict(seed=self.seed, n_slices=self.slices, pixel_spacing=self.pixel_spacing,
+                    slice_spacing=self.slice_spacing, matrix_size=self.matrix, apex_first=not self.apex_last,
+                    transmurality=self.transmurality, mvo=self.mvo, with_rv=not self.no_rv, look=self.look)
 
 
 def output_paths(image_path):
@@ -38,13 +65,8 @@ def run_phantom(args):
     from .phantom import make_phantom
 
     paths = output_paths(args.output)
-    phantom = make_phantom(
-        seed=args.seed, n_slices=args.slices, pixel_spacing=args.pixel_spacing,
-        slice_spacing=args.slice_spacing, matrix_size=args.matrix,
-        apex_first=not args.apex_last,
-        scar_segments=_segments(args.segments) if args.segments else (),
-        territory=args.territory, transmurality=args.transmurality, mvo=args.mvo,
-        with_rv=not args.no_rv, look=args.look)
+    phantom = make_phantom(scar_segments=_segments(args.segments) if args.segments else (),
+                           territory=args.territory, **from_args(PhantomRequest, args).phantom_options())
     # All four files appear together, or none does.
     with io.atomic_output_dir(paths["image"].resolve().parent) as staging:
         io.write_volume(phantom.image, staging / paths["image"].name)
@@ -64,21 +86,8 @@ def register(subparsers):
         description="Synthetic LGE stack: OUT image, OUT_labels, OUT_aha (true AHA segments) and "
                     "OUT_truth.json (insertion points, per-segment scar, ...). Deterministic by seed.")
     parser.add_argument("-o", "--output", required=True, help="image path, e.g. case.nii.gz")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--slices", type=int, default=10, help="number of short-axis slices (>= 3)")
-    parser.add_argument("--pixel-spacing", type=float, default=1.5, metavar="MM")
-    parser.add_argument("--slice-spacing", type=float, default=10.0, metavar="MM")
-    parser.add_argument("--matrix", type=int, default=160, help="rows = columns of each slice")
+    add_arguments(parser, PhantomRequest)
     scar = parser.add_mutually_exclusive_group()
-    scar.add_argument("--territory", choices=("LAD", "RCA", "LCX"), type=str.upper)
+    scar.add_argument("--territory", choices=tuple(TERRITORIES), type=str.upper)
     scar.add_argument("--segments", help="AHA segments holding scar, e.g. 1,2,7")
-    parser.add_argument("--transmurality", type=float, default=0.5,
-                        help="scar depth as a fraction of the wall, (0, 1]")
-    parser.add_argument("--mvo", action="store_true", help="add microvascular obstruction in the scar")
-    parser.add_argument("--apex-last", action="store_true", help="slice 0 at the base instead of the apex")
-    parser.add_argument("--no-rv", action="store_true", help="do not label the RV blood pool (5)")
-    parser.add_argument("--look", choices=("emidec", "scanner", "psir"), default="emidec",
-                        help="grey levels: the low-contrast 8-bit EMIDEC export (default), "
-                             "scanner LGE contrast (magnitude, myocardium nulled near 0) or PSIR "
-                             "(phase-sensitive: myocardium darker than air)")
     parser.set_defaults(func=run_phantom)
