@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-for module in ("AHABullseye", "ScarSegment", "ScarSynth"):
+for module in ("", "AHABullseye", "ScarSegment", "ScarSynth"):  # "": LGECore at the root
     sys.path.insert(0, str(REPO / module))
 
 from AHABullseyeLib.aha import segment_aha  # noqa: E402

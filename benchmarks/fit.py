@@ -18,7 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-for module in ("AHABullseye", "ScarSegment", "ScarSynth"):
+for module in ("", "AHABullseye", "ScarSegment", "ScarSynth"):  # "": LGECore at the root
     sys.path.insert(0, str(REPO / module))
 
 from ScarSegmentLib import data as D  # noqa: E402

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-for module in ("AHABullseye", "ScarSegment"):
+for module in ("", "AHABullseye", "ScarSegment"):  # "": LGECore at the root
     sys.path.insert(0, str(ROOT / module))
 
 from LGECore import labels as L  # noqa: E402
