@@ -160,9 +160,11 @@ class AHABullseyeWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def onApplyButton(self) -> None:
         with slicer.util.tryWithErrorDisplay(_("AHA analysis failed."), waitCursor=True):
             panel.ensure_dependencies(self.resourcePath("requirements.txt"), need_torch=False)
-            with panel.PanelProgress(self.ui.progressBar, None, self.ui.statusLabel) as progress:
-                bullseyePath = os.path.join(slicer.app.temporaryPath, "AHABullseye", "bullseye.png")
-                result = self.logic.process(self._parameterNode, progress=progress, bullseyePath=bullseyePath)
+            bullseyePath = os.path.join(slicer.app.temporaryPath, "AHABullseye", "bullseye.png")
+            # About a second of work: no Cancel button, the steps show on the progress bar.
+            result = panel.run_from_panel(
+                lambda progress: self.logic.process(self._parameterNode, progress=progress, bullseyePath=bullseyePath),
+                self.ui.progressBar, None, self.ui.statusLabel)
             self.ui.statusLabel.text = result.summary
             if result.bullseyePng:
                 pixmap = qt.QPixmap(result.bullseyePng)

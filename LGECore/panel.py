@@ -52,3 +52,15 @@ class PanelProgress:
         slicer.app.processEvents()  # let the Cancel click arrive
         if self.cancelled:
             raise Cancelled("Cancelled by the user.")
+
+
+def run_from_panel(work, progress_bar, cancel_button=None, status_label=None, cancelled="Cancelled."):
+    """What every panel's Apply does with long work: `work(progress)` with the panel's progress bar,
+    Cancel button and status line as its progress; returns work's result, or `cancelled` (the
+    panel's words for it) when the user pressed Cancel. The work itself may run in the background
+    through LGECore.background.run_in_background, calling `progress` all the while."""
+    try:
+        with PanelProgress(progress_bar, cancel_button, status_label) as progress:
+            return work(progress)
+    except Cancelled:
+        return cancelled

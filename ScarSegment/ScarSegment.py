@@ -185,11 +185,9 @@ class ScarSegmentWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             panel.ensure_dependencies(self.resourcePath("requirements.txt"), needTorch)
             self.ui.applyButton.enabled = False
             try:
-                with panel.PanelProgress(
-                        self.ui.progressBar, self.ui.cancelButton, self.ui.statusLabel) as progress:
-                    summary = self.logic.process(self._parameterNode, progress=progress)
-            except panel.Cancelled:
-                summary = _("Cancelled.")
+                summary = panel.run_from_panel(
+                    lambda progress: self.logic.process(self._parameterNode, progress=progress),
+                    self.ui.progressBar, self.ui.cancelButton, self.ui.statusLabel, _("Cancelled."))
             finally:
                 self._checkCanApply()
             self.ui.statusLabel.text = summary

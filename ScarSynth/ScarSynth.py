@@ -223,11 +223,9 @@ class ScarSynthWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             panel.ensure_dependencies(self.resourcePath("requirements.txt"), needTorch)
             self.ui.previewMaskButton.enabled = self.ui.generateButton.enabled = False
             try:
-                with panel.PanelProgress(
-                        self.ui.progressBar, self.ui.cancelButton, self.ui.statusLabel) as progress:
-                    summary = method(self._parameterNode, progress=progress)
-            except panel.Cancelled:
-                summary = _("Cancelled.")
+                summary = panel.run_from_panel(
+                    lambda progress: method(self._parameterNode, progress=progress),
+                    self.ui.progressBar, self.ui.cancelButton, self.ui.statusLabel, _("Cancelled."))
             finally:
                 self._checkCanApply()
             self.ui.statusLabel.text = summary

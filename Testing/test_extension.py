@@ -252,3 +252,25 @@ def test_ground_package_cmake_installs_every_file():
     assert "ctkMacroCompilePythonScript(" in text and "TARGET_NAME LGECore" in text
     assert re.search(r"GLOB_RECURSE LGECORE_PYTHON_SCRIPTS .*\n\s*\*\.py", text)
     assert "${Slicer_INSTALL_QTSCRIPTEDMODULES_LIB_DIR}/LGECore" in text
+
+
+def test_every_panel_runs_its_work_through_one_helper():
+    """run_from_panel shows the bar while the work runs, hides it after, and turns Cancel into the
+    panel's words; the three module files all use it."""
+    from types import SimpleNamespace
+
+    from LGECore.panel import Cancelled, run_from_panel
+
+    bar, label = SimpleNamespace(value=50, visible=False), SimpleNamespace(text="")
+    seen = []
+    assert run_from_panel(lambda progress: seen.append(bar.visible) or "done", bar, None, label) == "done"
+    assert seen == [True] and bar.visible is False and bar.value == 0
+
+    def cancelled(progress):
+        raise Cancelled("Cancelled by the user.")
+
+    assert run_from_panel(cancelled, bar, None, label, cancelled="Abgebrochen.") == "Abgebrochen."
+    assert bar.visible is False
+    for module in MODULES:
+        text = _module_file(module).read_text()
+        assert "panel.run_from_panel(" in text and "PanelProgress(" not in text
