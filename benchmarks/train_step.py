@@ -1,0 +1,81 @@
+"""Cost of one training step of the segmenter: fp32 against bfloat16 autocast, side by side.
+
+    python benchmarks/train_step.py [--threads 2] [--steps 8]
+
+For each network width, batch size and patch size it times forward, loss and backward with the
+project's loss (Dice + weighted cross-entropy + KL to soft labels) and AdamW on random patches,
+first in fp32, then under torch.autocast("cpu", dtype=torch.bfloat16), in the same process, and
+prints steps per second and the speed-up. Random data: this measures speed only, not accuracy.
+"""
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+for module in ("", "AHABullseye", "ScarSegment", "ScarSynth"):  # "": LGECore at the root
+    sys.path.insert(0, str(REPO / module))
+
+CONFIGS = (  # (features per level, batch, patch)
+    ((16, 32, 64, 128, 256), 16, 128),
+    ((32, 64, 128, 256, 512), 16, 128),
+    ((32, 64, 128, 256, 512), 32, 96),
+)
+
+
+def _step_seconds(network, loss_function, optimizer, images, labels, bfloat16, steps):
+    """Mean seconds of one optimiser step, after two warm-up steps."""
+    import torch
+
+    def step():
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bfloat16):
+            loss, _ = loss_function(network(images), labels)
+        optimizer.zero_grad(set_to_none=True)
+        loss.float().backward()
+        optimizer.step()
+
+    for _ in range(2):
+        step()
+    started = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return (time.perf_counter() - started) / steps
+
+
+def measure(channels, batch, patch, steps):
+    """(fp32 seconds per step, bfloat16 seconds per step) for one configuration."""
+    import torch
+
+    from ScarSegmentLib.losses import RobustSegmentationLoss
+    from ScarSegmentLib.network import NetworkSettings, build_network
+
+    torch.manual_seed(0)
+    settings = NetworkSettings(channels=channels, patch_size=patch)
+    network = build_network(settings).train()
+    loss_function = RobustSegmentationLoss(settings.num_classes, (1.0, 1.0, 1.0, 2.0, 3.0))
+    optimizer = torch.optim.AdamW(network.parameters(), lr=1e-4)
+    images = torch.rand(batch, settings.in_channels, patch, patch)
+    labels = torch.randint(0, settings.num_classes, (batch, 1, patch, patch))
+    return tuple(_step_seconds(network, loss_function, optimizer, images, labels, bf16, steps)
+                 for bf16 in (False, True))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=8, help="timed steps per configuration")
+    args = parser.parse_args()
+    import torch
+
+    torch.set_num_threads(args.threads)
+    print(f"{args.threads} CPU thread(s), {args.steps} timed steps each")
+    print(f"{'features':22s} {'batch':>5s} {'patch':>5s} {'fp32 it/s':>10s} {'bf16 it/s':>10s} {'speed-up':>8s}")
+    for channels, batch, patch in CONFIGS:
+        fp32, bf16 = measure(channels, batch, patch, args.steps)
+        print(f"{'-'.join(map(str, (channels[0], channels[-1]))):22s} {batch:5d} {patch:5d} "
+              f"{1 / fp32:10.2f} {1 / bf16:10.2f} {fp32 / bf16:7.2f}x")
+
+
+if __name__ == "__main__":
+    main()
