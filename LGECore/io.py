@@ -233,6 +233,15 @@ def _default_file_mode():
     return 0o666 & ~umask
 
 
+def check_outputs_spare_inputs(outdir, names, inputs):
+    """InputError if writing `names` into `outdir` would replace one of the input files."""
+    for name in names:
+        target = (Path(outdir) / name).resolve()
+        for path in inputs:
+            if path and Path(path).exists() and Path(path).resolve() == target:
+                raise InputError(f"Refusing to overwrite the input {path}; choose another output folder.")
+
+
 def write_volume(volume, path, protect=()):
     """Write a Volume atomically (format from the suffix; .seg.nrrd writes a Slicer segmentation).
 

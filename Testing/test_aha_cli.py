@@ -118,3 +118,19 @@ def test_bad_input_is_a_clean_error_and_writes_nothing(phantom_files, tmp_path):
         assert run.returncode == 2, run.stderr
         assert message in run.stderr and "Traceback" not in run.stderr
         assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("given_as", ["labels", "image"])
+def test_an_input_named_like_an_output_in_the_output_folder_is_never_overwritten(phantom_files, tmp_path, given_as):
+    """`aha DIR/aha_segments.nii.gz -o DIR` (or that file as --image) is refused before any work,
+    and the file is left byte for byte as it was."""
+    phantom, folder = phantom_files
+    victim = tmp_path / "aha_segments.nii.gz"
+    write_volume(phantom.labels, victim)
+    before = victim.read_bytes()
+    args = (["aha", victim] if given_as == "labels" else ["aha", folder / "labels.nii.gz", "--image", victim])
+    run = scarsynth(*args, "-o", tmp_path)
+    assert run.returncode == 2 and "Refusing to overwrite the input" in run.stderr, run.stderr
+    assert "Traceback" not in run.stderr
+    assert victim.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["aha_segments.nii.gz"]

@@ -9,6 +9,8 @@ from LGECore.requests import add_arguments, from_args
 
 from .request import AHARequest
 
+OUTPUT_FILES = ("aha.csv", "aha.json", "aha_segments.nii.gz", "bullseye.png")
+
 
 def parse_point(text):
     """'X,Y,Z' -> a float array of 3 numbers (InputError otherwise)."""
@@ -40,13 +42,15 @@ def register(subparsers):
 
 
 def run_aha(args):
-    from LGECore.io import atomic_output_dir, read_image, read_labels, write_volume
+    from LGECore.io import atomic_output_dir, check_outputs_spare_inputs, read_image, read_labels, write_volume
     from LGECore.volume import ras_to_lps
 
     from .aha import segment_aha
     from .quantify import quantify_aha
     from .report import bullseye_title, draw_scar_bullseye, record, spacing_warning, write_csv, write_json
 
+    # Before any work: an input inside the output folder under an output's name would be replaced.
+    check_outputs_spare_inputs(args.outdir, OUTPUT_FILES, (args.labels, args.image))
     image = read_image(args.image) if args.image else None
     labels = read_labels(args.labels, like=image)
     texts = [text for group in args.rv_insertion for text in group]

@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 from LGECore.errors import InputError, WeightsError
+from LGECore.io import check_outputs_spare_inputs
 from LGECore.progress import report
 from LGECore.requests import add_arguments, from_args
 
@@ -41,15 +42,6 @@ def register(subparsers):
                           help="write the metrics: .json or .csv for one case, .csv for folders")
     add_spacing_option(evaluate)
     evaluate.set_defaults(func=run_evaluate)
-
-
-def check_outputs_spare_inputs(outdir, names, inputs):
-    """InputError if writing `names` into `outdir` would replace one of the input files."""
-    for name in names:
-        target = (Path(outdir) / name).resolve()
-        for path in inputs:
-            if path and Path(path).exists() and Path(path).resolve() == target:
-                raise InputError(f"Refusing to overwrite the input {path}; choose another output folder.")
 
 
 def check_metrics_output(output, inputs, folders):

@@ -73,7 +73,8 @@ def run_command(args):
     from LGECore.progress import report
     from LGECore.requests import from_args
     from LGECore.volume import ras_to_lps
-    from ScarSegmentLib.cli import check_outputs_spare_inputs, load_inputs
+    from LGECore.io import check_outputs_spare_inputs
+    from ScarSegmentLib.cli import load_inputs
     from ScarSegmentLib.pipeline import FILES, run_pipeline
     from ScarSegmentLib.request import SegmentRequest
 
