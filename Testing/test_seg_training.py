@@ -163,6 +163,15 @@ def test_bad_settings_are_named():
         make_config("cpu", class_weights=(1.0, 1.0, 0.0, 2.0, 3.0))
     with pytest.raises(InputError, match="class_weights needs 5 positive"):
         make_config("cpu", class_weights=(1.0, 1.0))
+    # A NaN weight made every network weight NaN; no epoch exported an untrained model; a negative
+    # seed failed deep inside the run.
+    with pytest.raises(InputError, match="class_weights needs 5 positive"):
+        make_config("cpu", class_weights=(float("nan"), 1.0, 1.0, 1.0, 1.0))
+    for name, value in (("epochs", 0), ("seed", -1), ("batch_size", 0), ("iterations_per_epoch", 0), ("workers", -2)):
+        with pytest.raises(InputError, match=f"--{name.replace('_', '-')} must be a whole number"):
+            make_config("cpu", **{name: value})
+    with pytest.raises(InputError, match="--learning-rate must be a finite number"):
+        make_config("cpu", learning_rate=float("inf"))
 
 
 def test_stratified_split_holds_out_each_kind():

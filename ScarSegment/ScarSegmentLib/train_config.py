@@ -1,5 +1,6 @@
 """The segmenter's training settings: TrainConfig, its presets and make_config."""
 
+import math
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -85,8 +86,26 @@ def make_config(preset="cpu", **overrides):
     unknown = [k for k in overrides if k not in TrainConfig.__dataclass_fields__]
     if unknown:
         raise InputError(f"Unknown training settings: {', '.join(unknown)}.")
+    _check_overrides(overrides, config)
+    return replace(config, preset=preset, network=replace(config.network, **network_fields), **overrides)
+
+
+# Settings that must be whole numbers of at least this (a run with no step would export an
+# untrained model; a negative seed is refused by numpy deep inside the run).
+_AT_LEAST = {"epochs": 1, "iterations_per_epoch": 1, "batch_size": 1, "validation_cases": 0, "seed": 0,
+             "threads": 0, "workers": 0}
+
+
+def _check_overrides(overrides, config):
+    """InputError naming the first setting that cannot make a working run."""
+    for name, least in _AT_LEAST.items():
+        value = overrides.get(name)
+        if value is not None and (not isinstance(value, int) or value < least):
+            raise InputError(f"--{name.replace('_', '-')} must be a whole number of at least {least}; got {value}.")
+    learning_rate = overrides.get("learning_rate", config.learning_rate)
+    if not (math.isfinite(learning_rate) and learning_rate >= 0):
+        raise InputError(f"--learning-rate must be a finite number of at least 0; got {learning_rate}.")
     weights = overrides.get("class_weights", config.class_weights)
-    if len(weights) != config.network.num_classes or min(weights) <= 0:
+    if len(weights) != config.network.num_classes or not all(math.isfinite(w) and w > 0 for w in weights):
         raise InputError(f"class_weights needs {config.network.num_classes} positive numbers (background, "
                          f"blood pool, myocardium, scar, MVO); got {list(weights)}.")
-    return replace(config, preset=preset, network=replace(config.network, **network_fields), **overrides)
