@@ -76,6 +76,8 @@ def make_phantom(seed=0, n_slices=10, pixel_spacing=1.5, slice_spacing=10.0, mat
     `look="scanner"` gives LGE contrast as it comes from a scanner (myocardium nulled near 0);
     `look="psir"` the phase-sensitive reconstruction (myocardium below air, stored with an offset).
     """
+    if seed is not None and (not isinstance(seed, (int, np.integer)) or seed < 0):
+        raise InputError(f"The seed must be a whole number of at least 0 (or None); got {seed!r}.")
     segments = _checked_scar(n_slices, pixel_spacing, slice_spacing, matrix_size, transmurality, look,
                              scar_segments, territory, mvo)
     n_slices, matrix_size = int(n_slices), int(matrix_size)

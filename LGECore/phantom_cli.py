@@ -6,7 +6,7 @@ from pathlib import Path
 
 from .errors import InputError
 from .phantom_intensity import LOOKS
-from .requests import add_arguments, from_args, option
+from .requests import add_arguments, from_args, option, seed
 from .territories import TERRITORIES
 
 SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".mha")  # single-file formats only
@@ -15,7 +15,7 @@ SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".mha")  # single-file formats only
 @dataclass(frozen=True)
 class PhantomRequest:
     """The phantom's options (the scar's place, a territory or segments, is given beside them)."""
-    seed: int = option(0, "--seed", "random seed: one seed, one phantom (default 0)", type=int)
+    seed: int = option(0, "--seed", "random seed: one seed, one phantom (default 0)", type=seed)
     slices: int = option(10, "--slices", "number of short-axis slices (>= 3)", type=int)
     pixel_spacing: float = option(1.5, "--pixel-spacing", "pixel size in mm (default 1.5)", type=float, metavar="MM")
     slice_spacing: float = option(10.0, "--slice-spacing", "slice spacing in mm (default 10)", type=float, metavar="MM")

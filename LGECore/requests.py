@@ -6,6 +6,7 @@ from parsed arguments (`from_args`); the class's `check()` holds the checks that
 and Python all pass through.
 """
 
+import argparse
 from dataclasses import MISSING, field, fields
 
 
@@ -30,3 +31,15 @@ def from_args(request_class, args):
     """The request whose fields are the parsed arguments of the same names."""
     values = {item.name: getattr(args, item.name) for item in fields(request_class) if hasattr(args, item.name)}
     return request_class(**values)
+
+
+def seed(text):
+    """argparse type of a random seed: a whole number of at least 0 (numpy refuses negative ones),
+    so a bad seed is a one-line usage error before any work."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"a seed is a whole number of at least 0; got {text!r}")
+    return value

@@ -200,3 +200,23 @@ def test_cli_info_prints_versions_and_model_folders():
 def test_cli_without_command_explains_usage():
     result = subprocess.run([sys.executable, "-m", "ScarSynthLib.cli"], capture_output=True, text=True)
     assert result.returncode == 2 and "COMMAND" in result.stderr
+
+
+@pytest.mark.parametrize("command", [
+    ["phantom", "-o", "{tmp}/p.nii.gz"], ["run", "-o", "{tmp}/run"], ["synth", "a.nii.gz", "b.nii.gz", "--territory", "LAD",
+                                                                       "-o", "{tmp}/s"],
+    ["synth-dataset", "{tmp}", "-o", "{tmp}/d"], ["train-synth", "{tmp}", "-o", "{tmp}/t"], ["train-joint", "{tmp}", "-o", "{tmp}/j"],
+    ["train-seg", "{tmp}", "-o", "{tmp}/m"], ["evaluate-synth", "{tmp}"]])
+def test_a_negative_seed_is_a_usage_error_in_every_command(command, tmp_path):
+    """numpy refuses negative seeds deep inside the work; every command refuses them on entry."""
+    args = [part.replace("{tmp}", str(tmp_path)) for part in command] + ["--seed", "-1"]
+    run = subprocess.run([sys.executable, "-m", "ScarSynthLib.cli", *args], capture_output=True, text=True)
+    assert run.returncode == 2 and "a seed is a whole number of at least 0" in run.stderr, run.stderr
+    assert "Traceback" not in run.stderr and sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_make_phantom_refuses_a_negative_seed():
+    from LGECore.phantom import make_phantom
+
+    with pytest.raises(ScarSynthError, match="seed must be a whole number"):
+        make_phantom(seed=-1)

@@ -4,6 +4,7 @@ Several GPUs or nodes: `torchrun --nproc_per_node N -m ScarSynthLib.cli train-se
 """
 
 from LGECore.device import COMMAND_LINE_DEVICES
+from LGECore.requests import seed
 
 
 def register(subparsers):
@@ -42,7 +43,7 @@ def register(subparsers):
     parser.add_argument("--device", choices=COMMAND_LINE_DEVICES, help="default: a GPU when there is one")
     parser.add_argument("--threads", type=int, help="CPU threads per process")
     parser.add_argument("--workers", type=int, help="data loader worker processes")
-    parser.add_argument("--seed", type=int, help="seed of the validation split, the initial weights and the patches "
+    parser.add_argument("--seed", type=seed, help="seed of the validation split, the initial weights and the patches "
                         "drawn (default 0); a fine-tuning run draws other patches than its parent, whatever the seed")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)

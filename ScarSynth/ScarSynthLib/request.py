@@ -5,7 +5,7 @@ shared by `scarsynth synth` and `scarsynth synth-dataset`."""
 from dataclasses import dataclass
 from typing import Optional
 
-from LGECore.requests import option
+from LGECore.requests import option, seed
 
 from .scar_patterns import PATTERNS
 
@@ -18,7 +18,7 @@ class ScarRequest:
                            type=float)
     mvo: bool = option(False, "--mvo", "add an MVO core (needs transmurality >= 0.75)", action="store_true")
     pattern: str = option("ischaemic", "--pattern", "scar pattern", choices=PATTERNS)
-    seed: int = option(0, "--seed", "random seed (same seed, same scar)", type=int)
+    seed: int = option(0, "--seed", "random seed (same seed, same scar)", type=seed)
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ class GeneratorTrainingRequest:
     threads: Optional[int] = option(None, "--threads", "CPU threads for torch (default: torch's choice)", type=int)
     checkpoint_every: int = option(200, "--checkpoint-every", "steps between checkpoints", type=int)
     max_cases: Optional[int] = option(None, "--max-cases", "train on the first N training cases only", type=int)
-    seed: int = option(0, "--seed", "random seed (default 0)", type=int)
+    seed: int = option(0, "--seed", "random seed (default 0)", type=seed)
     no_progress: bool = option(False, "--no-progress", "no progress bar", action="store_true")
 
     def run_options(self):

@@ -14,7 +14,7 @@ DEMO_SCAR = dict(territory="LAD", transmurality=0.6, mvo=True)
 
 def register(subparsers):
     from AHABullseyeLib.request import AHARequest
-    from LGECore.requests import add_arguments
+    from LGECore.requests import add_arguments, seed
     from ScarSegmentLib.cli import add_method_options
 
     run = subparsers.add_parser(
@@ -30,7 +30,7 @@ def register(subparsers):
                           "one, and optionally again for the inferior one")
     add_arguments(run, AHARequest, only=("apex",),
                   apex={"help": "which end of the stack is the apex (default: from the image geometry)"})
-    run.add_argument("--seed", type=int, default=0, help="phantom seed when there is no INPUT")
+    run.add_argument("--seed", type=seed, default=0, help="phantom seed when there is no INPUT")
     run.add_argument("--look", choices=("scanner", "emidec"), default="scanner",
                      help="phantom contrast when there is no INPUT: LGE as from a scanner "
                           "(default) or the low-contrast 8-bit EMIDEC export")
@@ -69,11 +69,10 @@ def resolve_method(args, request):
 
 
 def run_command(args):
-    from LGECore.io import check_output_dir
+    from LGECore.io import check_output_dir, check_outputs_spare_inputs
     from LGECore.progress import report
     from LGECore.requests import from_args
     from LGECore.volume import ras_to_lps
-    from LGECore.io import check_outputs_spare_inputs
     from ScarSegmentLib.cli import load_inputs
     from ScarSegmentLib.pipeline import FILES, run_pipeline
     from ScarSegmentLib.request import SegmentRequest

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from LGECore.errors import InputError, ScarSynthError
-from LGECore.requests import add_arguments
+from LGECore.requests import add_arguments, seed
 
 from .request import RenderRequest, ScarRequest
 
@@ -55,7 +55,7 @@ def register(subparsers):
                     "synth_dataset.json. Each case appears complete or not at all.")
     dataset.add_argument("dataset", help="dataset folder in the EMIDEC layout")
     dataset.add_argument("-n", "--cases", type=int, default=200, help="number of synthetic cases")
-    dataset.add_argument("--seed", type=int, default=0, help="random seed of the whole set")
+    dataset.add_argument("--seed", type=seed, default=0, help="random seed of the whole set")
     dataset.add_argument("--non-ischaemic", type=float, default=0.0,
                          help="share (0..1) of mid-wall, epicardial and patchy scars (default 0)")
     dataset.add_argument("--resume", action="store_true",

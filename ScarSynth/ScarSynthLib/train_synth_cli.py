@@ -3,7 +3,7 @@ segmenter trained together with a segmentation-consistency loss) and `scarsynth 
 
 from pathlib import Path
 
-from LGECore.requests import add_arguments, from_args
+from LGECore.requests import add_arguments, from_args, seed
 
 from .request import GeneratorTrainingRequest
 
@@ -71,7 +71,7 @@ def register(subparsers):
     evaluate.add_argument("dataset_dir", type=Path, help="dataset in the EMIDEC layout")
     evaluate.add_argument("--weights", default=None, help="generator weights (default: the shipped model)")
     evaluate.add_argument("--steps", type=int, default=25, help="sampling steps = network evaluations (<= 50)")
-    evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument("--seed", type=seed, default=0)
     evaluate.add_argument("--strength", type=float, default=None,
                           help="1 = start from pure noise; below 1 from a noised label template "
                                "(default: the weights' recommended value)")
