@@ -35,3 +35,13 @@ def choose_device(device=None):
         return torch.device("cpu")
     text = str(device or "")
     return torch.device(text if text.startswith("cuda") else "cuda")
+
+
+def device_option(text):
+    """argparse type of a --device option: the name checked on entry, before any work."""
+    import argparse
+
+    try:
+        return check_device_name(text)
+    except InputError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None

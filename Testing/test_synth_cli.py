@@ -220,3 +220,12 @@ def test_make_phantom_refuses_a_negative_seed():
 
     with pytest.raises(ScarSynthError, match="seed must be a whole number"):
         make_phantom(seed=-1)
+
+
+@pytest.mark.parametrize("command", [["synth", "a.nii.gz", "b.nii.gz", "--territory", "LAD", "-o", "{tmp}/s"],
+                                     ["train-synth", "{tmp}", "-o", "{tmp}/t"]])
+def test_an_unknown_device_is_a_usage_error_before_any_work(command, tmp_path):
+    args = [part.replace("{tmp}", str(tmp_path)) for part in command] + ["--device", "gpu"]
+    run = subprocess.run([sys.executable, "-m", "ScarSynthLib.cli", *args], capture_output=True, text=True)
+    assert run.returncode == 2 and "device must be 'auto', 'cpu', 'cuda' or 'cuda:N'" in run.stderr, run.stderr
+    assert "Traceback" not in run.stderr and sorted(p.name for p in tmp_path.iterdir()) == []

@@ -5,6 +5,7 @@ shared by `scarsynth synth` and `scarsynth synth-dataset`."""
 from dataclasses import dataclass
 from typing import Optional
 
+from LGECore.device import device_option
 from LGECore.requests import option, seed
 
 from .scar_patterns import PATTERNS
@@ -25,7 +26,8 @@ class ScarRequest:
 class RenderRequest:
     steps: int = option(25, "--steps", "diffusion sampling steps (default 25)", type=int)
     weights: Optional[str] = option(None, "--weights", "diffusion weights (.safetensors) instead of the shipped model")
-    device: Optional[str] = option(None, "--device", "torch device, e.g. cpu or cuda (default: cuda if present)")
+    device: Optional[str] = option(None, "--device", "torch device, e.g. cpu or cuda (default: cuda if present)",
+                                   type=device_option)
     mask_only: bool = option(False, "--mask-only", "write the scar labels and params only; no image is synthesised",
                              action="store_true")
 
@@ -37,7 +39,8 @@ class GeneratorTrainingRequest:
     batch_size: int = option(16, "--batch-size", "slices per step (default 16)", type=int)
     learning_rate: float = option(2e-4, "--learning-rate", "learning rate (default 0.0002)", type=float)
     resume: bool = option(False, "--resume", "continue the run in --output from its checkpoint", action="store_true")
-    device: Optional[str] = option(None, "--device", "cpu, cuda, cuda:1 ... (default: cuda when present)")
+    device: Optional[str] = option(None, "--device", "cpu, cuda, cuda:1 ... (default: cuda when present)",
+                                   type=device_option)
     threads: Optional[int] = option(None, "--threads", "CPU threads for torch (default: torch's choice)", type=int)
     checkpoint_every: int = option(200, "--checkpoint-every", "steps between checkpoints", type=int)
     max_cases: Optional[int] = option(None, "--max-cases", "train on the first N training cases only", type=int)
