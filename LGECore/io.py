@@ -91,9 +91,30 @@ def _read_sitk(path):
         raise InputError(f"Could not read {path}: not a readable image ({itk_reason(error)}).") from None
 
 
+# Plausible geometry of a cardiac scan. Checked before any resampling, so that a header that
+# lost its spacing (or a mistyped --spacing) cannot make a command allocate without bound.
+MAX_SPACING_MM = 100.0
+MAX_FIELD_OF_VIEW_MM = 1000.0  # in plane; a chest is well under 600 mm across
+
+
+def check_geometry(volume, name="image"):
+    """InputError for voxel sizes or an in-plane field of view no cardiac scan has."""
+    if max(volume.spacing) > MAX_SPACING_MM:
+        raise InputError(f"The {name}'s voxel spacing {tuple(round(s, 3) for s in volume.spacing)} mm is "
+                         f"implausible (over {MAX_SPACING_MM:g} mm); give the true spacing with --spacing X Y Z.")
+    axis = volume.slice_axis()
+    spacing_by_axis = np.asarray(volume.spacing)[::-1]
+    field = max(volume.shape[a] * spacing_by_axis[a] for a in range(3) if a != axis)
+    if field > MAX_FIELD_OF_VIEW_MM:
+        raise InputError(f"The {name}'s slices would be {field:.0f} mm across (shape {volume.shape}, spacing "
+                         f"{tuple(round(s, 3) for s in volume.spacing)} mm), more than any cardiac scan "
+                         f"({MAX_FIELD_OF_VIEW_MM:g} mm); check the header's spacing or give it with --spacing.")
+
+
 def check_image(volume, name="image"):
     """Raise InputError for a volume that cannot be an LGE image: NaN, empty, constant. A single
-    slice is allowed (it is segmented; AHA quantification then says it needs more)."""
+    slice is allowed (it is segmented; AHA quantification then says it needs more). The geometry
+    is check_geometry's, once the spacing is final (a --spacing may correct the header's)."""
     array = volume.array
     if array.dtype.kind not in "iufb":
         raise InputError(f"The {name} has unsupported data type {array.dtype}.")

@@ -305,3 +305,30 @@ def test_run_auto_method_and_bad_weights(tmp_path, capsys):
         pytest.skip("a deep model is installed: auto picks it")
     code, stderr = scarsynth_here(capsys, "run", tmp_path / "lge.nii.gz", "-o", tmp_path / "out")
     assert code == 2 and "No deep segmentation model is installed" in stderr
+
+
+@pytest.mark.parametrize("spacing, extra, message", [
+    ((30.0, 30.0, 10.0), [], "slices would be 4800 mm across"),            # a header with 30 mm pixels
+    ((1.5, 1.5, 10.0), ["--spacing", "1000", "1000", "10"], "implausible (over 100 mm)"),
+    ((1.5, 1.5, 10.0), ["--spacing", "1.5", "1.5", "1e308"], "implausible (over 100 mm)"),
+])
+@pytest.mark.parametrize("method", ["dl", "fwhm"])
+def test_an_implausible_geometry_is_refused_before_any_resampling(capsys, tmp_path, spacing, extra, message, method):
+    """A 160 x 160 x 10 stack whose header says 30 mm pixels made segment grow past 6 GB; 1000 mm
+    pixels asked for 560 GB. Now each is one clear error, with nothing written."""
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    image = Volume((rng.random((10, 160, 160)) * 100).astype(np.float32), spacing)
+    write_volume(image, tmp_path / "lge.nii.gz")
+    labels = [] if method == "dl" else ["--myocardium", tmp_path / "labels.nii.gz"]
+    if labels:
+        write_volume(image.with_array(np.full(image.shape, L.MYOCARDIUM, np.uint8)), tmp_path / "labels.nii.gz")
+    tracemalloc.start()
+    code, stderr = scarsynth_here(capsys, "segment", tmp_path / "lge.nii.gz", "-o", tmp_path / "out",
+                                  "--method", method, *labels, *extra)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert code == 2 and message in stderr and "Traceback" not in stderr, stderr
+    assert not (tmp_path / "out").exists()
+    assert peak < 200e6  # refused before anything of the resampled size was allocated

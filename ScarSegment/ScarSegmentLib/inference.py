@@ -15,7 +15,7 @@ import numpy as np
 
 from LGECore.device import choose_device
 from LGECore.errors import InputError
-from LGECore.io import check_image
+from LGECore.io import check_geometry, check_image
 from LGECore.volume import Volume
 
 from .data import (
@@ -54,6 +54,7 @@ def _check_input(image, checked):
         raise InputError(f"segment_dl needs an LGECore Volume; got {type(image).__name__}.")
     if not checked:
         check_image(image)
+        check_geometry(image)  # before resampling: an implausible spacing cannot exhaust memory
     axis = image.slice_axis()
     in_plane = [a for a in range(3) if a != axis]
     spacing_by_axis = np.asarray(image.spacing)[::-1]

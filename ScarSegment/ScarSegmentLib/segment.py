@@ -12,7 +12,7 @@ import numpy as np
 
 from AHABullseyeLib.orientation import orientation_warnings
 from LGECore.errors import InputError
-from LGECore.io import check_image
+from LGECore.io import check_geometry, check_image
 from LGECore.progress import quiet
 from LGECore.volume import slices_first
 
@@ -71,6 +71,7 @@ def check_segment_inputs(image, method="dl", myocardium=None, remote=None):
     if method not in METHODS:
         raise InputError(f"Unknown method '{method}'; choose one of {', '.join(METHODS)}.")
     check_image(image)
+    check_geometry(image)
     if myocardium is not None:
         image.check_same_grid(myocardium, what="myocardium label map")
         if method == "dl":
