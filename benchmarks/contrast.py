@@ -21,11 +21,9 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 for module in ("", "AHABullseye", "ScarSegment", "ScarSynth"):  # "": LGECore at the root
     sys.path.insert(0, str(REPO / module))
-sys.path.insert(0, str(REPO / "scripts"))
-
-from make_phantom_training_set import phantom_settings  # noqa: E402
 
 from LGECore.phantom import make_phantom  # noqa: E402
+from LGECore.phantom_training import phantom_settings  # noqa: E402
 from ScarSegmentLib.inference import segment_dl  # noqa: E402
 from ScarSegmentLib.metrics import score_cases  # noqa: E402
 
