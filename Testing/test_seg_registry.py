@@ -29,4 +29,21 @@ def test_unreadable_registry_entries_give_clear_errors(tmp_path, monkeypatch):
         find_entry(tmp_path / "unchecked.json")
     # A damaged JSON file in a model folder is not a model: the search goes on past it.
     monkeypatch.setenv(models.MODEL_DIR_VARIABLE, str(tmp_path / "broken"))
-    assert find_entry("scar_segmenter_2d")["name"] == "scar_segmenter_2d"
+    assert find_entry("scar_cascade")["name"] == "scar_cascade"
+
+
+def test_scar_calibration_comes_from_the_registry_entry(tmp_path):
+    """Only the entry is read for it: no weights file is needed."""
+    from ScarSegmentLib.segmenter import scar_calibration
+
+    entry = {"name": "m", "file": "m_anatomy.safetensors", "sha256": "0" * 64, "settings": {}}
+    path = tmp_path / "m.json"
+    path.write_text(json.dumps(entry))
+    assert scar_calibration(path) == {"scar_log_bias": 0.0, "min_scar_burden_percent": 0.0}
+    path.write_text(json.dumps({**entry, "postprocessing": {"scar_log_bias": 0.5, "min_scar_burden_percent": 1.5}}))
+    assert scar_calibration(path) == {"scar_log_bias": 0.5, "min_scar_burden_percent": 1.5}
+    for key, value in (("min_scar_burden_percent", "high"), ("min_scar_burden_percent", 100),
+                       ("scar_log_bias", True), ("scar_log_bias", -7)):
+        path.write_text(json.dumps({**entry, "postprocessing": {key: value}}))
+        with pytest.raises(WeightsError, match=key):
+            scar_calibration(path)

@@ -1,5 +1,5 @@
 """The segmenter's training data: spacing, neighbouring slices, field-of-view and window
-intensity anchors, and the patches a training epoch draws."""
+intensity anchors."""
 
 import numpy as np
 
@@ -72,76 +72,3 @@ def test_window_anchors_do_not_depend_on_the_field_of_view():
     # A window reaching beyond the image counts only the part inside it.
     edge = window_anchors(scan, (30, 20), window, (1.0, 99.5))
     assert np.allclose(edge, np.percentile(scan[:, :60, :50], (1.0, 99.5)))
-
-
-def test_patches_normalised_on_their_window():
-
-    from ScarSegmentLib.data import CaseSlices, renormalise, window_anchors
-    from ScarSegmentLib.train import PatchDataset, make_config
-
-    config = make_config("tiny", window_patches=1.0, background_patches=0.0, jitter=0.0)
-    assert config.network.window_normalisation
-    rng = np.random.default_rng(1)
-    image = rng.uniform(0.0, 3.0, (2, 80, 80)).astype(np.float32)
-    labels = np.zeros((2, 80, 80), np.uint8)
-    labels[:, 30:40, 40:50] = 1
-    centres = np.tile([34.5, 44.5], (2, 1))
-    dataset = PatchDataset([CaseSlices("Case_N001", "normal", image, labels, centres)], config, [(0, 1)], seed=0)
-    dataset.transforms = lambda sample: sample  # the patch as it enters augmentation
-    patch, _ = dataset[0]
-    expected = renormalise(image[1], window_anchors(image, centres[1], config.network.patch_size, (1.0, 99.5)))
-    size = patch.shape[-1]
-    top, left = int(round(centres[1][0])) - size // 2, int(round(centres[1][1])) - size // 2
-    assert np.allclose(patch[0], expected[top:top + size, left:left + size], atol=1e-5)
-
-
-def test_patches_seen_through_a_tight_field_of_view():
-
-    from ScarSegmentLib.data import CaseSlices, heart_field_of_view, renormalise, window_anchors
-    from ScarSegmentLib.train import PatchDataset, make_config
-
-    rng = np.random.default_rng(2)
-    labels = np.zeros((2, 90, 100), np.uint8)
-    labels[:, 40:55, 30:50] = 2
-    for _ in range(20):
-        rows, cols = heart_field_of_view(labels, rng, smallest=0.2, margin=3)
-        assert rows.start <= 37 and rows.stop >= 58 and cols.start <= 27 and cols.stop >= 53  # the heart and margin
-        assert 0 <= rows.start and rows.stop <= 90 and 0 <= cols.start and cols.stop <= 100
-
-    config = make_config("tiny", window_patches=1.0, tight_fov=1.0, background_patches=0.0, jitter=0.0)
-    image = rng.uniform(1.0, 3.0, (2, 90, 100)).astype(np.float32)
-    case = CaseSlices("Case_N001", "normal", image, labels, np.tile([47.0, 40.0], (2, 1)))
-    for seed in range(20):  # until a field of view leaves part of the window blank
-        dataset = PatchDataset([case], config, [(0, 1)], seed=seed)
-        dataset.transforms = lambda sample: sample
-        patch = dataset[0][0][0]
-        blank = patch == 0
-        if blank.any():
-            break
-    assert blank.any() and not blank.all()
-    window = patch.shape[-1]  # the crop before augmentation: 1.5 patch sizes around (47, 40)
-    top, left = 47 - window // 2, 40 - window // 2
-    # Inside, the patch is normalised on the window's part inside the field of view.
-    seen_rows, seen_cols = np.nonzero(~blank)
-    r0, r1, c0, c1 = seen_rows.min() + top, seen_rows.max() + top + 1, seen_cols.min() + left, seen_cols.max() + left + 1
-    anchors = window_anchors(image[:, r0:r1, c0:c1], (47 - r0, 40 - c0), config.network.patch_size, (1.0, 99.5))
-    assert np.allclose(patch[~blank], renormalise(image[1], anchors)[top:top + window, left:left + window][~blank], atol=1e-5)
-
-
-def test_patches_renormalised_for_a_smaller_field_of_view_keep_zeros_beyond_the_stack():
-
-    from ScarSegmentLib.data import CaseSlices
-    from ScarSegmentLib.train import PatchDataset, make_config
-
-    config = make_config("tiny", context_slices=1, fov_normalisation=1.0, background_patches=0.0, jitter=0.0,
-                         window_normalisation=False)
-    image = np.full((2, 40, 40), 0.8, np.float32)
-    labels = np.zeros((2, 40, 40), np.uint8)
-    labels[:, 15:25, 15:25] = 1
-    case = CaseSlices("Case_N001", "normal", image, labels, np.full((2, 2), 20.0),
-                      fov_anchors=np.array([[0.6, 1.0]], np.float32))
-    dataset = PatchDataset([case], config, [(0, 0)], seed=0)
-    dataset.transforms = lambda sample: sample  # the patch as it enters augmentation
-    patch, _ = dataset[0]
-    assert np.all(patch[0] == 0)  # no slice below the first one: zeros, as in inference
-    assert np.allclose(patch[1:, 8:-8, 8:-8], 0.5)  # (0.8 - 0.6) / (1.0 - 0.6)

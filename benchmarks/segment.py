@@ -6,7 +6,7 @@ CPU, side by side in one process with an nnU-Net-sized 2D network on the same in
 Accuracy: per-structure Dice (LV myocardium, scar incl. MVO, MVO, blood pool; mean over the cases
 whose truth holds the structure, and over all cases counting 1 where both are empty, as EMIDEC and
 `scarsynth evaluate` average) and the absolute scar-burden error, on the model's held-out
-cases (listed in its registry entry), as stored (EMIDEC grid; the lost pixel spacing is set to
+cases (listed in its registry entry: give a cross-validation fold's model, benchmarks/cv.py), as stored (EMIDEC grid; the lost pixel spacing is set to
 the value assumed in training) and again after moving each case onto another scanner's grid
 (other pixel size, in-plane rotation, flips, off-centre heart, slice order, intensity range).
 
@@ -213,6 +213,13 @@ def report_figures(report, rows, predictions, truths, moved):
           + ", ".join(f"{k} {v:.2f}" for k, v in timing.items()))
 
 
+def held_out_cases(entry):
+    """The cases a model did not train on, as its registry entry lists them (a cascade, or the
+    single network of earlier versions)."""
+    training = entry.get("training", {})
+    return training.get("held_out_cases", training.get("validation_cases", []))
+
+
 def main():
     args = parse_args()
     import torch
@@ -225,7 +232,11 @@ def main():
     assumed = entry["training"]["config"]["lost_spacing_mm"]
     network, _ = load_segmenter(args.weights)
     cases = {case.name: case for case in read_emidec_dataset(args.data)}
-    names = [name for name in entry["training"]["validation_cases"] if name in cases][: args.cases or None]
+    names = [name for name in held_out_cases(entry) if name in cases][: args.cases or None]
+    if not names:
+        names = sorted(cases)[: args.cases or None]
+        print("The model holds out no cases (it was trained on all of them): the accuracy figures below show fit, "
+              "not generalisation, which benchmarks/cv.py measures; give a fold's model with --weights.")
     baseline = None if args.no_baseline else nnunet_sized_network()
     print_header(entry, network, baseline, names, args, assumed)
     rng = np.random.default_rng(0)

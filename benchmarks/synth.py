@@ -4,8 +4,7 @@
     python benchmarks/synth.py realism   [--cases 10] [--steps 25]
     python benchmarks/synth.py training  [--train-cases 20] [--test-cases 10] [--synthetic 20]
                                          [--epochs 3] [--iterations 20]
-    python benchmarks/synth.py training  --init-weights shipped [--synthetic-dir DIR] [--extra DIR]
-                                         [--epochs 30] [--iterations 50] [--learning-rate 0.0005]
+    python benchmarks/synth.py training  [--synthetic-dir DIR] [--extra DIR] [--learning-rate 0.001]
 
 Data: the EMIDEC folder (--data, default $SCARSYNTH_EMIDEC or data/emidec). Runs on CPU unless --device.
 
@@ -20,9 +19,7 @@ realism: random scars (random_scar_config) on cases without scar, rendered; a se
 training: a segmenter trained on real cases, and one on the same cases plus synthetic ones (made
   from that training split's cases without scar only; training-only extras, so validation stays
   real), same seed and budget, both scored with the full pipeline (myocardium, scar and MVO Dice)
-  on held-out real cases. From scratch: N random training cases, small on purpose (CPU). With
-  --init-weights both arms fine-tune that segmenter on its own training split and are tested on
-  its own held-out cases, which neither has seen.
+  on held-out real cases. From scratch: N random training cases, small on purpose (CPU).
 """
 
 import argparse
@@ -142,7 +139,8 @@ def held_out_first(cases, seg_weights=None):
     """`cases` with those the segmenter never trained on (its registry entry) first."""
     from ScarSegmentLib.segmenter import find_entry
 
-    held_out = set(find_entry(seg_weights).get("training", {}).get("validation_cases", []))
+    training = find_entry(seg_weights).get("training", {})
+    held_out = set(training.get("held_out_cases", training.get("validation_cases", [])))
     return sorted(cases, key=lambda case: case.name not in held_out)
 
 
@@ -192,7 +190,8 @@ def _segmenter(args):
 def run_training(args, cases):
     """Two segmenters, one on real data and one on real + synthetic, from the same start, with the
     same budget and seed, scored with the full pipeline on held-out real cases."""
-    from ScarSegmentLib.train import make_config, train_segmenter
+    from ScarSegmentLib.cascade_config import make_cascade_config
+    from ScarSegmentLib.cascade_train import train_cascade
 
     train, test = _training_split(args, cases)
     with _work_dir(args.work_dir) as scratch:
@@ -200,39 +199,30 @@ def run_training(args, cases):
         synthetic_dir = Path(args.synthetic_dir) if args.synthetic_dir else _synthesise(args, real_dir, scratch)
         synthetic_count = len(read_emidec_dataset(synthetic_dir))
         scores = {}
-        # Synthetic cases are training-only extras: validation and test stay real.
+        stage = {"epochs": args.epochs, "iterations_per_epoch": args.iterations,
+                 **({"learning_rate": args.learning_rate} if args.learning_rate else {})}
+        # Synthetic cases are training-only extras: the test cases stay real.
         for name, extra in (("real", ()), ("real + synthetic", (str(synthetic_dir),))):
-            config = make_config("cpu", epochs=args.epochs, iterations_per_epoch=args.iterations,
-                                 validation_cases=2, seed=args.seed, threads=args.threads,
-                                 extra_train_dirs=tuple(args.extra) + extra, extra_weight=args.extra_weight,
-                                 init_weights=args.init_weights or "",
-                                 **({"learning_rate": args.learning_rate} if args.learning_rate else {}))
-            weights = scratch / f"model-{len(scores)}"
-            if (weights / "scar_segmenter_2d.json").is_file():  # trained before in this --work-dir
-                minutes = json.loads((weights / "scar_segmenter_2d.json").read_text())["training"]["seconds"] / 60
+            config = make_cascade_config("cpu", stage, seed=args.seed, threads=args.threads,
+                                         extra_train_dirs=tuple(args.extra) + extra)
+            weights = scratch / f"model-{len(scores)}" / f"{config.name}.json"
+            if weights.is_file():  # trained before in this --work-dir
+                minutes = sum(json.loads(weights.read_text())["training"]["seconds"].values()) / 60
             else:
                 start = time.perf_counter()
-                weights = train_segmenter(real_dir, weights, config, progress=False)
+                weights = train_cascade(real_dir, weights.parent, config, progress=False)
                 minutes = (time.perf_counter() - start) / 60
             scores[name] = _score_on(test, weights, args.device)
             print(f"  trained on {name}: {minutes:.1f} min; held-out "
                   + "; ".join(f"{k} Dice {summary(v)}" for k, v in scores[name].items()), flush=True)
-    start = f"fine-tuned from {args.init_weights}" if args.init_weights else "from scratch"
-    print(f"training ({start}): {len(train)} real training cases, {synthetic_count} synthetic, "
-          f"{len(test)} held-out real cases; {args.epochs} epochs x {args.iterations} iterations")
+    print(f"training (from scratch): {len(train)} real training cases, {synthetic_count} synthetic, "
+          f"{len(test)} held-out real cases; {args.epochs} epochs x {args.iterations} iterations per network")
     print(json.dumps({arm: {k: [round(v, 4) for v in values] for k, values in per.items()}
                       for arm, per in scores.items()}))
 
 
 def _training_split(args, cases):
-    """(training cases, held-out test cases). Fine-tuning keeps the parent's own held-out cases as
-    the test set, so neither arm has ever seen them."""
-    if args.init_weights:
-        from ScarSegmentLib.segmenter import find_entry
-
-        entry = find_entry(None if args.init_weights == "shipped" else args.init_weights)
-        held_out = set(entry["training"]["validation_cases"])
-        return [c for c in cases if c.name not in held_out], [c for c in cases if c.name in held_out]
+    """(training cases, held-out test cases): random, by the seed."""
     order = np.random.default_rng(args.seed).permutation(len(cases))
     test = [cases[i] for i in order[:args.test_cases]]
     return [cases[i] for i in order[args.test_cases:args.test_cases + args.train_cases]], test
@@ -304,16 +294,12 @@ def main():
     parser.add_argument("--synthetic", type=int, default=20)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--iterations", type=int, default=20)
-    parser.add_argument("--init-weights", help="training: fine-tune both arms from this segmenter ('shipped' "
-                        "or a model folder) and test on its held-out cases, instead of training from scratch")
     parser.add_argument("--learning-rate", type=float, help="training: learning rate (default: the preset's)")
     parser.add_argument("--synthetic-dir", help="training: use these synthetic cases instead of making them")
     parser.add_argument("--work-dir", help="training: keep the trained models here; arms already trained "
                         "there are scored again, not retrained")
     parser.add_argument("--extra", action="append", default=[], metavar="DIR",
                         help="training: more training-only cases for both arms, e.g. phantoms (repeatable)")
-    parser.add_argument("--extra-weight", type=float, default=1.0,
-                        help="training: sampling weight of an extra slice relative to a real one")
     args = parser.parse_args()
 
     import torch

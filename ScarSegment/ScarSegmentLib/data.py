@@ -75,6 +75,7 @@ class CaseSlices:
     centres: np.ndarray  # (z, 2) row, column of the LV in each slice
     # (k, 2) percentile anchors (low, high) of smaller fields of view, in the units of `image`
     fov_anchors: np.ndarray = None
+    sampling_weight: float = 1.0  # how often its slices are drawn, against a real case's
 
 
 def lv_centres(labels):
@@ -165,6 +166,25 @@ def load_dataset(dataset_dir, settings, lost_spacing_mm, progress=True):
     cases = read_emidec_dataset(dataset_dir)
     return [load_case_slices(case, settings, lost_spacing_mm)
             for case in tqdm(cases, desc="loading cases", disable=not progress, leave=False)]
+
+
+def load_phantoms(count, settings, weight, seed=0, progress=True):
+    """`count` training phantoms (LGECore.phantom_training) as CaseSlices drawn `weight` times as
+    often as a real case's slices; their spacing is true, so none is assumed."""
+    from types import SimpleNamespace
+
+    from tqdm import tqdm
+
+    from LGECore.phantom_training import training_phantoms
+
+    cases = []
+    for name, phantom in tqdm(training_phantoms(count, seed), total=count, desc="making phantoms",
+                              disable=not progress, leave=False):
+        case = SimpleNamespace(name=f"Phantom_{name[5:]}", load=lambda p=phantom: (p.image, p.labels))
+        loaded = load_case_slices(case, settings, lost_spacing_mm=settings.pixel_spacing_mm)
+        loaded.sampling_weight = weight
+        cases.append(loaded)
+    return cases
 
 
 def read_split(path):

@@ -18,6 +18,7 @@ from LGECore.errors import InputError
 from LGECore.io import check_geometry, check_image
 from LGECore.volume import Volume
 
+from .cascade_inference import with_scar_stage
 from .data import (
     crop_around,
     neighbour_slices,
@@ -27,7 +28,7 @@ from .data import (
     window_anchors,
     window_bounds,
 )
-from .postprocess import FULL_3D, clean_labels
+from .postprocess import FULL_3D, biased_argmax, clean_labels
 
 MIN_IN_PLANE_MM = 40.0  # smaller fields of view cannot hold a left ventricle
 
@@ -190,7 +191,7 @@ def _refine_around_lv(network, slices, centre, settings, step, device, rounds=3)
     """Predict in a window on the LV, re-centre on what that finds, and repeat until it settles.
 
     Returns full-slice probabilities (background outside the final window: the LV lies inside
-    it by construction) and the ring score of the window's prediction.
+    it by construction), the ring score of the window's prediction and the window's centre.
     """
     import torch
 
@@ -207,7 +208,7 @@ def _refine_around_lv(network, slices, centre, settings, step, device, rounds=3)
     probabilities = torch.zeros((slices.shape[0], window.shape[1]) + tuple(slices.shape[-2:]))
     probabilities[:, 0] = 1.0
     probabilities[..., rows, cols] = window[..., rows.start - top:rows.stop - top, cols.start - left:cols.stop - left]
-    return probabilities, ring_score(window)
+    return probabilities, ring_score(window), centre
 
 
 def _model_grid_slices(image, axis, in_plane, spacing_by_axis, settings):
@@ -238,12 +239,13 @@ def segment_dl(image, weights=None, device=None, progress=True, checked=False):
     import torch.nn.functional as F
     from tqdm import tqdm
 
-    from .segmenter import load_segmenter
+    from .segmenter import load_scar_stage, load_segmenter, scar_calibration
 
     axis, in_plane, spacing_by_axis = _check_input(image, checked)
     device = choose_device(device)
     network, settings = load_segmenter(weights)
     network = network.to(device)
+    scar_stage = load_scar_stage(weights)
     patch = settings.patch_size
     notes = []
     steps = tqdm(total=4, desc="segmenting", disable=not progress, leave=False)
@@ -257,13 +259,17 @@ def segment_dl(image, weights=None, device=None, progress=True, checked=False):
     steps.update(1)
     if not candidates:
         notes.append("No left ventricle was found; every voxel is background.")
-        probabilities = torch.zeros_like(coarse)
+        probabilities = torch.zeros((coarse.shape[0], 5) + tuple(coarse.shape[2:]))
         probabilities[:, 0] = 1.0
     else:
         # Several LV-like blobs (the aorta or stomach can look alike at first sight): keep the
         # one whose close-up prediction is most clearly a ring of myocardium around a blood pool.
         refined = [_refine_around_lv(network, slices, centre, settings, step, device) for centre in candidates]
-        probabilities = max(refined, key=lambda pair: pair[1])[0]
+        probabilities, _, centre = max(refined, key=lambda found: found[1])
+        if scar_stage is not None:
+            scar_network, scar_settings = scar_stage
+            probabilities = with_scar_stage(scar_network.to(device), scar_settings, slices, probabilities.numpy(),
+                                            centre, step, _softmax_mirrored, device)
     steps.update(1)
 
     # Back onto the input grid: bilinear weights sum to one, so probabilities still sum to one.
@@ -272,7 +278,10 @@ def segment_dl(image, weights=None, device=None, progress=True, checked=False):
     probabilities = np.moveaxis(probabilities, 1, axis + 1).astype(np.float32)
     probabilities /= probabilities.sum(axis=0, keepdims=True)
     pixel_area = float(spacing_by_axis[in_plane[0]] * spacing_by_axis[in_plane[1]])
-    labels = np.moveaxis(clean_labels(np.moveaxis(probabilities.argmax(axis=0), axis, 0), pixel_area), 0, axis)
+    calibration = scar_calibration(weights)
+    cleaned = clean_labels(np.moveaxis(biased_argmax(probabilities, calibration["scar_log_bias"]), axis, 0),
+                           pixel_area, min_burden_percent=calibration["min_scar_burden_percent"])
+    labels = np.moveaxis(cleaned, 0, axis)
     steps.update(1)
     steps.close()
     if candidates and not labels.any():

@@ -1,0 +1,189 @@
+"""Training batches of the cascade's networks: slices drawn by weight, windows cut around the LV,
+then augmentation on the whole batch at once in torch (cheap enough to leave the 2 CPU cores to
+the network).
+
+Geometry: any in-plane angle, flips and a zoom (pixel and heart size). Appearance: gamma, contrast,
+brightness and noise for the anatomy network; for the scar network gamma and noise act before
+the myocardium normalisation, which cancels any linear change of contrast by construction.
+"""
+
+import math
+
+import numpy as np
+
+from . import data as D
+from .cascade_config import SCAR
+from .cascade_inputs import anatomy_targets, myocardium_normalised, robust_statistics, scar_targets
+
+MYOCARDIUM_SAMPLE = 4000  # myocardial intensities kept per case, to renormalise after a gamma
+
+
+class StageCases:
+    """The cases of one stage on the network's grid, with what each batch needs precomputed."""
+
+    def __init__(self, cases, stage, role):
+        self.cases, self.stage, self.role = cases, stage, role
+        settings = stage.network
+        self.targets = [scar_targets(c.labels) if role == SCAR else anatomy_targets(c.labels) for c in cases]
+        # Window anchors as inference takes them: around the LV, over all slices.
+        self.anchors = [D.window_anchors(c.image, c.centres.mean(axis=0), settings.patch_size, settings.percentiles)
+                        for c in cases]
+        rng = np.random.default_rng(0)
+        self.myocardium_values = []
+        for case in cases:
+            values = case.image[np.isin(case.labels, (2, 3, 4))]
+            if values.size > MYOCARDIUM_SAMPLE:
+                values = rng.choice(values, MYOCARDIUM_SAMPLE, replace=False)
+            self.myocardium_values.append(values.astype(np.float32))
+        self.pairs = [(i, z) for i, c in enumerate(cases) for z in range(c.image.shape[0])]
+        self.weights = self._slice_weights()
+
+    def _slice_weights(self):
+        weights = []
+        for case_index, z in self.pairs:
+            labels = self.cases[case_index].labels[z]
+            weight = 1.0
+            if self.role == SCAR:
+                weight += self.stage.positive_oversampling * bool((labels >= 3).any())
+                weight += self.stage.mvo_oversampling * bool((labels == 4).any())
+            weights.append(weight * self.cases[case_index].sampling_weight)
+        weights = np.asarray(weights)
+        return weights / weights.sum()
+
+
+def _window_of(stage_cases, case_index, z, centre, size, window_normalised):
+    """(image channels, anatomy one-hot (2, ...), targets) of one window."""
+    case = stage_cases.cases[case_index]
+    context = stage_cases.stage.network.context_slices
+    image = case.image
+    if window_normalised:
+        image = D.renormalise(image, stage_cases.anchors[case_index])
+    channels = D.crop_around(D.neighbour_slices(image, z, context), centre, size)
+    targets = D.crop_around(stage_cases.targets[case_index][z], centre, size)
+    anatomy = anatomy_targets(D.crop_around(case.labels[z], centre, size))
+    return channels, np.stack([anatomy == 1, anatomy == 2]).astype(np.float32), targets
+
+
+def draw_windows(stage_cases, rng, batch_size):
+    """Un-augmented windows 1.5x the patch (room to rotate and zoom) of `batch_size` drawn slices."""
+    stage = stage_cases.stage
+    patch = stage.network.patch_size
+    size = int(math.ceil(patch * 1.5))
+    chosen = rng.choice(len(stage_cases.pairs), size=batch_size, p=stage_cases.weights)
+    images, anatomy, targets, cases = [], [], [], []
+    for index in chosen:
+        case_index, z = stage_cases.pairs[index]
+        case = stage_cases.cases[case_index]
+        if rng.random() < stage.background_patches:
+            centre, window_normalised = rng.uniform(0, case.image.shape[1:]), False
+        else:
+            centre = case.centres[z] + rng.uniform(-1, 1, 2) * stage.jitter * patch
+            window_normalised = stage.network.window_normalisation
+        image, one_hot, target = _window_of(stage_cases, case_index, z, centre, size, window_normalised)
+        if rng.random() < 0.5:
+            image = image[::-1].copy()  # stacks run apex to base on some scanners, base to apex on others
+        images.append(image)
+        anatomy.append(one_hot)
+        targets.append(target)
+        cases.append(case_index)
+    return np.stack(images), np.stack(anatomy), np.stack(targets), np.asarray(cases)
+
+
+def _affine(rng, count, patch, size, stage):
+    """(count, 2, 3) affine matrices: rotation, flip and zoom, cropping the patch from the window."""
+    import torch
+
+    angles = rng.uniform(-math.pi, math.pi, count) if stage.rotation else rng.integers(0, 4, count) * math.pi / 2
+    zoom = np.exp(rng.uniform(-1, 1, count) * math.log1p(stage.scale))
+    flips = np.where(rng.random(count) < 0.5, -1.0, 1.0)
+    theta = np.zeros((count, 2, 3), dtype=np.float32)
+    crop = patch / size
+    theta[:, 0, 0] = crop / zoom * np.cos(angles) * flips
+    theta[:, 0, 1] = -crop / zoom * np.sin(angles)
+    theta[:, 1, 0] = crop / zoom * np.sin(angles) * flips
+    theta[:, 1, 1] = crop / zoom * np.cos(angles)
+    return torch.from_numpy(theta)
+
+
+def _warp(tensor, grid, mode):
+    import torch.nn.functional as F
+
+    return F.grid_sample(tensor, grid, mode=mode, padding_mode="zeros", align_corners=False)
+
+
+def _gamma(images, rng, strength):
+    """A random gamma per patch, on intensities clipped at zero (shape kept)."""
+    import torch
+
+    if strength <= 0:
+        return images
+    gamma = np.exp(rng.uniform(-1, 1, len(images)) * 0.4 * strength).astype(np.float32)
+    return images.clamp_min(0) ** torch.from_numpy(gamma)[:, None, None, None]
+
+
+def _noise(images, rng, strength):
+    import torch
+
+    if strength <= 0:
+        return images
+    sigma = torch.from_numpy(rng.uniform(0, 0.05 * strength, len(images)).astype(np.float32))[:, None, None, None]
+    return images + sigma * torch.randn(images.shape, generator=torch.Generator().manual_seed(int(rng.integers(2**31))))
+
+
+def _anatomy_appearance(images, rng, strength):
+    import torch
+
+    images = _gamma(images, rng, strength)
+    if strength > 0:
+        count = len(images)
+        scale = 1 + rng.uniform(-0.2, 0.2, count) * strength
+        shift = rng.uniform(-0.1, 0.1, count) * strength
+        images = images * torch.from_numpy(scale.astype(np.float32))[:, None, None, None] \
+            + torch.from_numpy(shift.astype(np.float32))[:, None, None, None]
+    return _noise(images, rng, strength)
+
+
+def _scar_appearance(images, anatomy, cases, stage_cases, rng, strength):
+    """Gamma and noise, then the myocardium normalisation with the case's statistics after the same gamma."""
+    import torch
+
+    gamma = np.exp(rng.uniform(-1, 1, len(images)) * 0.4 * strength) if strength > 0 else np.ones(len(images))
+    images = images.clamp_min(0) ** torch.from_numpy(gamma.astype(np.float32))[:, None, None, None]
+    images = _noise(images, rng, strength).numpy()
+    normalised = np.empty_like(images)
+    for k, case_index in enumerate(cases):
+        values = np.clip(stage_cases.myocardium_values[case_index], 0, None) ** gamma[k]
+        normalised[k] = myocardium_normalised(images[k], robust_statistics(values))
+    return torch.from_numpy(np.concatenate([normalised, _softened(anatomy, rng)], axis=1))
+
+
+def _softened(anatomy, rng):
+    """The true anatomy blurred by a random amount: the anatomy network's probabilities are soft
+    at every border, and a pixel or two off."""
+    from scipy import ndimage
+
+    soft = np.empty_like(anatomy)
+    for k in range(len(anatomy)):
+        sigma = rng.uniform(0.5, 2.0)
+        shift = rng.uniform(-1.5, 1.5, 2)
+        for c in range(anatomy.shape[1]):
+            soft[k, c] = ndimage.shift(ndimage.gaussian_filter(anatomy[k, c], sigma), shift, order=1)
+    return soft
+
+
+def training_batch(stage_cases, rng):
+    """(inputs (N, C, P, P), targets (N, 1, P, P)) of one augmented batch."""
+    import torch
+    import torch.nn.functional as F
+
+    stage = stage_cases.stage
+    patch = stage.network.patch_size
+    images, anatomy, targets, cases = draw_windows(stage_cases, rng, stage.batch_size)
+    theta = _affine(rng, len(images), patch, images.shape[-1], stage)
+    grid = F.affine_grid(theta, (len(images), 1, patch, patch), align_corners=False)
+    images = _warp(torch.from_numpy(images), grid, "bilinear")
+    targets = _warp(torch.from_numpy(targets[:, None].astype(np.float32)), grid, "nearest").long()
+    if stage_cases.role == SCAR:
+        anatomy = _warp(torch.from_numpy(anatomy), grid, "bilinear").numpy()
+        return _scar_appearance(images, anatomy, cases, stage_cases, rng, stage.intensity), targets
+    return _anatomy_appearance(images, rng, stage.intensity), targets

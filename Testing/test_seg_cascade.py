@@ -1,0 +1,85 @@
+"""The cascade's inputs: the myocardium normalisation, the training batches and the way the scar
+network's output splits the anatomy network's myocardium."""
+
+import numpy as np
+
+
+def test_myocardium_normalisation_cancels_any_linear_change_of_contrast():
+    from ScarSegmentLib.cascade_inputs import myocardium_normalised, robust_statistics
+
+    rng = np.random.default_rng(0)
+    image = rng.uniform(0, 1, (3, 20, 20)).astype(np.float32)
+    myocardium = image[:, 5:15, 5:15].ravel()
+    reference = myocardium_normalised(image, robust_statistics(myocardium))
+    for scale, offset in ((3.0, 10.0), (0.1, -2.0)):
+        changed = myocardium_normalised(image * scale + offset, robust_statistics(myocardium * scale + offset))
+        assert np.allclose(changed, reference, atol=1e-4)
+    # The median of the myocardium maps to 0, scar two robust SDs brighter to 2 / Z_SCALE.
+    median, spread = robust_statistics(myocardium)
+    from ScarSegmentLib.cascade_inputs import Z_SCALE
+
+    assert np.isclose(myocardium_normalised(np.float32(median + 2 * spread), (median, spread)), 2 / Z_SCALE)
+
+
+def test_scar_network_splits_only_the_myocardium():
+    from ScarSegmentLib.cascade_inputs import scar_combined
+
+    rng = np.random.default_rng(1)
+    anatomy = rng.dirichlet((1, 1, 1), (2, 4, 4)).transpose(0, 3, 1, 2)
+    scar = rng.dirichlet((1, 1, 1), (2, 4, 4)).transpose(0, 3, 1, 2)
+    combined = scar_combined(anatomy, scar)
+    assert combined.shape == (2, 5, 4, 4) and np.allclose(combined.sum(axis=1), 1)
+    assert np.allclose(combined[:, :2], anatomy[:, :2]) and np.allclose(combined[:, 2:].sum(axis=1), anatomy[:, 2])
+
+
+def _case():
+    from ScarSegmentLib.data import CaseSlices, lv_centres
+
+    labels = np.zeros((3, 80, 80), np.uint8)
+    yy, xx = np.mgrid[:80, :80]
+    radius = np.hypot(yy - 40, xx - 40)
+    labels[:, radius < 10] = 1
+    labels[:, (radius >= 10) & (radius < 15)] = 2
+    labels[1, (radius >= 10) & (radius < 15) & (xx > 45)] = 3
+    image = np.where(labels == 3, 0.9, np.where(labels == 1, 0.7, np.where(labels == 2, 0.2, 0.4)))
+    return CaseSlices("Case_P001", "infarct", image.astype(np.float32), labels, lv_centres(labels))
+
+
+def test_training_batches_of_both_networks():
+    from ScarSegmentLib.cascade_batches import StageCases, training_batch
+    from ScarSegmentLib.cascade_config import ANATOMY, SCAR, make_cascade_config
+
+    config = make_cascade_config("tiny")
+    rng = np.random.default_rng(0)
+    anatomy_inputs, anatomy_targets = training_batch(StageCases([_case()], config.anatomy, ANATOMY), rng)
+    assert anatomy_inputs.shape == (2, 3, 32, 32) and set(anatomy_targets.unique().tolist()) <= {0, 1, 2}
+    scar_cases = StageCases([_case()], config.scar, SCAR)
+    # Slices with scar are drawn three times as often as the others.
+    assert np.allclose(scar_cases.weights, np.array([1, 3, 1]) / 5)
+    inputs, targets = training_batch(scar_cases, rng)
+    assert inputs.shape == (2, 5, 24, 24) and set(targets.unique().tolist()) <= {0, 1, 2}
+    anatomy = inputs[:, 3:].numpy()
+    assert anatomy.min() >= 0 and anatomy.max() <= 1 and anatomy[:, 1].max() > 0.5  # the myocardium is there
+
+
+def test_scar_stage_fills_the_slices_and_keeps_the_anatomy():
+    import torch
+
+    from ScarSegmentLib.cascade_inference import with_scar_stage
+    from ScarSegmentLib.network import NetworkSettings, build_network
+
+    case = _case()
+    settings = NetworkSettings(channels=(4, 8), strides=(2,), num_res_units=0, num_classes=3, patch_size=32,
+                               context_slices=1, anatomy_channels=2)
+    network = build_network(settings).eval()
+    anatomy = np.stack([(case.labels == 0), (case.labels == 1), (case.labels >= 2)], axis=1).astype(np.float32)
+
+    def predict(network, batch, device):
+        with torch.no_grad():
+            return torch.softmax(network(batch), dim=1)
+
+    slices = torch.from_numpy(case.image)[:, None]
+    probabilities = with_scar_stage(network, settings, slices, anatomy, (40, 40), 1, predict, "cpu").numpy()
+    assert probabilities.shape == (3, 5, 80, 80) and np.allclose(probabilities.sum(axis=1), 1, atol=1e-5)
+    assert np.allclose(probabilities[:, :2], anatomy[:, :2])
+    assert np.allclose(probabilities[:, 2:].sum(axis=1), anatomy[:, 2], atol=1e-5)

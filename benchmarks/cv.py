@@ -1,0 +1,184 @@
+"""Five-fold cross-validation of the whole segmentation pipeline, by case, stratified over normal,
+infarct and MVO hearts: train the cascade on four folds, segment the fifth with `segment` (the
+pipeline `scarsynth segment` runs: LV search on whole slices, anatomy, scar, clean-up), score.
+
+    python benchmarks/cv.py RUNS_DIR [--data data/emidec] [--train] [--jobs 2] [--preset cpu]
+                            [--fit-cases 8] [--json cv.json] [--save DIR] [--card MODEL_DIR/NAME.json]
+
+With --train, the folds' models are trained first into RUNS_DIR/fold_K (`scarsynth train-seg
+--fold K/5`; a fold already trained is kept, a fold stopped half way resumes), `--jobs` at a time
+sharing the CPU cores. Then every held-out case is segmented with its fold's model; with
+--fit-cases, as many of the fold's training cases too, so that fit and generalisation show side by
+side. Printed: per fold and as mean (SD) over folds, myocardium Dice, scar Dice on infarct cases,
+MVO Dice on MVO cases, the share of normal hearts given any scar, and the median scar-burden error.
+With --card, the table is written into the registry entry and model card of the model trained on
+all cases with the same recipe (the shipped one: ScarSegment/ScarSegmentLib/weights/scar_cascade.json).
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+for module in ("", "AHABullseye", "ScarSegment", "ScarSynth"):  # "": LGECore at the root
+    sys.path.insert(0, str(REPO / module))
+
+from LGECore import labels as L  # noqa: E402
+from LGECore.io import read_emidec_dataset  # noqa: E402
+from LGECore.volume import Volume  # noqa: E402
+
+FOLDS = 5
+MODEL = "scar_cascade.json"
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("runs", help="folder of the folds' models (fold_1 .. fold_5)")
+    parser.add_argument("--data", default=os.environ.get("SCARSYNTH_EMIDEC", str(REPO / "data" / "emidec")))
+    parser.add_argument("--train", action="store_true", help="train the folds' models that are missing")
+    parser.add_argument("--jobs", type=int, default=2, help="folds trained at once (threads shared among them)")
+    parser.add_argument("--preset", default="cpu")
+    parser.add_argument("--folds", default="1,2,3,4,5", help="which folds to train and score")
+    parser.add_argument("--fit-cases", type=int, default=0, help="also score this many training cases per fold")
+    parser.add_argument("--threads", type=int, default=2, help="threads for segmenting")
+    parser.add_argument("--json", help="write the per-case and per-fold figures here")
+    parser.add_argument("--card", help="registry entry (NAME.json) of the model trained on all cases with the same "
+                        "recipe: the table goes into it and its model card")
+    parser.add_argument("--save", help="folder for each segmented case's labels and probabilities (.npz)")
+    return parser.parse_args()
+
+
+def train_folds(args, folds):
+    """Train the missing folds' models, `args.jobs` at a time."""
+    todo = [k for k in folds if not (Path(args.runs) / f"fold_{k}" / MODEL).exists()]
+    threads = max(1, (os.cpu_count() or 1) // max(args.jobs, 1))
+    running = []
+    for k in todo:
+        folder = Path(args.runs) / f"fold_{k}"
+        command = [sys.executable, "-m", "ScarSynthLib.cli", "train-seg", args.data, "-o", str(folder),
+                   "--fold", f"{k}/{FOLDS}", "--preset", args.preset, "--threads", str(threads), "--no-progress"]
+        if any(folder.glob("checkpoint_*.pt")):
+            command.append("--resume")
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        log = open(Path(args.runs) / f"fold_{k}.log", "a")
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(str(REPO / m) for m in ("", "AHABullseye", "ScarSegment",
+                                                                                  "ScarSynth"))}
+        running.append(subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env))
+        if len(running) >= args.jobs:
+            running.pop(0).wait()
+    for process in running:
+        process.wait()
+
+
+def case_figures(predicted, truth):
+    """Dice per structure (None where the truth lacks it), predicted scar and burden error of a case."""
+    from ScarSegmentLib.metrics import dice
+
+    def burden(labels):
+        return 100.0 * float(L.scar(labels).sum()) / max(float(L.lv_myocardium(labels).sum()), 1.0)
+
+    figures = {"kind": "mvo" if (truth == L.MVO).any() else "infarct" if L.scar(truth).any() else "normal"}
+    figures["myocardium"] = dice(L.lv_myocardium(predicted), L.lv_myocardium(truth))
+    figures["scar"] = dice(L.scar(predicted), L.scar(truth)) if L.scar(truth).any() else None
+    figures["mvo"] = dice(predicted == L.MVO, truth == L.MVO) if (truth == L.MVO).any() else None
+    figures["scar_drawn"] = bool(L.scar(predicted).any())
+    figures["predicted_burden"], figures["true_burden"] = burden(predicted), burden(truth)
+    figures["burden_error"] = abs(burden(predicted) - burden(truth))
+    return figures
+
+
+def summarise(rows):
+    def mean(key, kinds=None):
+        values = [r[key] for r in rows if r[key] is not None and (kinds is None or r["kind"] in kinds)]
+        return float(np.mean(values)) if values else float("nan")
+
+    normals = [r for r in rows if r["kind"] == "normal"]
+    return {"cases": len(rows), "myocardium": mean("myocardium"), "scar": mean("scar"), "mvo": mean("mvo"),
+            "normals_with_scar": float(np.mean([r["scar_drawn"] for r in normals])) if normals else float("nan"),
+            "median_burden_error": float(np.median([r["burden_error"] for r in rows]))}
+
+
+def save_prediction(path, result, truth):
+    """Labels, truth and half-precision probabilities of a case, to try post-processing without
+    segmenting again."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path, labels=result.labels.array, truth=truth,
+                        probabilities=result.probabilities.astype(np.float16))
+
+
+def score_fold(args, k, cases):
+    from ScarSegmentLib.segment import segment
+
+    entry_path = Path(args.runs) / f"fold_{k}" / MODEL
+    entry = json.loads(entry_path.read_text())
+    assumed = entry["training"]["config"]["lost_spacing_mm"]
+    groups = {"held_out": entry["training"]["held_out_cases"],
+              "training": entry["training"]["train_cases"][::max(1, 64 // max(args.fit_cases, 1))][:args.fit_cases]}
+    results = {}
+    for group, names in groups.items():
+        rows = []
+        for name in names:
+            image, labels = cases[name].load()
+            image = Volume(image.array, (assumed, assumed, 10.0))
+            result = segment(image, "dl", weights=str(entry_path))
+            if args.save:
+                save_prediction(Path(args.save) / f"{name}.npz", result, labels.array)
+            rows.append({"case": name, **case_figures(result.labels.array, labels.array)})
+        results[group] = {"rows": rows, "summary": summarise(rows) if rows else None}
+    return results
+
+
+KEYS = ("myocardium", "scar", "mvo", "normals_with_scar", "median_burden_error")
+
+
+def fold_table(per_fold, group):
+    """{folds: [per-fold summary], mean, sd} of one group of cases (held out, or training)."""
+    summaries = [{"fold": k, **fold[group]["summary"]} for k, fold in per_fold.items() if fold[group]["summary"]]
+    return {"folds": summaries,
+            "mean": {key: float(np.nanmean([s[key] for s in summaries])) for key in KEYS},
+            "sd": {key: float(np.nanstd([s[key] for s in summaries])) for key in KEYS}}
+
+
+def print_table(table, group):
+    print(f"\n{group}: fold | " + " | ".join(KEYS))
+    for summary in table["folds"]:
+        print(f"  {summary['fold']} | " + " | ".join(f"{summary[key]:.3f}" for key in KEYS))
+    print("  mean (SD) | " + " | ".join(f"{table['mean'][key]:.3f} ({table['sd'][key]:.3f})" for key in KEYS))
+
+
+def pooled_training_cases(per_fold):
+    """Figures over the scored training cases of all folds together (fit)."""
+    rows = [row for fold in per_fold.values() for row in fold["training"]["rows"]]
+    return summarise(rows) if rows else None
+
+
+def main():
+    args = parse_args()
+    import torch
+
+    folds = [int(k) for k in args.folds.split(",")]
+    if args.train:
+        train_folds(args, folds)
+    torch.set_num_threads(args.threads)
+    cases = {case.name: case for case in read_emidec_dataset(args.data)}
+    per_fold = {k: score_fold(args, k, cases) for k in folds if (Path(args.runs) / f"fold_{k}" / MODEL).exists()}
+    held_out = fold_table(per_fold, "held_out")
+    print_table(held_out, "held_out")
+    if args.fit_cases:
+        print_table(fold_table(per_fold, "training"), "training")
+    if args.card:
+        from ScarSegmentLib.cascade_output import update_entry
+
+        fit = pooled_training_cases(per_fold)
+        update_entry(args.card, cross_validation={**held_out, **({"training_cases": fit} if fit else {})})
+    if args.json:
+        Path(args.json).write_text(json.dumps(per_fold, indent=2, default=float) + "\n")
+
+
+if __name__ == "__main__":
+    main()
