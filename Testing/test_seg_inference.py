@@ -1,7 +1,6 @@
 """Deep segmentation with the shipped model: any grid in, labels and probabilities on that grid out."""
 
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -231,25 +230,22 @@ def test_shipped_weights_are_checked(tmp_path):
     from ScarSegmentLib.segmenter import find_entry, load_scar_stage, load_segmenter
 
     entry = find_entry()
-    assert entry["name"] == "scar_cascade"
+    assert entry["name"] == "scar_segmenter_2d"
     network, settings = load_segmenter()
-    scar_network, scar_settings = load_scar_stage()
-    assert settings.num_classes == 3 and scar_settings.anatomy_channels == 2
-    assert not network.training and not scar_network.training
+    assert settings.num_classes == 5 and not network.training
+    assert load_scar_stage() is None  # one network for all five classes, not a cascade
 
-    # A corrupted copy of either network with the same registry entry is refused.
-    for damaged in (entry["file"], entry["scar_stage"]["file"]):
-        copy = tmp_path / damaged
-        copy.mkdir()
-        for name in (entry["file"], entry["scar_stage"]["file"], "scar_cascade.json"):
-            shutil.copy(Path(entry["path"]).parent / name, copy / name)
-        data = bytearray((copy / damaged).read_bytes())
-        data[-100] ^= 0xFF
-        (copy / damaged).write_bytes(bytes(data))
-        with pytest.raises(WeightsError, match="sha256"):
-            load_segmenter(copy)
-            load_scar_stage(copy)
-    (copy / "scar_cascade.json").unlink()
+    # A corrupted copy with the same registry entry is refused.
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    shutil.copy(entry["path"], copy / entry["file"])
+    shutil.copy(entry["path"].replace(".safetensors", ".json"), copy / "scar_segmenter_2d.json")
+    data = bytearray((copy / entry["file"]).read_bytes())
+    data[-100] ^= 0xFF
+    (copy / entry["file"]).write_bytes(bytes(data))
+    with pytest.raises(WeightsError, match="sha256"):
+        load_segmenter(copy / entry["file"])
+    (copy / "scar_segmenter_2d.json").unlink()
     with pytest.raises(WeightsError, match="registry entry"):
         load_segmenter(copy / entry["file"])
 

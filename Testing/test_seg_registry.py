@@ -29,7 +29,7 @@ def test_unreadable_registry_entries_give_clear_errors(tmp_path, monkeypatch):
         find_entry(tmp_path / "unchecked.json")
     # A damaged JSON file in a model folder is not a model: the search goes on past it.
     monkeypatch.setenv(models.MODEL_DIR_VARIABLE, str(tmp_path / "broken"))
-    assert find_entry("scar_cascade")["name"] == "scar_cascade"
+    assert find_entry("scar_segmenter_2d")["name"] == "scar_segmenter_2d"
 
 
 def test_scar_calibration_comes_from_the_registry_entry(tmp_path):

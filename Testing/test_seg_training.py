@@ -206,6 +206,8 @@ def test_fine_tuning_starts_from_a_trained_cascade(small_dataset, tmp_path):
     other.anatomy.network = replace(other.anatomy.network, channels=(8, 16, 32))
     with pytest.raises(InputError, match="other settings"):
         train_cascade(small_dataset, tmp_path / "other", other, progress=False)
+    with pytest.raises(InputError, match="not a cascade"):  # the shipped single network
+        train_cascade(small_dataset, tmp_path / "single", tiny(init_weights="scar_segmenter_2d"), progress=False)
 
 
 def test_training_phantoms_join_the_training_cases_at_their_weight(small_dataset, tmp_path):
@@ -226,3 +228,24 @@ def test_training_phantoms_join_the_training_cases_at_their_weight(small_dataset
     assert "2 LGE phantoms" in (tmp_path / "m" / "scar_cascade.md").read_text()
     with pytest.raises(InputError, match="phantom-weight"):
         tiny(phantom_weight=0.0)
+
+
+def test_a_damaged_file_of_either_network_is_refused(small_dataset, tmp_path):
+    import shutil
+
+    from LGECore.errors import WeightsError
+    from ScarSegmentLib.cascade_train import train_cascade
+    from ScarSegmentLib.segmenter import load_scar_stage, load_segmenter
+
+    entry = json.loads(train_cascade(small_dataset, tmp_path / "model", tiny(), progress=False).read_text())
+    files = (entry["file"], entry["scar_stage"]["file"], "scar_cascade.json")
+    for damaged, load in ((entry["file"], load_segmenter), (entry["scar_stage"]["file"], load_scar_stage)):
+        copy = tmp_path / damaged
+        copy.mkdir()
+        for name in files:
+            shutil.copy(tmp_path / "model" / name, copy / name)
+        data = bytearray((copy / damaged).read_bytes())
+        data[-100] ^= 0xFF
+        (copy / damaged).write_bytes(bytes(data))
+        with pytest.raises(WeightsError, match="sha256"):
+            load(copy)

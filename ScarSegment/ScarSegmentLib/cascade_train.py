@@ -67,22 +67,12 @@ def _autocast(device):
     return torch.autocast(device.type, dtype=torch.bfloat16)
 
 
-def parent_weights(init_weights):
-    """What `load_segmenter` takes for --init-weights: None for 'shipped', else as given."""
-    return None if init_weights == "shipped" else init_weights
-
-
 def _initial_state(init_weights, role, stage):
     """The state of the `role` network of the trained cascade `init_weights` (sha256 checked);
     its settings must be those this run trains with."""
     from .segmenter import find_entry, load_scar_stage, load_segmenter
 
-    init_weights = parent_weights(init_weights)
-    network, settings = load_segmenter(init_weights) if role == ANATOMY else (load_scar_stage(init_weights)
-                                                                            or (None, None))
-    if network is None:
-        raise InputError(f"{find_entry(init_weights)['name']} is not a cascade (no scar network); "
-                         "--init-weights needs one that `scarsynth train-seg` wrote.")
+    network, settings = load_segmenter(init_weights) if role == ANATOMY else load_scar_stage(init_weights)
     if settings.to_dict() != stage.network.to_dict():
         raise InputError(f"The {role} network of {find_entry(init_weights)['name']} was built with other settings "
                          f"than the --preset asks for; fine-tune with the preset it was trained with.")
@@ -212,7 +202,10 @@ def _parent_lineage(init_weights):
 
     if not init_weights:
         return None
-    entry = find_entry(parent_weights(init_weights))
+    entry = find_entry(init_weights)
+    if "scar_stage" not in entry:
+        raise InputError(f"{entry['name']} is not a cascade (no scar network); --init-weights needs one that "
+                         "`scarsynth train-seg` wrote.")
     return {"name": entry["name"], "sha256": entry["sha256"], "scar_sha256": entry.get("scar_stage", {}).get("sha256")}
 
 

@@ -9,7 +9,7 @@ from LGECore.errors import WeightsError
 
 from .network import NetworkSettings, build_network
 
-SHIPPED_MODEL = "scar_cascade"
+SHIPPED_MODEL = "scar_segmenter_2d"
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 
 

@@ -23,7 +23,7 @@ def register(subparsers):
     parser.add_argument("--iterations-per-epoch", type=int)
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--learning-rate", type=float)
-    parser.add_argument("--init-weights", metavar="WEIGHTS", help="fine-tune a trained cascade ('shipped', a name "
+    parser.add_argument("--init-weights", metavar="WEIGHTS", help="fine-tune a trained cascade (a model name "
                         "or a model folder) rather than start from scratch, e.g. on a few labelled local scans")
     parser.add_argument("--phantoms", type=int, help="LGE phantoms made for training only (scanner contrast, other "
                         "grids and orientations; default 40, 0 for none)")
