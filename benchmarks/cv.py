@@ -104,11 +104,11 @@ def summarise(rows):
 
 
 def save_prediction(path, result, truth):
-    """Labels, truth and half-precision probabilities of a case, to try post-processing without
+    """Labels, truth and probabilities of a case, to try post-processing without
     segmenting again."""
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(path, labels=result.labels.array, truth=truth,
-                        probabilities=result.probabilities.astype(np.float16))
+                        probabilities=result.probabilities)
 
 
 def score_fold(args, k, cases):
