@@ -88,7 +88,7 @@ class CascadeConfig:
 
 CHANNELS_GPU = (32, 64, 128, 256, 512)
 PRESETS = {
-    # A 2-core CPU: both networks in about 15 minutes with bfloat16 autocast.
+    # A CPU: both networks in 21 to 23 minutes of one core with bfloat16 autocast.
     "cpu": CascadeConfig(anatomy=_anatomy(CHANNELS_GPU, epochs=20, iterations_per_epoch=100),
                          scar=_scar(CHANNELS_GPU, epochs=20, iterations_per_epoch=100), phantoms=40),
     # A GPU: more and larger batches.

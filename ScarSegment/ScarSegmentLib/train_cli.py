@@ -15,10 +15,10 @@ def register(subparsers):
     parser.add_argument("dataset_dir", help="folder of Case_X/Images/*.nii.gz and Case_X/Contours/*.nii.gz")
     parser.add_argument("-o", "--output", required=True, help="model folder (MODEL_DIR)")
     parser.add_argument("--preset", default="cpu", choices=("cpu", "gpu", "tiny"),
-                        help="cpu: the shipped model, about 15 minutes on 2 cores; gpu: more and larger batches")
+                        help="cpu: about 21 minutes of 1 core; gpu: more and larger batches; tiny: a few steps, for tests")
     parser.add_argument("--resume", action="store_true", help="continue from the checkpoints in MODEL_DIR")
     parser.add_argument("--fold", metavar="K/N", help="hold out fold K of N stratified folds by case and score the "
-                        "networks on it every epoch (cross-validation); default: train on every case")
+                        "networks on it every 5 epochs and at the end (cross-validation); default: train on every case")
     parser.add_argument("--epochs", type=int, help="epochs of each network")
     parser.add_argument("--iterations-per-epoch", type=int)
     parser.add_argument("--batch-size", type=int)
