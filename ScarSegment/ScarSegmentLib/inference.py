@@ -227,6 +227,26 @@ def _model_grid_slices(image, axis, in_plane, spacing_by_axis, settings):
     return slices, original_size
 
 
+def _on_input_grid(probabilities, size, axis):
+    """(N, C, h, w) model-grid probabilities -> (C, ...) on the input grid, slices along `axis`;
+    bilinear weights sum to one, so the probabilities still do."""
+    import torch.nn.functional as F
+
+    probabilities = F.interpolate(probabilities, size=size, mode="bilinear", align_corners=False)
+    probabilities = probabilities.numpy().transpose(1, 0, 2, 3)  # (class, slice, rows, cols)
+    probabilities = np.moveaxis(probabilities, 1, axis + 1).astype(np.float32)
+    return probabilities / probabilities.sum(axis=0, keepdims=True)
+
+
+def labels_from_probabilities(probabilities, axis, pixel_area_mm2, calibration):
+    """Labels on the input grid from its (class, ...) probabilities: the model's bias towards scar,
+    then the anatomical clean-up (with its minimum scar burden), slices along `axis`."""
+    labels = biased_argmax(probabilities, calibration["scar_log_bias"])
+    cleaned = clean_labels(np.moveaxis(labels, axis, 0), pixel_area_mm2,
+                           min_burden_percent=calibration["min_scar_burden_percent"])
+    return np.moveaxis(cleaned, 0, axis)
+
+
 def segment_dl(image, weights=None, device=None, progress=True, checked=False):
     """Segment an LGE volume with the deep model; labels and probabilities on the input grid.
 
@@ -236,7 +256,6 @@ def segment_dl(image, weights=None, device=None, progress=True, checked=False):
     checked: the caller has already run LGECore.io.check_image on `image`.
     """
     import torch
-    import torch.nn.functional as F
     from tqdm import tqdm
 
     from .segmenter import load_scar_stage, load_segmenter, scar_calibration
@@ -272,16 +291,9 @@ def segment_dl(image, weights=None, device=None, progress=True, checked=False):
                                             centre, step, _softmax_mirrored, device)
     steps.update(1)
 
-    # Back onto the input grid: bilinear weights sum to one, so probabilities still sum to one.
-    probabilities = F.interpolate(probabilities, size=original_size, mode="bilinear", align_corners=False)
-    probabilities = probabilities.numpy().transpose(1, 0, 2, 3)  # (class, slice, rows, cols)
-    probabilities = np.moveaxis(probabilities, 1, axis + 1).astype(np.float32)
-    probabilities /= probabilities.sum(axis=0, keepdims=True)
+    probabilities = _on_input_grid(probabilities, original_size, axis)
     pixel_area = float(spacing_by_axis[in_plane[0]] * spacing_by_axis[in_plane[1]])
-    calibration = scar_calibration(weights)
-    cleaned = clean_labels(np.moveaxis(biased_argmax(probabilities, calibration["scar_log_bias"]), axis, 0),
-                           pixel_area, min_burden_percent=calibration["min_scar_burden_percent"])
-    labels = np.moveaxis(cleaned, 0, axis)
+    labels = labels_from_probabilities(probabilities, axis, pixel_area, scar_calibration(weights))
     steps.update(1)
     steps.close()
     if candidates and not labels.any():
