@@ -12,7 +12,7 @@ sharing the CPU cores. Then every held-out case is segmented with its fold's mod
 side. Printed: per fold and as mean (SD) over folds, myocardium Dice, scar Dice on infarct cases,
 MVO Dice on MVO cases, the share of normal hearts given any scar, and the median scar-burden error.
 With --card, the table is written into the registry entry and model card of the model trained on
-all cases with the same recipe (the shipped one: ScarSegment/ScarSegmentLib/weights/scar_cascade.json).
+all cases with the same recipe (`scarsynth train-seg DATASET -o MODEL_DIR` without --fold; MODEL_DIR/scar_cascade.json).
 """
 
 import argparse

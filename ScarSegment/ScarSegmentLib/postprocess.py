@@ -56,7 +56,7 @@ def mvo_inside_scar(labels):
 def drop_scant_scar(labels, min_burden_percent):
     """All scar and MVO become healthy myocardium when together they are less than
     `min_burden_percent` of the LV myocardium: a few scattered bright pixels in a normal heart are
-    not an infarct (the model's registry entry gives the minimum, measured by benchmarks/scar_gate.py)."""
+    not an infarct (the model's registry entry gives the minimum, measured by benchmarks/scar_calibration.py)."""
     scar = L.scar(labels)
     myocardium = L.lv_myocardium(labels).sum()
     if not scar.any() or 100.0 * scar.sum() >= min_burden_percent * myocardium:
