@@ -138,7 +138,12 @@ KEYS = ("myocardium", "scar", "mvo", "normals_with_scar", "median_burden_error")
 
 def fold_table(per_fold, group):
     """{folds: [per-fold summary], mean, sd} of one group of cases (held out, or training)."""
-    summaries = [{"fold": k, **fold[group]["summary"]} for k, fold in per_fold.items() if fold[group]["summary"]]
+    return table_of([(k, fold[group]["summary"]) for k, fold in per_fold.items() if fold[group]["summary"]])
+
+
+def table_of(summaries):
+    """{folds, mean, sd} from (fold, summary) pairs: the per-fold figures and their spread."""
+    summaries = [{"fold": fold, **summary} for fold, summary in summaries]
     return {"folds": summaries,
             "mean": {key: float(np.nanmean([s[key] for s in summaries])) for key in KEYS},
             "sd": {key: float(np.nanstd([s[key] for s in summaries])) for key in KEYS}}

@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 for module in ("", "AHABullseye", "ScarSegment", "ScarSynth", "benchmarks"):  # "": LGECore at the root
     sys.path.insert(0, str(REPO / module))
 
-from cv import KEYS, case_figures, summarise  # noqa: E402
+from cv import case_figures, print_table, summarise, table_of  # noqa: E402
 from ScarSegmentLib.postprocess import biased_argmax, clean_labels  # noqa: E402
 
 PIXEL_AREA_MM2 = 1.35 ** 2  # cv.py segments the EMIDEC grid with this spacing assumed
@@ -68,14 +68,6 @@ def best_pair(table, folds_used, minimums):
     return max(pairs, key=lambda pair: mean_score([r for f in folds_used for r in table[pair[0]][f]], pair[1]))
 
 
-def print_rows(title, summaries):
-    print(f"\n{title}: fold | " + " | ".join(KEYS))
-    for fold, figures in summaries:
-        print(f"  {fold} | " + " | ".join(f"{figures[k]:.3f}" for k in KEYS))
-    print("  mean (SD) | " + " | ".join(f"{np.nanmean([f[k] for _, f in summaries]):.3f} "
-                                      f"({np.nanstd([f[k] for _, f in summaries]):.3f})" for k in KEYS))
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("cv_json", help="the --json output of benchmarks/cv.py")
@@ -96,22 +88,17 @@ def main():
         plain.append((fold, summarise(table[0.0][fold])))
         nested.append((f"{fold} (bias {bias:g}, min {minimum:g}%)",
                        summarise([gated(row, minimum) for row in table[bias][fold]])))
-    print_rows("plain argmax", plain)
-    print_rows("bias and minimum chosen on the other folds", nested)
+    plain, nested = table_of(plain), table_of(nested)
+    print_table(plain, "plain argmax")
+    print_table(nested, "bias and minimum chosen on the other folds")
     bias, minimum = best_pair(table, list(folds), minimums)
     print(f"\nchosen on all folds: scar_log_bias {bias:g}, min_scar_burden_percent {minimum:g}")
     if args.entry:
         from ScarSegmentLib.cascade_output import update_entry
 
         update_entry(args.entry, postprocessing={"scar_log_bias": bias, "min_scar_burden_percent": minimum},
-                     calibration={"plain": table_of(plain), "calibrated": table_of(nested)})
+                     calibration={"plain": plain, "calibrated": nested})
 
-
-def table_of(summaries):
-    """{folds, mean, sd} as benchmarks/cv.py records a cross-validation table."""
-    folds = [{"fold": str(fold), **figures} for fold, figures in summaries]
-    return {"folds": folds, "mean": {k: float(np.nanmean([f[k] for f in folds])) for k in KEYS},
-            "sd": {k: float(np.nanstd([f[k] for f in folds])) for k in KEYS}}
 
 
 if __name__ == "__main__":

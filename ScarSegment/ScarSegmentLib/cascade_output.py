@@ -19,8 +19,6 @@ def _save_network(network, path):
 def write_cascade(results, config, out_dir, train_cases, held_out, processes, device_type, parent=None):
     """NAME_anatomy.safetensors, NAME_scar.safetensors, NAME.json and NAME.md in out_dir; returns
     the entry's path. `results[stage]` = (network, validation scores, seconds)."""
-    from .cascade_card import cascade_card_text
-
     anatomy = _save_network(results[ANATOMY][0], out_dir / f"{config.name}_{ANATOMY}.safetensors")
     scar = _save_network(results[SCAR][0], out_dir / f"{config.name}_{SCAR}.safetensors")
     entry = {
@@ -41,10 +39,7 @@ def write_cascade(results, config, out_dir, train_cases, held_out, processes, de
         },
         "validation": {role: {k: round(v, 4) for k, v in results[role][1].items()} for role in (ANATOMY, SCAR)},
     }
-    entry_path = out_dir / f"{config.name}.json"
-    save_atomic(lambda p: p.write_text(json.dumps(entry, indent=2) + "\n"), entry_path)
-    save_atomic(lambda p: p.write_text(cascade_card_text(entry)), out_dir / f"{config.name}.md")
-    return entry_path
+    return _write_entry(entry, out_dir / f"{config.name}.json")
 
 
 def update_entry(entry_path, **fields):
@@ -52,10 +47,14 @@ def update_entry(entry_path, **fields):
     `postprocessing`) and write its card again with them; the weights are left as they are."""
     from pathlib import Path
 
+    entry_path = Path(entry_path)
+    _write_entry({**json.loads(entry_path.read_text()), **fields}, entry_path)
+
+
+def _write_entry(entry, entry_path):
+    """The registry entry NAME.json and, from it, the model card NAME.md beside it; returns the entry's path."""
     from .cascade_card import cascade_card_text
 
-    entry_path = Path(entry_path)
-    entry = json.loads(entry_path.read_text())
-    entry.update(fields)
     save_atomic(lambda p: p.write_text(json.dumps(entry, indent=2) + "\n"), entry_path)
     save_atomic(lambda p: p.write_text(cascade_card_text(entry)), entry_path.with_suffix(".md"))
+    return entry_path

@@ -43,6 +43,11 @@ def split_cases(cases, config):
     return [c for c in cases if c.name not in held_out], [c for c in cases if c.name in held_out]
 
 
+def steps_per_epoch(stage, world_size):
+    """Optimiser steps each process takes per epoch: the epoch's iterations shared among the processes."""
+    return max(1, stage.iterations_per_epoch // world_size)
+
+
 def learning_rate(stage, step, total_steps):
     """Linear warm-up, then cosine decay to zero."""
     warmup = min(1.0, (step + 1) / max(stage.warmup_iterations, 1))
@@ -113,7 +118,7 @@ def _check_finite(loss, role, epoch):
 def _train_epoch(run, stage, stage_cases, rng, epoch, step, total_steps):
     import torch
 
-    per_process = max(1, stage.iterations_per_epoch // run.dist.world_size)
+    per_process = steps_per_epoch(stage, run.dist.world_size)
     totals = {"loss": 0.0, "dice_ce": 0.0, "kl": 0.0}
     for _ in range(per_process):
         for group in run.model_parts.optimizer.param_groups:
@@ -161,7 +166,7 @@ def _train_stage(run, role, cases, held_out):
     checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=True) if checkpoint_path.exists() else None
     run.model_parts = _stage_model(stage, run.dist, checkpoint, run.config.init_weights, role)
     stage_cases = StageCases(cases, stage, role)
-    total_steps = stage.epochs * max(1, stage.iterations_per_epoch // run.dist.world_size)
+    total_steps = stage.epochs * steps_per_epoch(stage, run.dist.world_size)
     epoch, step, seconds = run.model_parts.start
     scores = {}
     for epoch in range(epoch, stage.epochs):
@@ -197,7 +202,7 @@ def _check_resumed_config(out_dir, config):
 
 
 def _parent_lineage(init_weights):
-    """{name, sha256} of the cascade a fine-tuning run starts from (checked before any training)."""
+    """{name, sha256, scar_sha256} of the cascade a fine-tuning run starts from (checked before any training)."""
     from .segmenter import find_entry
 
     if not init_weights:
@@ -206,7 +211,7 @@ def _parent_lineage(init_weights):
     if "scar_stage" not in entry:
         raise InputError(f"{entry['name']} is not a cascade (no scar network); --init-weights needs one that "
                          "`scarsynth train-seg` wrote.")
-    return {"name": entry["name"], "sha256": entry["sha256"], "scar_sha256": entry.get("scar_stage", {}).get("sha256")}
+    return {"name": entry["name"], "sha256": entry["sha256"], "scar_sha256": entry["scar_stage"]["sha256"]}
 
 
 def train_cascade(dataset_dir, out_dir, config=None, resume=False, progress=True):
@@ -233,7 +238,7 @@ def train_cascade(dataset_dir, out_dir, config=None, resume=False, progress=True
                                      progress and dist.main)
         if dist.main:
             out_dir.mkdir(parents=True, exist_ok=True)
-        total = sum(getattr(config, r).epochs * max(1, getattr(config, r).iterations_per_epoch // dist.world_size)
+        total = sum(getattr(config, r).epochs * steps_per_epoch(getattr(config, r), dist.world_size)
                     for r in (ANATOMY, SCAR))
         bar = tqdm(total=total, desc="training", unit="it", disable=not (progress and dist.main))
         run = SimpleNamespace(config=config, dist=dist, out_dir=out_dir, bar=bar, model_parts=None)

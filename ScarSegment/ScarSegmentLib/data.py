@@ -181,7 +181,7 @@ def load_phantoms(count, settings, weight, seed=0, progress=True):
     for name, phantom in tqdm(training_phantoms(count, seed), total=count, desc="making phantoms",
                               disable=not progress, leave=False):
         case = SimpleNamespace(name=f"Phantom_{name[5:]}", load=lambda p=phantom: (p.image, p.labels))
-        loaded = load_case_slices(case, settings, lost_spacing_mm=settings.pixel_spacing_mm)
+        loaded = load_case_slices(case, settings, lost_spacing_mm=None)
         loaded.sampling_weight = weight
         cases.append(loaded)
     return cases

@@ -28,6 +28,7 @@ from .data import (
     window_anchors,
     window_bounds,
 )
+from .network import NUM_CLASSES
 from .postprocess import FULL_3D, biased_argmax, clean_labels
 
 MIN_IN_PLANE_MM = 40.0  # smaller fields of view cannot hold a left ventricle
@@ -278,7 +279,7 @@ def segment_dl(image, weights=None, device=None, progress=True, checked=False):
     steps.update(1)
     if not candidates:
         notes.append("No left ventricle was found; every voxel is background.")
-        probabilities = torch.zeros((coarse.shape[0], 5) + tuple(coarse.shape[2:]))
+        probabilities = torch.zeros((coarse.shape[0], NUM_CLASSES) + tuple(coarse.shape[2:]))
         probabilities[:, 0] = 1.0
     else:
         # Several LV-like blobs (the aorta or stomach can look alike at first sight): keep the
