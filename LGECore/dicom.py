@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InputError, itk_reason
+from .volume import check_voxel_count
 
 log = logging.getLogger(__name__)
 
@@ -258,6 +259,7 @@ def read_dicom_folder(folder):
     if choice.others:
         log.warning("Read %s from %s; also there: %s.", stack.label, folder, "; ".join(choice.others))
     check_gaps(stack)
+    check_voxel_count((*stack.images[0].size, len(stack.images)), 1, f"The DICOM stack in {folder}")
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames([image.path for image in stack.images])
     return reader.Execute(), choice

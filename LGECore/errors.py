@@ -13,6 +13,10 @@ class WeightsError(ScarSynthError):
     """Model weights are missing, corrupt or do not match their checksum."""
 
 
+class TrainingDiverged(ScarSynthError):
+    """A training loss or the weights became NaN or infinite; nothing of that step is kept."""
+
+
 def itk_reason(error):
     """The informative last line of a SimpleITK RuntimeError. ITK appends a stale errno ("No such
     file or directory") to a damaged file's error; that line is left out."""

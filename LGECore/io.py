@@ -4,10 +4,6 @@ Everything comes in and goes out as a `Volume`, keeping spacing, origin and dire
 atomic: a file is written beside its target and renamed, so a failure never leaves half a file.
 """
 
-import os
-import shutil
-import tempfile
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +11,8 @@ import numpy as np
 
 from . import labels as L
 from .errors import InputError, itk_reason
-from .volume import Volume
+from .outputs import written_whole
+from .volume import Volume, check_voxel_count
 
 IMAGE_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd")
 SEG_NRRD_SUFFIX = ".seg.nrrd"
@@ -76,8 +73,6 @@ def volume_to_sitk(volume):
 
 def _read_sitk(path):
     """(SimpleITK image, dicom.FolderChoice for a DICOM folder or None for a file)."""
-    import SimpleITK as sitk
-
     path = Path(path)
     if not path.exists():
         raise InputError(f"No such file or folder: {path}")
@@ -86,9 +81,28 @@ def _read_sitk(path):
             from .dicom import read_dicom_folder
 
             return read_dicom_folder(path)
-        return sitk.ReadImage(str(path)), None
+        return _read_checked_file(path), None
     except RuntimeError as error:
         raise InputError(f"Could not read {path}: not a readable image ({itk_reason(error)}).") from None
+
+
+def _read_checked_file(path):
+    """The image in `path`, read only once its header promises a finite, bounded grid."""
+    import SimpleITK as sitk
+
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    reader.ReadImageInformation()
+    geometry = (*reader.GetSpacing(), *reader.GetOrigin(), *reader.GetDirection())
+    if not np.all(np.isfinite(geometry)):
+        raise InputError(f"The header of {path.name} gives a voxel spacing, origin or direction that is not a "
+                         f"finite number (spacing {reader.GetSpacing()}); fix the header or export the image again.")
+    axes = np.reshape(reader.GetDirection(), (reader.GetDimension(),) * 2)
+    if not np.allclose(axes.T @ axes, np.eye(len(axes)), atol=1e-3):  # ITK reads a NaN direction this way
+        raise InputError(f"The header of {path.name} gives axis directions that are not orthonormal, or a spacing "
+                         "or direction that is not a finite number; fix the header or export the image again.")
+    check_voxel_count(reader.GetSize(), reader.GetNumberOfComponents(), path.name)
+    return reader.Execute()
 
 
 # Plausible geometry of a cardiac scan. Checked before any resampling, so that a header that
@@ -248,21 +262,6 @@ def _write_seg_nrrd(volume, path):
     })
 
 
-def _default_file_mode():
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
-
-
-def check_outputs_spare_inputs(outdir, names, inputs):
-    """InputError if writing `names` into `outdir` would replace one of the input files."""
-    for name in names:
-        target = (Path(outdir) / name).resolve()
-        for path in inputs:
-            if path and Path(path).exists() and Path(path).resolve() == target:
-                raise InputError(f"Refusing to overwrite the input {path}; choose another output folder.")
-
-
 def write_volume(volume, path, protect=()):
     """Write a Volume atomically (format from the suffix; .seg.nrrd writes a Slicer segmentation).
 
@@ -275,7 +274,7 @@ def write_volume(volume, path, protect=()):
     suffix = _suffix(path)
     if suffix not in IMAGE_SUFFIXES + (SEG_NRRD_SUFFIX,):
         raise InputError(f"Cannot write {path.name}: use one of {', '.join(IMAGE_SUFFIXES)} or .seg.nrrd.")
-    with _written_whole(path, suffix) as temporary:
+    with written_whole(path, suffix) as temporary:
         if suffix == SEG_NRRD_SUFFIX:
             _write_seg_nrrd(volume, temporary)
         else:
@@ -283,96 +282,6 @@ def write_volume(volume, path, protect=()):
 
             sitk.WriteImage(volume_to_sitk(volume), temporary, useCompression=True)
     return path
-
-
-def write_text_atomic(text, path):
-    """Write a text file whole or not at all, with the permissions of any new file."""
-    path = Path(path)
-    with _written_whole(path) as temporary:
-        with open(temporary, "w", newline="") as stream:
-            stream.write(text)
-    return path
-
-
-@contextmanager
-def _written_whole(path, suffix=""):
-    """Yield a temporary file name beside `path`; the file becomes `path` only when the block
-    ends without error, with a new file's usual permissions (mkstemp makes owner-only files)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
-    os.close(handle)
-    try:
-        yield temporary
-        os.chmod(temporary, _default_file_mode())
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-
-
-def check_output_dir(outdir):
-    """InputError, before any work, when `outdir` cannot become an output folder."""
-    outdir = Path(outdir)
-    if outdir.exists() and not outdir.is_dir():
-        raise InputError(f"The output folder {outdir} is a file; choose a folder.")
-    existing = next(path for path in (outdir, *outdir.parents) if path.exists())
-    if not existing.is_dir():
-        raise InputError(f"Cannot make the output folder {outdir}: {existing} is a file.")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise InputError(f"Cannot write the output folder {outdir}: no permission to write in {existing}.")
-
-
-@contextmanager
-def atomic_output_dir(outdir, replaces=()):
-    """Yield a temporary folder; on success move its files into `outdir`, on failure drop them.
-
-    Outputs of one command thus appear together or not at all. In an existing `outdir`, the files
-    they replace, and the outputs named in `replaces` that this run did not write (an earlier
-    run's, which would no longer match), are removed; other files there are kept.
-    """
-    outdir = Path(outdir)
-    check_output_dir(outdir)
-    _refuse_folders(outdir, replaces)
-    outdir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.", dir=outdir.parent))
-    try:
-        yield staging
-        _move_into(staging, outdir, replaces)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-
-
-def _refuse_folders(outdir, names):
-    for name in names:
-        if (outdir / name).is_dir() and not (outdir / name).is_symlink():
-            raise InputError(f"{outdir / name} is a folder; an output file of that name cannot replace it.")
-
-
-def _move_into(staging, outdir, replaces):
-    """Move the staged files into `outdir`; the files they displace wait in a backup folder until
-    all are in, so a failure half-way leaves `outdir` as it was."""
-    new = sorted(path.name for path in staging.iterdir())
-    created = not outdir.exists()
-    outdir.mkdir(parents=True, exist_ok=True)
-    old = [name for name in sorted(set(new) | set(replaces)) if os.path.lexists(outdir / name)]
-    _refuse_folders(outdir, old)
-    backup = Path(tempfile.mkdtemp(prefix=".replaced.", dir=staging))
-    moved_old, moved_new = [], []
-    try:
-        for name in old:
-            os.replace(outdir / name, backup / name)
-            moved_old.append(name)
-        for name in new:
-            os.replace(staging / name, outdir / name)
-            moved_new.append(name)
-    except OSError:
-        for name in moved_new:
-            os.replace(outdir / name, staging / name)
-        for name in moved_old:
-            os.replace(backup / name, outdir / name)
-        if created:
-            outdir.rmdir()
-        raise
 
 
 @dataclass(frozen=True)

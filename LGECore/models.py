@@ -7,10 +7,11 @@ point to other weights by path, or add a folder of models with SCARSYNTH_MODEL_D
 
 import hashlib
 import json
+import math
 import os
 from pathlib import Path
 
-from .errors import WeightsError
+from .errors import TrainingDiverged, WeightsError
 
 MODEL_DIR_VARIABLE = "SCARSYNTH_MODEL_DIR"
 
@@ -73,8 +74,16 @@ def _entry_file(path):
     if path.is_dir():
         entries = [p for p in sorted(path.glob("*.json")) if "sha256" in (read_entry(p) or {})]
         if len(entries) != 1:
-            raise WeightsError(f"{path} holds {len(entries)} model registry entries (NAME.json); expected one.")
+            others = sorted(p.name for p in path.glob("*.json") if p not in entries)
+            unusable = f" ({', '.join(others)}: not a registry entry)" if others else ""
+            raise WeightsError(f"{path} holds {len(entries)} usable model registry entries (NAME.json with a "
+                               f"sha256){unusable}; expected one.")
         return entries[0]
+    if not path.exists():
+        raise WeightsError(f"Weights file not found: {path}")
+    if path.suffix not in (".safetensors", ".json"):
+        raise WeightsError(f"{path.name}: give weights as a model name, a model folder, NAME.safetensors or its "
+                           "registry entry NAME.json (pickled .pt/.pth files can run code and are not read).")
     return path.with_suffix(".json") if path.suffix == ".safetensors" else path
 
 
@@ -118,6 +127,35 @@ def load_state_dict(path, sha256=None):
     from safetensors.torch import load_file
 
     try:
-        return load_file(str(path))
+        tensors = load_file(str(path))
     except Exception as error:  # safetensors raises its own error types for damaged files
         raise WeightsError(f"Could not read weights {path}: {error}") from None
+    broken = non_finite_tensors(tensors)
+    if broken:
+        raise WeightsError(f"{path.name} holds weights that are not finite (NaN or infinite) in "
+                           f"{len(broken)} tensors, first {broken[0]}: the training that wrote it diverged.")
+    return tensors
+
+
+def non_finite_tensors(tensors):
+    """Names of the floating-point tensors of a state dict that hold NaN or infinity."""
+    import torch
+
+    return [name for name, tensor in tensors.items()
+            if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all())]
+
+
+def check_trained_weights(tensors, name):
+    """TrainingDiverged instead of exporting weights that hold NaN or infinity."""
+    broken = non_finite_tensors(tensors)
+    if broken:
+        raise TrainingDiverged(f"The trained {name} holds NaN or infinite weights ({broken[0]}, ...); nothing was "
+                               "exported. Train again with a lower learning rate.")
+
+
+def check_finite_loss(loss, what, step):
+    """TrainingDiverged for a NaN or infinite loss, raised before the step would spread it into the
+    weights: the run stops and its last checkpoint stays as it was."""
+    if not math.isfinite(loss):
+        raise TrainingDiverged(f"The {what} loss became {loss} at step {step + 1}; training stops, and its last "
+                               "checkpoint stays as it was. Train again with a lower --learning-rate.")

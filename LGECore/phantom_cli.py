@@ -62,13 +62,14 @@ def _segments(text):
 
 def run_phantom(args):
     from . import io
+    from .outputs import atomic_output_dir
     from .phantom import make_phantom
 
     paths = output_paths(args.output)
     phantom = make_phantom(scar_segments=_segments(args.segments) if args.segments else (),
                            territory=args.territory, **from_args(PhantomRequest, args).phantom_options())
     # All four files appear together, or none does.
-    with io.atomic_output_dir(paths["image"].resolve().parent) as staging:
+    with atomic_output_dir(paths["image"].resolve().parent) as staging:
         io.write_volume(phantom.image, staging / paths["image"].name)
         io.write_volume(phantom.labels, staging / paths["labels"].name)
         io.write_volume(phantom.aha_segments, staging / paths["aha"].name)

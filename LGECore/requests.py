@@ -7,6 +7,7 @@ and Python all pass through.
 """
 
 import argparse
+import math
 from dataclasses import MISSING, field, fields
 
 
@@ -43,3 +44,23 @@ def seed(text):
     if value < 0:
         raise argparse.ArgumentTypeError(f"a seed is a whole number of at least 0; got {text!r}")
     return value
+
+
+def number_in(kind, low, high=math.inf, above=False):
+    """argparse type of a finite `kind` (int or float) from `low` (excluded when `above`) to `high`,
+    so that an option out of range is a one-line usage error before any work."""
+    least = (f"of at least {low + 1 if above else low}" if kind is int
+             else f"{'above' if above else 'of at least'} {low:g}")
+    wanted = f"{'a whole' if kind is int else 'a finite'} number {least}"
+    wanted += f" and at most {high:g}" if high < math.inf else ""
+
+    def convert(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or not math.isfinite(value) or value < low or (above and value == low) or value > high:
+            raise argparse.ArgumentTypeError(f"expected {wanted}; got {text!r}")
+        return value
+
+    return convert

@@ -13,6 +13,19 @@ from .errors import InputError
 
 _LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0])
 
+# The most voxels an input may hold (a 1 GiB float32 volume; a whole-chest 3D LGE at 0.6 mm holds a
+# tenth of it). Checked on the header, before the pixels are read: a compressed file of a few MB
+# can unpack to any size.
+MAX_INPUT_VOXELS = 2**28
+
+
+def check_voxel_count(size, components, name):
+    """InputError, before reading, for an image of more than MAX_INPUT_VOXELS values."""
+    voxels = int(np.prod(size, dtype=np.int64)) * int(components)
+    if voxels > MAX_INPUT_VOXELS:
+        raise InputError(f"{name} would hold {voxels:,} voxel values (size {tuple(size)}), more than "
+                         f"{MAX_INPUT_VOXELS:,}, the most ScarSynth reads; crop or resample it first.")
+
 
 def ras_to_lps(points):
     """Convert points (..., 3) between RAS and LPS (the flip is its own inverse)."""

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from LGECore import io
+from LGECore import io, outputs
 from LGECore.errors import InputError
 from LGECore.volume import Volume
 
@@ -219,12 +219,12 @@ def test_failed_write_leaves_nothing(tmp_path):
 
 def test_atomic_output_dir_writes_all_or_nothing(tmp_path):
     with pytest.raises(RuntimeError):
-        with io.atomic_output_dir(tmp_path / "out") as staging:
+        with outputs.atomic_output_dir(tmp_path / "out") as staging:
             (staging / "a.txt").write_text("partial")
             raise RuntimeError("failure half-way")
     assert not (tmp_path / "out").exists()
     assert [p.name for p in tmp_path.iterdir()] == []
-    with io.atomic_output_dir(tmp_path / "out") as staging:
+    with outputs.atomic_output_dir(tmp_path / "out") as staging:
         (staging / "a.txt").write_text("done")
         (staging / "b.txt").write_text("done")
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.txt", "b.txt"]
@@ -235,26 +235,26 @@ def test_atomic_output_dir_in_an_existing_folder_puts_everything_back_on_failure
     out.mkdir()
     for name in ("a.txt", "stale.txt", "mine.txt"):
         (out / name).write_text("old")
-    real_replace = io.os.replace
+    real_replace = outputs.os.replace
 
     def fail_on_b(source, target):
         if Path(target).name == "b.txt":
             raise OSError("disk full")
         return real_replace(source, target)
 
-    monkeypatch.setattr(io.os, "replace", fail_on_b)
+    monkeypatch.setattr(outputs.os, "replace", fail_on_b)
     with pytest.raises(OSError, match="disk full"):
-        with io.atomic_output_dir(out, replaces=("stale.txt",)) as staging:
+        with outputs.atomic_output_dir(out, replaces=("stale.txt",)) as staging:
             (staging / "a.txt").write_text("new")
             (staging / "b.txt").write_text("new")
     assert {p.name: p.read_text() for p in out.iterdir()} == {"a.txt": "old", "stale.txt": "old", "mine.txt": "old"}
     with pytest.raises(OSError, match="disk full"):
-        with io.atomic_output_dir(tmp_path / "fresh") as staging:
+        with outputs.atomic_output_dir(tmp_path / "fresh") as staging:
             (staging / "a.txt").write_text("new")
             (staging / "b.txt").write_text("new")
     assert not (tmp_path / "fresh").exists()  # not even empty
     monkeypatch.undo()
-    with io.atomic_output_dir(out, replaces=("stale.txt",)) as staging:
+    with outputs.atomic_output_dir(out, replaces=("stale.txt",)) as staging:
         (staging / "a.txt").write_text("new")
         (staging / "b.txt").write_text("new")
     assert {p.name: p.read_text() for p in out.iterdir()} == {"a.txt": "new", "b.txt": "new", "mine.txt": "old"}
@@ -265,12 +265,12 @@ def test_output_folder_problems_are_found_before_any_work(tmp_path):
     (tmp_path / "file").write_text("kept")
     for outdir in (tmp_path / "file", tmp_path / "file" / "sub"):
         with pytest.raises(InputError, match="is a file"):
-            io.check_output_dir(outdir)
+            outputs.check_output_dir(outdir)
     (tmp_path / "out" / "labels.nii.gz").mkdir(parents=True)
     with pytest.raises(InputError, match="is a folder"):
-        with io.atomic_output_dir(tmp_path / "out", replaces=("labels.nii.gz",)):
+        with outputs.atomic_output_dir(tmp_path / "out", replaces=("labels.nii.gz",)):
             raise AssertionError("the body must not run")
-    io.check_output_dir(tmp_path / "new" / "deeper")  # may be made
+    outputs.check_output_dir(tmp_path / "new" / "deeper")  # may be made
 
 
 def test_volume_index_and_physical_points_agree():

@@ -24,7 +24,8 @@ MODULE_FILES = {"AHABullseye": "AHABullseyeLib", "ScarSegment": "ScarSegmentLib"
 # the `scarsynth` command line (ScarSynthLib.cli), which any test may run as a user would.
 ENTRY = "ScarSynthLib.cli"
 TEST_LAYERS = (("test_aha_", "AHABullseyeLib"), ("test_scarsegment_", "ScarSegmentLib"),
-               ("test_scar_", "ScarSegmentLib"), ("test_seg_", "ScarSegmentLib"), ("test_synth_", "ScarSynthLib"))
+               ("test_scar_", "ScarSegmentLib"), ("test_seg_", "ScarSegmentLib"), ("test_synth_", "ScarSynthLib"),
+               ("test_bad_inputs", "ScarSynthLib"), ("bad_input_files", "ScarSynthLib"))  # the corpus spans all
 OURS = re.compile(r"^(?:%s)(?:\.\w+)*$" % "|".join(list(PACKAGES) + list(MODULE_FILES)))
 NAMED = re.compile(r"^(?:%s)(?:\.\w+)*$" % "|".join(PACKAGES))  # a package named in a string
 

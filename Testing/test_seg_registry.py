@@ -16,10 +16,12 @@ def test_unreadable_registry_entries_give_clear_errors(tmp_path, monkeypatch):
     (tmp_path / "broken" / "model.json").write_text('{"sha256": ')
     (tmp_path / "model.pt").write_bytes(bytes(range(256)))
     (tmp_path / "number.json").write_text("5")
-    for weights in (tmp_path / "broken" / "model.json", tmp_path / "model.pt", tmp_path / "number.json"):
+    for weights in (tmp_path / "broken" / "model.json", tmp_path / "number.json"):
         with pytest.raises(WeightsError, match="not a registry entry"):
             find_entry(weights)
-    with pytest.raises(WeightsError, match="holds 0 model registry entries"):
+    with pytest.raises(WeightsError, match=r"pickled \.pt/\.pth files can run code"):
+        find_entry(tmp_path / "model.pt")
+    with pytest.raises(WeightsError, match=r"holds 0 usable model registry entries .*model.json: not a registry entry"):
         find_entry(tmp_path / "broken")
     # An entry without a checksum would let corrupt or replaced weights load unchecked.
     unchecked = dict(find_entry())

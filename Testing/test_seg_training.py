@@ -249,3 +249,30 @@ def test_a_damaged_file_of_either_network_is_refused(small_dataset, tmp_path):
         (copy / damaged).write_bytes(bytes(data))
         with pytest.raises(WeightsError, match="sha256"):
             load(copy)
+
+
+def test_a_diverging_cascade_run_stops_and_keeps_its_last_checkpoint(phantom_dataset, tmp_path, monkeypatch):
+    """A NaN loss in the second epoch of the anatomy network stops the run: the first epoch's
+    checkpoint stays as it was, and no model is exported."""
+    import torch
+
+    from LGECore.errors import TrainingDiverged
+    from ScarSegmentLib import losses
+    from ScarSegmentLib.cascade_train import train_cascade
+
+    from ScarSegmentLib.cascade_config import make_cascade_config
+
+    config = make_cascade_config("tiny", {"epochs": 2}, threads=1)  # two steps an epoch
+    real_forward, calls = losses.RobustSegmentationLoss.__call__, []
+
+    def nan_in_epoch_two(self, *args, **kwargs):
+        loss, parts = real_forward(self, *args, **kwargs)
+        calls.append(1)
+        return (loss * float("nan"), parts) if len(calls) == 3 else (loss, parts)
+
+    monkeypatch.setattr(losses.RobustSegmentationLoss, "__call__", nan_in_epoch_two)
+    with pytest.raises(TrainingDiverged, match="anatomy network's loss became nan at step 3"):
+        train_cascade(phantom_dataset, tmp_path / "run", config, progress=False)
+    checkpoint = torch.load(tmp_path / "run" / "checkpoint_anatomy.pt", map_location="cpu", weights_only=True)
+    assert checkpoint["epoch"] == 1
+    assert not list((tmp_path / "run").glob("*.safetensors"))

@@ -133,3 +133,40 @@ def test_cli_refuses_a_missing_dataset(tmp_path):
     assert result.returncode == 2
     assert "Dataset folder not found" in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_a_diverging_generator_run_stops_and_keeps_its_last_checkpoint(phantom_dataset, tmp_path, monkeypatch):
+    """A NaN loss at step 3 stops the run before that step: the step-2 checkpoint stays, no weights are exported."""
+    import torch
+
+    from LGECore.errors import TrainingDiverged
+    from ScarSynthLib import diffusion_train as dt
+
+    real_loss, calls = dt.diffusion_loss, []
+
+    def nan_at_step_three(*args, **kwargs):
+        loss, parts = real_loss(*args, **kwargs)
+        calls.append(1)
+        return (loss * float("nan"), parts) if len(calls) == 3 else (loss, parts)
+
+    monkeypatch.setattr(dt, "diffusion_loss", nan_at_step_three)
+    out = tmp_path / "run"
+    with pytest.raises(TrainingDiverged, match="loss became nan at step 3"):
+        dt.train_synth(phantom_dataset, out, steps=4, batch_size=2, max_cases=1, config=TINY_CONFIG,
+                       checkpoint_every=2, progress=False, log=lambda *_: None)
+    checkpoint = dt.load_checkpoint(out / "checkpoint.pt")
+    assert checkpoint["step"] == 2
+    assert all(bool(torch.isfinite(t).all()) for t in checkpoint["model"].values() if t.is_floating_point())
+    assert not list(out.glob("*.safetensors"))
+
+
+def test_weights_that_are_not_finite_are_never_exported(tmp_path):
+    from LGECore.errors import TrainingDiverged
+    from ScarSynthLib import diffusion_model as dm
+    from ScarSynthLib.diffusion_train import export_weights
+
+    model = dm.build_unet(TINY_CONFIG)
+    next(iter(model.parameters())).data.fill_(float("inf"))
+    with pytest.raises(TrainingDiverged, match="NaN or infinite weights"):
+        export_weights(model, tmp_path, "broken", {})
+    assert not list(tmp_path.iterdir())

@@ -14,7 +14,9 @@ REPO = Path(__file__).resolve().parents[1]
 for module in ("", "AHABullseye", "ScarSegment", "ScarSynth"):  # "": LGECore at the root
     sys.path.insert(0, str(REPO / module))
 
-from LGECore.io import atomic_output_dir, write_volume  # noqa: E402
+from LGECore.io import write_volume  # noqa: E402
+
+from LGECore.outputs import atomic_output_dir
 from LGECore.phantom_training import training_phantoms  # noqa: E402
 
 

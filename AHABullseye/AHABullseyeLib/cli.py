@@ -42,7 +42,8 @@ def register(subparsers):
 
 
 def run_aha(args):
-    from LGECore.io import atomic_output_dir, check_outputs_spare_inputs, read_image, read_labels, write_volume
+    from LGECore.io import read_image, read_labels, write_volume
+    from LGECore.outputs import atomic_output_dir, check_outputs_spare_inputs
     from LGECore.volume import ras_to_lps
 
     from .aha import segment_aha

@@ -7,6 +7,7 @@ to the myocardium's own statistics, the neighbouring slices and the anatomy prob
 """
 
 import math
+import re
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -135,6 +136,8 @@ def make_cascade_config(preset="cpu", stage_changes=None, **overrides):
     changes = stage_changes or {}
     config = replace(config, preset=preset, anatomy=replace(config.anatomy, **changes),
                      scar=replace(config.scar, **changes), **overrides)
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", config.name):
+        raise InputError(f"--name must be a plain file name (letters, digits, _ . -); got {config.name!r}.")
     if not (math.isfinite(config.phantom_weight) and config.phantom_weight > 0):
         raise InputError(f"--phantom-weight must be a finite number above 0; got {config.phantom_weight}.")
     _check_stage(config.anatomy, "The anatomy network's")

@@ -2,7 +2,7 @@
 
 import json
 
-from LGECore.models import sha256_of
+from LGECore.models import check_trained_weights, sha256_of
 
 from .cascade_config import ANATOMY, SCAR
 from .train_output import save_atomic
@@ -12,6 +12,7 @@ def _save_network(network, path):
     from safetensors.torch import save_file
 
     state = {k: v.detach().float().cpu().contiguous() for k, v in network.state_dict().items()}
+    check_trained_weights(state, path.stem)
     save_atomic(lambda p: save_file(state, str(p)), path)
     return {"file": path.name, "sha256": sha256_of(path)}
 

@@ -16,6 +16,8 @@ from types import SimpleNamespace
 import numpy as np
 
 from LGECore.errors import InputError
+from LGECore.outputs import check_output_dir
+from LGECore.models import check_finite_loss
 
 from . import data as D
 from .cascade_batches import StageCases, training_batch
@@ -109,12 +111,6 @@ def _stage_model(stage, dist, checkpoint, init_weights="", role=ANATOMY):
     return SimpleNamespace(network=network, model=model, optimizer=optimizer, loss=loss, start=start)
 
 
-def _check_finite(loss, role, epoch):
-    if not math.isfinite(loss):
-        raise InputError(f"The {role} network's loss became {loss} in epoch {epoch + 1}; the run stops and keeps the "
-                         "last good checkpoint. Try a lower learning rate.")
-
-
 def _train_epoch(run, stage, stage_cases, rng, epoch, step, total_steps):
     import torch
 
@@ -127,7 +123,7 @@ def _train_epoch(run, stage, stage_cases, rng, epoch, step, total_steps):
         with _autocast(run.dist.device):
             logits = run.model_parts.model(inputs.to(run.dist.device))
         loss, parts = run.model_parts.loss(logits.float(), targets.to(run.dist.device))
-        _check_finite(float(loss.detach()), stage_cases.role, epoch)
+        check_finite_loss(float(loss.detach()), f"{stage_cases.role} network's", step)
         run.model_parts.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(run.model_parts.network.parameters(), 12.0)
@@ -183,6 +179,7 @@ def _train_stage(run, role, cases, held_out):
 
 
 def _check_run_folder(out_dir, resume):
+    check_output_dir(out_dir)
     started = any(out_dir.glob("checkpoint_*.pt"))
     if resume and not started:
         raise InputError(f"Nothing to resume: {out_dir} holds no checkpoint_anatomy.pt or checkpoint_scar.pt.")
@@ -202,8 +199,9 @@ def _check_resumed_config(out_dir, config):
 
 
 def _parent_lineage(init_weights):
-    """{name, sha256, scar_sha256} of the cascade a fine-tuning run starts from (checked before any training)."""
-    from .segmenter import find_entry
+    """{name, sha256, scar_sha256} of the cascade a fine-tuning run starts from, after loading both its
+    networks (checksums, finite weights): called before any data is read."""
+    from .segmenter import find_entry, load_scar_stage, load_segmenter
 
     if not init_weights:
         return None
@@ -211,6 +209,8 @@ def _parent_lineage(init_weights):
     if "scar_stage" not in entry:
         raise InputError(f"{entry['name']} is not a cascade (no scar network); --init-weights needs one that "
                          "`scarsynth train-seg` wrote.")
+    load_segmenter(init_weights)
+    load_scar_stage(init_weights)
     return {"name": entry["name"], "sha256": entry["sha256"], "scar_sha256": entry["scar_stage"]["sha256"]}
 
 
@@ -224,6 +224,7 @@ def train_cascade(dataset_dir, out_dir, config=None, resume=False, progress=True
     _check_run_folder(out_dir, resume)
     if resume:
         _check_resumed_config(out_dir, config)
+    parent = _parent_lineage(config.init_weights)
     dist = Distributed(config.device)
     try:
         if dist.device.type == "cpu":
@@ -242,7 +243,6 @@ def train_cascade(dataset_dir, out_dir, config=None, resume=False, progress=True
                     for r in (ANATOMY, SCAR))
         bar = tqdm(total=total, desc="training", unit="it", disable=not (progress and dist.main))
         run = SimpleNamespace(config=config, dist=dist, out_dir=out_dir, bar=bar, model_parts=None)
-        parent = _parent_lineage(config.init_weights)
         results = {role: _train_stage(run, role, train, held_out) for role in (ANATOMY, SCAR)}
         bar.close()
         if not dist.main:

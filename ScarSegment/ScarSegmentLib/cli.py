@@ -4,7 +4,7 @@ import json
 from pathlib import Path
 
 from LGECore.errors import InputError, WeightsError
-from LGECore.io import check_outputs_spare_inputs
+from LGECore.outputs import check_outputs_spare_inputs
 from LGECore.progress import report
 from LGECore.requests import add_arguments, from_args
 
@@ -91,7 +91,7 @@ def network_available(weights=None):
 
 
 def run_segment(args):
-    from LGECore.io import atomic_output_dir, check_output_dir
+    from LGECore.outputs import atomic_output_dir, check_output_dir
 
     from .outputs import write_segmentation
     from .segment import segment
@@ -134,7 +134,9 @@ def run_evaluate(args):
         if not path.exists():
             raise InputError(f"No such file or folder: {path}")
     if prediction.is_dir() != reference.is_dir():
-        raise InputError("PRED and GT must both be label files or both be folders.")
+        kinds = {path: "a folder" if path.is_dir() else "a file" for path in (prediction, reference)}
+        raise InputError(f"PRED and GT must both be label files or both be folders; PRED {prediction.name} is "
+                         f"{kinds[prediction]} and GT {reference.name} is {kinds[reference]}.")
     if args.output:
         check_metrics_output(Path(args.output), (prediction, reference), folders=prediction.is_dir())
     if prediction.is_dir():
@@ -162,7 +164,7 @@ def run_evaluate(args):
 def _write_json_atomic(document, path):
     import math
 
-    from LGECore.io import write_text_atomic
+    from LGECore.outputs import write_text_atomic
 
     clean = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in document.items()}
     write_text_atomic(json.dumps(clean, indent=2), path)

@@ -17,7 +17,8 @@ import numpy as np
 
 from LGECore import labels as L
 from LGECore.errors import InputError
-from LGECore.io import image_stem, read_labels, write_text_atomic
+from LGECore.io import image_stem, read_labels
+from LGECore.outputs import write_text_atomic
 
 CLASSES = {
     "blood_pool": (L.BLOOD_POOL,),

@@ -7,7 +7,8 @@ import numpy as np
 
 from LGECore import labels as L
 from LGECore.errors import InputError
-from LGECore.io import atomic_output_dir, write_volume
+from LGECore.io import write_volume
+from LGECore.outputs import atomic_output_dir
 from LGECore.progress import quiet, scaled
 from LGECore.volume import slices_first, turned
 

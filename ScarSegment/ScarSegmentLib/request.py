@@ -1,6 +1,7 @@
 """What a segmentation is asked to do: the one place for the methods, the options' defaults and
 their checks, shared by `scarsynth segment`, `scarsynth run`, the ScarSegment panel and Python."""
 
+import math
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Optional
@@ -37,8 +38,8 @@ class SegmentRequest:
             raise InputError(f"Unknown method '{self.method}'; choose one of {', '.join(METHODS)}.")
         if self.method == "dl" and (self.myocardium or self.remote):
             raise InputError("--myocardium and --remote apply to --method nsd or fwhm only.")
-        if self.n_sd <= 0:
-            raise InputError(f"--sd must be positive; got {self.n_sd}.")
+        if not (math.isfinite(self.n_sd) and self.n_sd > 0):
+            raise InputError(f"--sd must be a positive number of SDs (2 to 6 in clinical use); got {self.n_sd}.")
         if self.uses_network and self.weights and not Path(self.weights).exists() and not is_model_name(self.weights):
             raise WeightsError(f"Weights file not found: {self.weights}")
         return self

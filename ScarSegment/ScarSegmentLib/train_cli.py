@@ -4,7 +4,7 @@ Several GPUs or nodes: `torchrun --nproc_per_node N -m ScarSynthLib.cli train-se
 """
 
 from LGECore.device import COMMAND_LINE_DEVICES
-from LGECore.requests import seed
+from LGECore.requests import number_in, seed
 
 
 def register(subparsers):
@@ -29,7 +29,7 @@ def register(subparsers):
                         "grids and orientations; default 40, 0 for none)")
     parser.add_argument("--name", help="model name (default scar_cascade)")
     parser.add_argument("--device", choices=COMMAND_LINE_DEVICES, help="default: a GPU when there is one")
-    parser.add_argument("--threads", type=int, help="CPU threads per process")
+    parser.add_argument("--threads", type=number_in(int, 1), help="CPU threads per process")
     parser.add_argument("--seed", type=seed, help="seed of the folds, the initial weights and the patches (default 0)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)

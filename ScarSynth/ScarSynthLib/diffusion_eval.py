@@ -5,9 +5,13 @@ over myocardium, in the real image and in the image re-synthesised from the same
 normal cases, the scar/remote ratio of a new random scar the generator was asked to draw.
 """
 
+import io
+
 import numpy as np
 
 from LGECore import labels as L
+from LGECore.errors import InputError
+from LGECore.outputs import write_bytes_atomic
 
 
 def _ratio(image, labels, numerator, denominator):
@@ -32,12 +36,19 @@ def evaluate_generator(dataset_dir, weights=None, num_inference_steps=25, seed=0
 
     from LGECore.io import read_emidec_dataset
 
-    from .diffusion import synthesize_volume
+    from .diffusion import _check_steps, sampling_settings, synthesize_volume
     from .diffusion_data import held_out_cases
 
+    _check_steps(num_inference_steps)
+    sampling_settings(weights, strength)  # the weights load and the strength is checked before any work
+    cases = read_emidec_dataset(dataset_dir)
+    held_out = held_out_cases(cases)
+    if not held_out:
+        raise InputError(f"{dataset_dir} holds {len(cases)} cases and none is held out (every 10th by name, "
+                         "from the 6th); the generator is scored on held-out cases only.")
     rows, examples = [], []
     seconds, slices = 0.0, 0
-    for case in held_out_cases(read_emidec_dataset(dataset_dir)):
+    for case in held_out:
         image, labels = case.load()
         target = labels.array if case.has_infarct else _with_new_scars(labels.array, seed)
         began = time.time()
@@ -88,6 +99,7 @@ def save_montage(examples, path):
             axis.set_xticks([])
             axis.set_yticks([])
     figure.tight_layout()
-    figure.savefig(path, dpi=90)
+    picture = io.BytesIO()
+    figure.savefig(picture, format="png", dpi=90)
     plt.close(figure)
-    return path
+    return write_bytes_atomic(picture.getvalue(), path)

@@ -17,6 +17,7 @@ import numpy as np
 
 from LGECore.device import choose_device
 from LGECore.errors import InputError
+from LGECore.models import check_finite_loss
 
 from . import diffusion_data as data
 from . import diffusion_model as dm
@@ -106,11 +107,12 @@ def export_weights(model, out_dir, name, settings, card_text=None):
     """Save `model` as NAME.safetensors plus its registry entry NAME.json (and card NAME.md)."""
     from safetensors.torch import save_file
 
-    from LGECore.models import sha256_of
+    from LGECore.models import check_trained_weights, sha256_of
 
     out_dir = Path(out_dir)
     weights = out_dir / f"{name}.safetensors"
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    check_trained_weights(tensors, name)
     save_file(tensors, str(weights))
     entry = dict(name=name, file=weights.name, sha256=sha256_of(weights), **settings)
     (out_dir / f"{name}.json").write_text(json.dumps(entry, indent=2) + "\n")
@@ -162,7 +164,11 @@ def generator_start(weights):
 
 
 def check_run_folder(out_dir, resume):
-    """The run's checkpoint path, after refusing a resume without one and a new run over an old one."""
+    """The run's checkpoint path, after refusing an output folder that cannot be one, a resume without
+    a checkpoint and a new run over an old one."""
+    from LGECore.outputs import check_output_dir
+
+    check_output_dir(out_dir)
     checkpoint_path = Path(out_dir) / "checkpoint.pt"
     if resume and not checkpoint_path.is_file():
         raise InputError(f"--resume: no checkpoint at {checkpoint_path}.")
@@ -176,6 +182,8 @@ def training_data(dataset_dir, max_cases, progress):
     """(all cases, held-out case names, training cases, their crops) of an EMIDEC-layout dataset."""
     from LGECore.io import read_emidec_dataset
 
+    if max_cases is not None and max_cases < 1:
+        raise InputError(f"--max-cases must be at least 1; got {max_cases}.")
     cases = read_emidec_dataset(dataset_dir)
     held_out = {c.name for c in data.held_out_cases(cases)}
     train_cases = [c for c in cases if c.name not in held_out][:max_cases]
@@ -193,17 +201,17 @@ def loss_log(path, columns):
         yield writer, handle
 
 
-def _generator_run(config, init_weights, state, learning_rate, device, seed):
+def _generator_run(config, start, state, learning_rate, device, seed):
     """(config, model, ema, optimiser, start step, elapsed s, lineage, numpy rng) of a new, continued
-    (init_weights) or resumed (checkpoint `state`) generator run."""
+    (`start`: generator_start's answer) or resumed (checkpoint `state`) generator run."""
     import torch
 
     start_state, lineage = None, None
     if state is not None:
         config = state["config"] or None  # the run keeps the architecture it started with
         lineage = state.get("lineage")
-    elif init_weights:
-        config, start_state, lineage = generator_start(init_weights)
+    elif start is not None:
+        config, start_state, lineage = start
     model = dm.build_unet(config)
     if start_state is not None:
         model.load_state_dict(start_state)
@@ -230,6 +238,7 @@ def _generator_step(run, arrays, batch_size, learning_rate, step, scheduler, tor
     for group in run.optimizer.param_groups:
         group["lr"] = learning_rate * min(1.0, (step + 1) / 100)
     loss, _ = diffusion_loss(run.model, scheduler, images, labels, regions, torch_generator)
+    check_finite_loss(loss.item(), "generator's", step)
     run.optimizer.zero_grad(set_to_none=True)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(run.model.parameters(), 1.0)
@@ -297,12 +306,13 @@ def train_synth(dataset_dir, out_dir, steps=3000, batch_size=16, learning_rate=2
     out_dir = Path(out_dir)
     checkpoint_path = check_run_folder(out_dir, resume)
     device = choose_device(device)
+    start = generator_start(init_weights) if init_weights and not resume else None  # checked before the data
     cases, held_out, train_cases, arrays = training_data(dataset_dir, max_cases, progress)
     log(f"{len(train_cases)} training cases, {len(arrays['images'])} slices; "
         f"held out: {', '.join(sorted(held_out))}; device {device}")
     torch.manual_seed(seed)
     state = load_checkpoint(checkpoint_path) if resume else None
-    run = _generator_run(config, init_weights, state, learning_rate, device, seed)
+    run = _generator_run(config, start, state, learning_rate, device, seed)
     if state is not None:
         log(f"resumed at step {run.start_step}")
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -9,6 +9,7 @@ Each step:
      current generator from new random scars.
 """
 
+import math
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -17,6 +18,7 @@ import numpy as np
 
 from LGECore.device import choose_device
 from LGECore.errors import InputError
+from LGECore.models import check_finite_loss
 
 from . import diffusion_data as data
 from . import diffusion_model as dm
@@ -54,13 +56,14 @@ def _synthesise_buffer(generator, arrays, size, rng, step):
     return regions * samples + (1.0 - regions) * images, labels
 
 
-def _joint_networks(settings, generator_weights, resume, checkpoint_path, learning_rate, device):
-    """Generator (with EMA), segmenter, their optimisers and where a resumed run stopped."""
+def _joint_networks(settings, start, resume, checkpoint_path, learning_rate, device):
+    """Generator (with EMA), segmenter, their optimisers and where a resumed run stopped; `start` is
+    dt.generator_start's answer for trained generator weights, or None."""
     import torch
 
     start_state = None
-    if generator_weights and not resume:
-        settings, start_state, _ = dt.generator_start(generator_weights)
+    if start is not None:
+        settings, start_state, _ = start
     state = dt.load_checkpoint(checkpoint_path) if resume else None
     if state is not None:
         settings = state["config"]
@@ -101,6 +104,7 @@ def _generator_update(run, arrays, options, step, rng, torch_rng):
         consistency, _ = jl.consistency_loss(run.generator, run.segmenter, options.scheduler, new_images,
                                              new_labels, new_regions, options.seg_loss, torch_rng)
         total = ddpm + options.consistency_weight * consistency
+    check_finite_loss(total.item(), "generator's", step)
     run.generator_optimizer.zero_grad(set_to_none=True)
     total.backward()
     torch.nn.utils.clip_grad_norm_(run.generator.parameters(), 1.0)
@@ -109,10 +113,11 @@ def _generator_update(run, arrays, options, step, rng, torch_rng):
     return images, labels, ddpm, consistency
 
 
-def _segmenter_update(run, options, images, labels, buffer):
+def _segmenter_update(run, options, images, labels, buffer, step):
     """2. segmenter: real crops plus freshly synthesised ones; returns both losses."""
     real_loss = options.seg_loss(run.segmenter(images[:, None]), labels[:, None])
     synthetic_loss = options.seg_loss(run.segmenter(buffer[0][:, None]), buffer[1][:, None])
+    check_finite_loss((real_loss + synthetic_loss).item(), "segmenter's", step)
     run.segmenter_optimizer.zero_grad(set_to_none=True)
     (real_loss + synthetic_loss).backward()
     run.segmenter_optimizer.step()
@@ -145,7 +150,7 @@ def _joint_steps(run, arrays, out_dir, checkpoint_path, options):
                 buffer = tuple(t.to(options.device)
                                for t in _synthesise_buffer(run.generator, arrays, options.half, rng, step))
             images, labels, ddpm, consistency = _generator_update(run, arrays, options, step, rng, torch_rng)
-            real_loss, synthetic_loss = _segmenter_update(run, options, images, labels, buffer)
+            real_loss, synthetic_loss = _segmenter_update(run, options, images, labels, buffer, step)
             run.elapsed += time.time() - began
             writer.writerow([step + 1] + [f"{v.item():.5f}" for v in (ddpm, consistency, real_loss, synthetic_loss)]
                             + [f"{run.elapsed:.1f}"])
@@ -176,13 +181,18 @@ def train_joint(dataset_dir, out_dir, steps=200, batch_size=8, learning_rate=1e-
 
     if steps < 1 or batch_size < 2:
         raise InputError(f"steps must be positive and batch size at least 2 (got {steps}, {batch_size}).")
+    if not (math.isfinite(consistency_weight) and consistency_weight >= 0):
+        raise InputError(f"The consistency weight must be a finite number of at least 0; got {consistency_weight}.")
+    if segmenter_warmup < 0:
+        raise InputError(f"The segmenter warmup must be a whole number of steps of at least 0; got {segmenter_warmup}.")
     out_dir = Path(out_dir)
     checkpoint_path = dt.check_run_folder(out_dir, resume)
     device = choose_device(device)
+    start = dt.generator_start(generator_weights) if generator_weights and not resume else None
     _, _, train_cases, arrays = dt.training_data(dataset_dir, max_cases, progress)
     log(f"joint training on {len(train_cases)} cases, {len(arrays['images'])} slices; device {device}")
     torch.manual_seed(seed)
-    run = _joint_networks(dict(config or {}), generator_weights, resume, checkpoint_path, learning_rate, device)
+    run = _joint_networks(dict(config or {}), start, resume, checkpoint_path, learning_rate, device)
     if resume:
         log(f"resumed at step {run.start_step}")
     out_dir.mkdir(parents=True, exist_ok=True)

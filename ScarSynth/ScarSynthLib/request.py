@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from LGECore.device import device_option
-from LGECore.requests import option, seed
+from LGECore.requests import number_in, option, seed
 
 from .scar_patterns import PATTERNS
 
@@ -14,9 +14,9 @@ from .scar_patterns import PATTERNS
 @dataclass(frozen=True)
 class ScarRequest:
     transmurality: float = option(0.5, "--transmurality", "mean fraction of the wall the scar spans, 0..1 "
-                                                          "(default 0.5)", type=float)
+                                                          "(default 0.5)", type=number_in(float, 0, 1, above=True))
     extent: float = option(1.0, "--extent", "fraction of the chosen segments' wall the scar covers (default 1)",
-                           type=float)
+                           type=number_in(float, 0, 1, above=True))
     mvo: bool = option(False, "--mvo", "add an MVO core (needs transmurality >= 0.75)", action="store_true")
     pattern: str = option("ischaemic", "--pattern", "scar pattern", choices=PATTERNS)
     seed: int = option(0, "--seed", "random seed (same seed, same scar)", type=seed)
@@ -24,7 +24,7 @@ class ScarRequest:
 
 @dataclass(frozen=True)
 class RenderRequest:
-    steps: int = option(25, "--steps", "diffusion sampling steps (default 25)", type=int)
+    steps: int = option(25, "--steps", "diffusion sampling steps, 1 to 50 (default 25)", type=number_in(int, 1, 50))
     weights: Optional[str] = option(None, "--weights", "diffusion weights (.safetensors) instead of the shipped model")
     device: Optional[str] = option(None, "--device", "torch device, e.g. cpu or cuda (default: cuda if present)",
                                    type=device_option)
@@ -35,15 +35,18 @@ class RenderRequest:
 @dataclass(frozen=True)
 class GeneratorTrainingRequest:
     """The options train-synth and train-joint share; `run_options()` are the training function's."""
-    steps: int = option(3000, "--steps", "training steps (default 3000)", type=int)
-    batch_size: int = option(16, "--batch-size", "slices per step (default 16)", type=int)
-    learning_rate: float = option(2e-4, "--learning-rate", "learning rate (default 0.0002)", type=float)
+    steps: int = option(3000, "--steps", "training steps (default 3000)", type=number_in(int, 1))
+    batch_size: int = option(16, "--batch-size", "slices per step (default 16)", type=number_in(int, 1))
+    learning_rate: float = option(2e-4, "--learning-rate", "learning rate (default 0.0002)",
+                                  type=number_in(float, 0, above=True))
     resume: bool = option(False, "--resume", "continue the run in --output from its checkpoint", action="store_true")
     device: Optional[str] = option(None, "--device", "cpu, cuda, cuda:1 ... (default: cuda when present)",
                                    type=device_option)
-    threads: Optional[int] = option(None, "--threads", "CPU threads for torch (default: torch's choice)", type=int)
-    checkpoint_every: int = option(200, "--checkpoint-every", "steps between checkpoints", type=int)
-    max_cases: Optional[int] = option(None, "--max-cases", "train on the first N training cases only", type=int)
+    threads: Optional[int] = option(None, "--threads", "CPU threads for torch (default: torch's choice)",
+                                   type=number_in(int, 1))
+    checkpoint_every: int = option(200, "--checkpoint-every", "steps between checkpoints", type=number_in(int, 1))
+    max_cases: Optional[int] = option(None, "--max-cases", "train on the first N training cases only",
+                                      type=number_in(int, 1))
     seed: int = option(0, "--seed", "random seed (default 0)", type=seed)
     no_progress: bool = option(False, "--no-progress", "no progress bar", action="store_true")
 

@@ -69,7 +69,7 @@ def resolve_method(args, request):
 
 
 def run_command(args):
-    from LGECore.io import check_output_dir, check_outputs_spare_inputs
+    from LGECore.outputs import check_output_dir, check_outputs_spare_inputs
     from LGECore.progress import report
     from LGECore.requests import from_args
     from LGECore.volume import ras_to_lps

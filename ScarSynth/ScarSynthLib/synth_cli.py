@@ -94,7 +94,8 @@ def render(image, labels, args, seed, progress=True):
 
 
 def run_synth(args):
-    from LGECore.io import atomic_output_dir, read_image, read_labels, write_volume
+    from LGECore.io import read_image, read_labels, write_volume
+    from LGECore.outputs import atomic_output_dir
     from LGECore.volume import ras_to_lps
 
     from .scar_masks import make_scar_labels, random_scar_config
@@ -134,7 +135,9 @@ def run_synth(args):
 def run_synth_dataset(args):
     from tqdm import tqdm
 
-    from LGECore.io import atomic_output_dir, read_emidec_dataset, write_volume
+    from LGECore.io import read_emidec_dataset, write_volume
+
+    from LGECore.outputs import atomic_output_dir
 
     from .scar_masks import make_scar_labels
     from .scar_random import random_scar_config
@@ -143,12 +146,12 @@ def run_synth_dataset(args):
         raise InputError(f"-n must be at least 1; got {args.cases}.")
     if not 0.0 <= args.non_ischaemic <= 1.0:
         raise InputError(f"--non-ischaemic must be a share in 0..1; got {args.non_ischaemic}.")
-    sources = [case for case in read_emidec_dataset(args.dataset) if not case.has_infarct]
-    if not sources:
-        raise InputError(f"{args.dataset} holds no case without scar (Case_N*) to draw scars on.")
     outdir = Path(args.outdir)
     if outdir.resolve() == Path(args.dataset).resolve():
         raise InputError("Write the synthetic set to its own folder, not into the source dataset.")
+    sources = [case for case in read_emidec_dataset(args.dataset) if not case.has_infarct]
+    if not sources:
+        raise InputError(f"{args.dataset} holds no case without scar (Case_N*) to draw scars on.")
     names = [f"{SYNTH_CASE_PREFIX}{i + 1:04d}" for i in range(args.cases)]
     existing = sorted(p.name for p in outdir.glob(f"{SYNTH_CASE_PREFIX}*")) if outdir.is_dir() else []
     if existing and not args.resume:

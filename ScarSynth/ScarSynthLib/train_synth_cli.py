@@ -3,7 +3,7 @@ segmenter trained together with a segmentation-consistency loss) and `scarsynth 
 
 from pathlib import Path
 
-from LGECore.requests import add_arguments, from_args, seed
+from LGECore.requests import add_arguments, from_args, number_in, seed
 
 from .request import GeneratorTrainingRequest
 
@@ -40,11 +40,31 @@ def _train_joint(args):
     return 0
 
 
+def _check_report_file(path, suffix, dataset_dir, option):
+    """InputError, before any work, for a report file that cannot be written or would replace an input."""
+    from LGECore.errors import InputError
+    from LGECore.outputs import check_output_dir
+
+    if path is None:
+        return
+    if path.suffix.lower() != suffix:
+        raise InputError(f"{option} {path.name} must end in {suffix}.")
+    if path.is_dir():
+        raise InputError(f"{option} {path} is a folder; give a file name.")
+    if path.exists() and Path(dataset_dir).resolve() in path.resolve().parents:
+        raise InputError(f"Refusing to overwrite {path}, a file of the dataset; choose another {option} file.")
+    check_output_dir(path.parent)
+
+
 def _evaluate_synth(args):
     import json
 
+    from LGECore.outputs import write_text_atomic
+
     from .diffusion_eval import evaluate_generator, save_montage
 
+    _check_report_file(args.json, ".json", args.dataset_dir, "--json")
+    _check_report_file(args.montage, ".png", args.dataset_dir, "--montage")
     _set_threads(args)
     rows, summary, examples = evaluate_generator(args.dataset_dir, weights=args.weights,
                                                  num_inference_steps=args.steps, seed=args.seed,
@@ -56,8 +76,8 @@ def _evaluate_synth(args):
         from .diffusion import sampling_settings
 
         strength, _ = sampling_settings(args.weights, args.strength)
-        args.json.write_text(json.dumps(dict(steps=args.steps, seed=args.seed, strength=strength,
-                                             rows=rows, summary=summary), indent=2) + "\n")
+        write_text_atomic(json.dumps(dict(steps=args.steps, seed=args.seed, strength=strength, rows=rows,
+                                          summary=summary), indent=2) + "\n", args.json)
     if args.montage:
         print(f"montage: {save_montage(examples, args.montage)}")
     return 0
@@ -70,14 +90,15 @@ def register(subparsers):
              "of the generator on the held-out cases of a dataset")
     evaluate.add_argument("dataset_dir", type=Path, help="dataset in the EMIDEC layout")
     evaluate.add_argument("--weights", default=None, help="generator weights (default: the shipped model)")
-    evaluate.add_argument("--steps", type=int, default=25, help="sampling steps = network evaluations (<= 50)")
+    evaluate.add_argument("--steps", type=number_in(int, 1, 50), default=25,
+                          help="sampling steps = network evaluations, 1 to 50 (default 25)")
     evaluate.add_argument("--seed", type=seed, default=0)
-    evaluate.add_argument("--strength", type=float, default=None,
+    evaluate.add_argument("--strength", type=number_in(float, 0, 1, above=True), default=None,
                           help="1 = start from pure noise; below 1 from a noised label template "
                                "(default: the weights' recommended value)")
     evaluate.add_argument("--montage", type=Path, default=None, help="write a PNG montage real | labels | synthetic")
     evaluate.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
-    evaluate.add_argument("--threads", type=int, default=None)
+    evaluate.add_argument("--threads", type=number_in(int, 1), default=None)
     evaluate.add_argument("--no-progress", action="store_true")
     evaluate.set_defaults(func=_evaluate_synth)
 
@@ -97,8 +118,8 @@ def register(subparsers):
     joint.add_argument("--generator-weights", default=None,
                        help="start the generator from these weights (.safetensors; 'shipped' for the "
                             "shipped model; default: from scratch)")
-    joint.add_argument("--consistency-weight", type=float, default=0.1,
+    joint.add_argument("--consistency-weight", type=number_in(float, 0), default=0.1,
                        help="weight of the segmentation-consistency loss on the generator")
-    joint.add_argument("--segmenter-warmup", type=int, default=20,
+    joint.add_argument("--segmenter-warmup", type=number_in(int, 0), default=20,
                        help="steps of segmenter training before the consistency loss starts (default 20)")
     joint.set_defaults(func=_train_joint)
