@@ -177,8 +177,27 @@ def _overwrite_cases():
                                        "{in}/dataset_bad_labels/figures.png"], "overwrite"),
         ("segment-output-is-a-file", ["segment", "{in}/lge.nii.gz", "-o", "{in}/notes.txt"], "is a file"),
         ("aha-output-under-a-file", ["aha", "{in}/labels.nii.gz", "-o", "{in}/notes.txt/out"], "is a file"),
+        *_under_a_file_cases(),
         ("synth-dataset-into-itself", ["synth-dataset", "{in}/dataset_bad_labels", "-o", "{in}/dataset_bad_labels"], "dataset"),
     ]
+
+
+def _under_a_file_cases():
+    """An output path below a file (notes.txt/...): refused before any work, for every command."""
+    under = "{in}/notes.txt/out"
+    commands = {
+        "segment": ["segment", "{in}/lge.nii.gz", "-o", under],
+        "run": ["run", "-o", under],
+        "synth": SYNTH_RANDOM[:4] + [under] + SYNTH_RANDOM[5:],
+        "synth-dataset": ["synth-dataset", "{in}/dataset_nan_image", "-o", under],
+        "train-seg": ["train-seg", "{in}/dataset_bad_labels", "-o", under],
+        "train-synth": ["train-synth", "{in}/dataset_bad_labels", "-o", under],
+        "train-joint": ["train-joint", "{in}/dataset_bad_labels", "-o", under],
+        "phantom": ["phantom", "-o", under + "/case.nii.gz"],
+        "evaluate": ["evaluate", "{in}/labels.nii.gz", "{in}/labels.nii.gz", "-o", under + "/m.csv"],
+        "evaluate-synth": ["evaluate-synth", "{in}/dataset_bad_labels", "--json", under + "/f.json"],
+    }
+    return [(f"{name}-output-under-a-file", argv, "notes.txt") for name, argv in commands.items()]
 
 
 CASES = [*_image_cases(), *_label_cases(), *_weight_cases(), *_option_cases(), *_dataset_cases(), *_overwrite_cases()]

@@ -15,7 +15,6 @@ for module in ("", "AHABullseye", "ScarSegment", "ScarSynth"):  # "": LGECore at
     sys.path.insert(0, str(REPO / module))
 
 from LGECore.io import write_volume  # noqa: E402
-
 from LGECore.outputs import atomic_output_dir
 from LGECore.phantom_training import training_phantoms  # noqa: E402
 

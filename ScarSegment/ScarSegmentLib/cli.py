@@ -4,7 +4,7 @@ import json
 from pathlib import Path
 
 from LGECore.errors import InputError, WeightsError
-from LGECore.outputs import check_outputs_spare_inputs
+from LGECore.outputs import check_output_dir, check_outputs_spare_inputs
 from LGECore.progress import report
 from LGECore.requests import add_arguments, from_args
 
@@ -52,6 +52,7 @@ def check_metrics_output(output, inputs, folders):
         raise InputError(f"The metrics file {output.name} must end in {' or '.join(allowed)}.")
     if output.is_dir():
         raise InputError(f"{output} is a folder; give the metrics file's name.")
+    check_output_dir(output.parent)
     target = output.resolve()
     for path in inputs:
         path = path.resolve()
@@ -91,7 +92,7 @@ def network_available(weights=None):
 
 
 def run_segment(args):
-    from LGECore.outputs import atomic_output_dir, check_output_dir
+    from LGECore.outputs import atomic_output_dir
 
     from .outputs import write_segmentation
     from .segment import segment

@@ -136,8 +136,7 @@ def run_synth_dataset(args):
     from tqdm import tqdm
 
     from LGECore.io import read_emidec_dataset, write_volume
-
-    from LGECore.outputs import atomic_output_dir
+    from LGECore.outputs import atomic_output_dir, check_output_dir
 
     from .scar_masks import make_scar_labels
     from .scar_random import random_scar_config
@@ -149,6 +148,7 @@ def run_synth_dataset(args):
     outdir = Path(args.outdir)
     if outdir.resolve() == Path(args.dataset).resolve():
         raise InputError("Write the synthetic set to its own folder, not into the source dataset.")
+    check_output_dir(outdir)
     sources = [case for case in read_emidec_dataset(args.dataset) if not case.has_infarct]
     if not sources:
         raise InputError(f"{args.dataset} holds no case without scar (Case_N*) to draw scars on.")
