@@ -44,6 +44,19 @@ SEGMENTS = {
         category=ANATOMICAL_STRUCTURE, type=("SCT", "53085002", "Right ventricle")),
 }
 
+# The infarct core and grey zone (ScarSegmentLib.grey_zone) by each definition ("sd": the 2-3 SD
+# band above remote myocardium, "max": up to half the infarct's maximum): segments of their own
+# beside the labels' segments, which they overlap, and outside the 0..5 label numbers.
+ZONE_SEGMENTS = {
+    ("infarct_core", "sd"): dict(id="infarct_core_sd", name="Infarct core (> 3 SD)", color=(0.60, 0.05, 0.10)),
+    ("grey_zone", "sd"): dict(id="grey_zone_sd", name="Grey zone (2-3 SD)", color=(0.70, 0.70, 0.70)),
+    ("infarct_core", "max"): dict(id="infarct_core_max", name="Infarct core (>= half max)",
+                                  color=(0.50, 0.05, 0.35)),
+    ("grey_zone", "max"): dict(id="grey_zone_max", name="Grey zone (remote peak to half max)",
+                               color=(0.55, 0.55, 0.75)),
+}
+ZONE_SEGMENT_IDS = tuple(info["id"] for info in ZONE_SEGMENTS.values())
+
 
 # Words that identify a segment made elsewhere (other tools, hand edits), checked in this order.
 _SEGMENT_KEYWORDS = (

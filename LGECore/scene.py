@@ -228,6 +228,34 @@ def labels_to_segmentation_node(labels_volume, scene, reference_volume_node=None
     return node
 
 
+def add_overlay_segments(node, volume, segments, hidden=()):
+    """Add segments [(id, name, colour, boolean mask on `volume`'s grid)] to a segmentation node
+    on layers of their own, as they may overlap its segments; those whose id is in `hidden` are
+    not shown."""
+    ijk_to_ras = _ijk_to_ras_matrix(volume)
+    node.CreateDefaultDisplayNodes()
+    for segment_id, name, color, mask in segments:
+        node.AddSegmentFromBinaryLabelmapRepresentation(
+            oriented_image(np.asarray(mask, dtype=np.uint8), ijk_to_ras), name, color, segment_id)
+        node.GetDisplayNode().SetSegmentVisibility(segment_id, segment_id not in hidden)
+    return node
+
+
+def zone_maps_of_node(node, reference_volume):
+    """{definition: uint8 array, 1 infarct core and 2 grey zone} from the core and grey-zone
+    segments of a segmentation node (labels.ZONE_SEGMENTS, as ScarSegment adds them), on
+    `reference_volume`'s grid; {} for a node without them."""
+    segmentation = node.GetSegmentation()
+    present = {segmentation.GetNthSegmentID(i) for i in range(segmentation.GetNumberOfSegments())}
+    zones = {}
+    for (zone, definition), info in L.ZONE_SEGMENTS.items():
+        if info["id"] in present:
+            mask = segment_masks(node, [info["id"]], reference_volume)[0]
+            zones.setdefault(definition, np.zeros(reference_volume.shape, np.uint8))[mask] = (
+                1 if zone == "infarct_core" else 2)
+    return zones
+
+
 def _segment_label(segment_id, segment):
     label = L.label_for_segment(segment.GetName(), segment_id)
     if label is None:
@@ -316,6 +344,8 @@ def segmentation_node_to_labels(node, reference_volume=None, segment_labels=None
     mapping, unknown = [], []
     for index in range(segmentation.GetNumberOfSegments()):
         segment_id = segmentation.GetNthSegmentID(index)
+        if segment_id in L.ZONE_SEGMENT_IDS:  # core and grey zone overlap the scar: not labels
+            continue
         segment = segmentation.GetSegment(segment_id)
         label = segment_labels.get(segment.GetName(), segment_labels.get(segment_id))
         if label is None:

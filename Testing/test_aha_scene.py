@@ -108,3 +108,24 @@ def test_transformed_aha_segmentation_is_refused(mrml_scene, phantom):
     node.SetAndObserveTransformNodeID(transform.GetID())
     with pytest.raises(InputError, match="transform"):
         aha_scene.segmentation_node_to_aha_segments(node)
+
+
+def test_core_and_grey_zone_segments_of_the_node_are_counted_per_segment(mrml_scene, phantom):
+    """A segmentation that carries core and grey-zone segments (as ScarSegment's does) gets their
+    volumes per AHA segment; the labels read from it are unchanged by them."""
+    lge = S.volume_to_node(phantom.image, mrml_scene, "LGE")
+    node = S.labels_to_segmentation_node(phantom.labels, mrml_scene, lge, name="labels")
+    scar = L.scar(phantom.labels.array)
+    core = scar & (np.arange(scar.shape[2]) < scar.shape[2] // 2)  # one half of the scar, by columns
+    info = L.ZONE_SEGMENTS[("infarct_core", "sd")], L.ZONE_SEGMENTS[("grey_zone", "sd")]
+    S.add_overlay_segments(node, phantom.labels, [(info[0]["id"], info[0]["name"], info[0]["color"], core),
+                                                  (info[1]["id"], info[1]["name"], info[1]["color"], scar & ~core)])
+    analysis = aha_scene.aha_analysis_on_nodes(mrml_scene, segmentation_node=node, lge_node=lge)
+    total = analysis.table["total"]
+    voxel_ml = phantom.labels.voxel_volume_ml
+    assert total["infarct_core_sd_ml"] == pytest.approx(core.sum() * voxel_ml, abs=1e-3)
+    assert total["grey_zone_sd_ml"] == pytest.approx((scar & ~core).sum() * voxel_ml, abs=1e-3)
+    assert sum(row["grey_zone_sd_ml"] for row in analysis.table["segments"]) == pytest.approx(total["grey_zone_sd_ml"])
+    assert "infarct_core_max_ml" not in total  # only the definitions the node carries
+    rows = T.table_node_to_rows(analysis.table_node)
+    assert "grey_zone_sd_percent" in rows[0]

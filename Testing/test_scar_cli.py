@@ -133,7 +133,8 @@ def test_rerun_into_a_folder_replaces_the_earlier_outputs_only(case, tmp_path, c
                                   "--myocardium", folder / "contours.nii.gz")
     assert code == 0, stderr
     # a threshold method has no probabilities: the earlier ones would no longer match the labels
-    assert sorted(p.name for p in outdir.iterdir()) == ["labels.nii.gz", "metrics.json", "my_notes.txt"]
+    assert sorted(p.name for p in outdir.iterdir()) == [
+        "grey_zone_max.nii.gz", "grey_zone_sd.nii.gz", "labels.nii.gz", "metrics.json", "my_notes.txt"]
     assert json.loads((outdir / "metrics.json").read_text())["threshold"]["method"] == "FWHM"
     assert (outdir / "my_notes.txt").read_text() == "the user's own file"
 

@@ -228,3 +228,35 @@ def test_a_remote_region_with_the_network_is_refused_and_adds_nothing(phantom_ca
     with pytest.raises(CommandFailed, match="--remote apply to --method nsd or fwhm only"):
         SS.segment_in_background(scene, volume_node, method="dl", remote_node=remote_node)
     assert node_count(scene) == before
+
+
+@pytest.mark.parametrize("way", ["in_process", "background_command"])
+def test_core_and_grey_zone_are_segments_of_their_own_and_table_rows(scene_with_case, tmp_path, way):
+    """Both definitions' core and grey zone come in as segments beside the labels' (the max band's
+    hidden), the node still reads back as the same labels, and the table gives their volumes."""
+    from LGECore import labels as L
+
+    scene, volume_node, myocardium_node, truth = scene_with_case
+    if way == "in_process":
+        segmentation, table, result = SS.segment_volume_node(
+            volume_node, scene, method="nsd", n_sd=2, myocardium_node=myocardium_node)
+    else:
+        image_path, myocardium_path, _ = SS.export_inputs(volume_node, tmp_path / "in", myocardium_node)
+        command = SS.segment_command(image_path, tmp_path / "out", method="nsd", n_sd=2,
+                                     myocardium_path=myocardium_path)
+        assert subprocess.run(command, capture_output=True, text=True, timeout=120).returncode == 0
+        segmentation, table, result = SS.import_outputs(tmp_path / "out", scene, volume_node)
+    grid = S.volume_from_node(volume_node)
+    ids = [info["id"] for info in L.ZONE_SEGMENTS.values()]
+    masks = S.segment_masks(segmentation, ids, grid)
+    for ((zone, definition), info), mask in zip(L.ZONE_SEGMENTS.items(), masks):
+        assert np.array_equal(mask, result.zones[definition].zones == (1 if zone == "infarct_core" else 2))
+        shown = segmentation.GetDisplayNode().GetSegmentVisibility(info["id"])
+        assert shown == (definition == "sd")
+    assert masks[0].any()  # the scar's bright core
+    labels = S.segmentation_node_to_labels(segmentation, grid)
+    assert np.array_equal(labels.array, result.labels.array)  # the zones are not labels
+    rows = {r["Measurement"]: r["Value"] for r in T.table_node_to_rows(table)}
+    assert float(rows["Infarct core (> 3 SD) volume"]) == pytest.approx(
+        result.metrics["infarct_core_sd_volume_ml"], abs=0.01)
+    assert "Grey zone (remote peak to half max), % of LV myocardium" in rows

@@ -14,6 +14,7 @@ from LGECore.scene import (
     segmentation_and_grid,
     segmentation_node_to_labels,
     volume_from_node,
+    zone_maps_of_node,
 )
 from LGECore.scene_tables import fiducial_points_ras, rows_to_table_node
 
@@ -120,7 +121,8 @@ def aha_analysis_on_nodes(scene, segmentation_node=None, labelmap_node=None, lge
     report(0.2, "Assigning the AHA segments")
     result = segment_aha(labels, rv_insertion_lps=points_lps, apex=apex, direction=direction)
     report(0.5, "Quantifying scar per segment")
-    table = quantify_aha(labels, result)
+    zones = zone_maps_of_node(segmentation_node, labels) if segmentation_node is not None else None
+    table = quantify_aha(labels, result, zones)  # with ScarSegment's core and grey zone when the node has them
 
     report(0.7, "Filling the scene")
     segmentation_out = aha_segments_to_segmentation_node(

@@ -10,7 +10,8 @@ from LGECore.requests import add_arguments, from_args
 
 from .request import RUN_METHOD, SegmentRequest
 
-OUTPUT_FILES = ("labels.nii.gz", "probabilities.nii.gz", "metrics.json")
+OUTPUT_FILES = ("labels.nii.gz", "grey_zone_sd.nii.gz", "grey_zone_max.nii.gz", "probabilities.nii.gz",
+                "metrics.json")
 
 
 def add_spacing_option(parser):
@@ -25,8 +26,9 @@ def add_method_options(parser, auto=False):
 def register(subparsers):
     segment = subparsers.add_parser(
         "segment", help="segment LV, myocardium, scar and MVO of an LGE volume",
-        description="Writes labels.nii.gz (input grid, labels 0-5), probabilities.nii.gz "
-                    "(dl only; 5 channels) and metrics.json (volumes, mass, burden) into OUTDIR.")
+        description="Writes labels.nii.gz (input grid, labels 0-5), grey_zone_sd.nii.gz and "
+                    "grey_zone_max.nii.gz (1 infarct core, 2 grey zone), probabilities.nii.gz "
+                    "(dl only; 5 channels) and metrics.json (volumes, mass, burden, core and grey zone) into OUTDIR.")
     segment.add_argument("input", help="LGE image: NIfTI, NRRD, MHA, or a DICOM series folder")
     segment.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="output folder")
     add_method_options(segment)
@@ -113,7 +115,10 @@ def run_segment(args):
         print(f"warning: {warning}")
     metrics = result.metrics
     print(f"scar {metrics['scar_volume_ml']:.2f} mL ({metrics['scar_burden_percent']:.1f} % of "
-          f"{metrics['myocardium_volume_ml']:.1f} mL myocardium), MVO {metrics['mvo_volume_ml']:.2f} mL")
+          f"{metrics['myocardium_volume_ml']:.1f} mL myocardium), MVO {metrics['mvo_volume_ml']:.2f} mL; "
+          f"infarct core / grey zone {metrics['infarct_core_sd_volume_ml']:.2f} / "
+          f"{metrics['grey_zone_sd_volume_ml']:.2f} mL (2-3 SD band), {metrics['infarct_core_max_volume_ml']:.2f} / "
+          f"{metrics['grey_zone_max_volume_ml']:.2f} mL (band to half the maximum)")
     print(f"wrote {', '.join(written)} to {args.output}")
     return 0
 

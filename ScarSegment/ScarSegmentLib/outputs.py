@@ -17,10 +17,13 @@ def json_ready(value):
 
 
 def write_segmentation(result, folder, extra=None):
-    """labels.nii.gz, probabilities.nii.gz (when present) and metrics.json into `folder`."""
+    """labels.nii.gz, grey_zone_sd.nii.gz and grey_zone_max.nii.gz (1 infarct core, 2 grey zone, by
+    each definition), probabilities.nii.gz (when present) and metrics.json into `folder`."""
     from LGECore.io import write_volume
 
     write_volume(result.labels, Path(folder) / "labels.nii.gz")
+    for definition, zones in result.zones.items():
+        write_volume(result.labels.with_array(zones.zones), Path(folder) / f"grey_zone_{definition}.nii.gz")
     if result.probabilities is not None:
         write_probabilities(result.probabilities, result.labels, Path(folder) / "probabilities.nii.gz")
     document = {**(extra or {}), **result.metrics, "warnings": result.warnings}

@@ -21,6 +21,8 @@ FILES = {
     "report.html": "this report, self-contained",
     "report.md": "this report in Markdown",
     "labels.nii.gz": "labels on the input grid (1 LV blood pool, 2 myocardium, 3 scar, 4 MVO, 5 RV)",
+    "grey_zone_sd.nii.gz": "infarct core (1) and grey zone (2) by the 2-3 SD band above remote myocardium",
+    "grey_zone_max.nii.gz": "infarct core (1) and grey zone (2) by the band up to half the maximum signal",
     "probabilities.nii.gz": "network probabilities, one component per label 0-4",
     "metrics.json": "volumes, masses, burden, method and warnings",
     "aha_segments.nii.gz": "AHA segment (1-17) of every LV myocardium voxel",
@@ -34,7 +36,7 @@ FILES = {
 }
 
 
-def aha_quantification(labels, rv_insertion_lps=None, apex="auto"):
+def aha_quantification(labels, rv_insertion_lps=None, apex="auto", zones=None):
     """(AHA result, per-segment table, warnings); (None, None, [why]) when AHA is not possible.
 
     RV insertion points the user gave that cannot be used (NaN, the same point twice, no septal
@@ -48,7 +50,7 @@ def aha_quantification(labels, rv_insertion_lps=None, apex="auto"):
         return None, None, [f"No AHA quantification: this installation lacks it ({error})."]
     try:
         result = segment_aha(labels, rv_insertion_lps=rv_insertion_lps, apex=apex)
-        return result, quantify_aha(labels, result), list(result.warnings)
+        return result, quantify_aha(labels, result, zones), list(result.warnings)
     except InsertionPointError:
         raise
     except InputError as error:
@@ -124,7 +126,8 @@ def run_pipeline(image, outdir, source, method="dl", n_sd=5.0, myocardium=None, 
     if myocardium is not None and myocardium_source:
         result.metrics["myocardium_source"] = myocardium_source
     report(0.65, "AHA 17 segments")
-    aha, table, aha_warnings = aha_quantification(result.labels, rv_insertion_lps, apex)
+    zones = {definition: found.zones for definition, found in result.zones.items()}
+    aha, table, aha_warnings = aha_quantification(result.labels, rv_insertion_lps, apex, zones)
     warnings = list(notes) + result.warnings + aha_warnings
     comparison = None if truth_labels is None else compare_with_truth(result.labels, truth_labels)
     report(0.8, "figures and report")

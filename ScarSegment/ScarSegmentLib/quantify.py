@@ -59,6 +59,11 @@ MEASUREMENT_ROWS = (
     ("mvo_percent_of_scar", "MVO (% of scar)", "%"),
     ("lv_blood_pool_volume_ml", "LV blood pool volume", "mL"),
 )
+MEASUREMENT_ROWS += tuple(
+    row for (zone, definition), segment in L.ZONE_SEGMENTS.items() for name in [segment["name"]] for row in (
+        (f"{zone}_{definition}_volume_ml", f"{name} volume", "mL"),
+        (f"{zone}_{definition}_mass_g", f"{name} mass", "g"),
+        (f"{zone}_{definition}_percent", f"{name}, % of LV myocardium", "%")))
 
 
 def measurement_rows(metrics):

@@ -14,12 +14,14 @@ from pathlib import Path
 
 import numpy as np
 
+from LGECore import labels as L
 from LGECore import scene as S
 from LGECore import scene_tables as T
 from LGECore.background import lib_environment, python_executable, run_in_background
 from LGECore.errors import InputError, WeightsError
 from LGECore.io import read_labels, write_volume
 
+from .grey_zone import CORE, DEFINITIONS, GREY_ZONE, ScarZones
 from .quantify import measurement_rows
 from .segment import Segmentation, segment
 
@@ -81,12 +83,22 @@ def measurement_table_rows(metrics, warnings=()):
     return rows
 
 
+def zone_segments(zones):
+    """[(segment id, name, colour, mask)] of the infarct core and grey zone of each definition
+    present in `zones` ({definition: grey_zone.ScarZones})."""
+    value = {"infarct_core": CORE, "grey_zone": GREY_ZONE}
+    return [(info["id"], info["name"], info["color"], zones[definition].zones == value[zone])
+            for (zone, definition), info in L.ZONE_SEGMENTS.items() if definition in zones]
+
+
 def put_result_in_scene(result, scene, volume_node, segmentation_node=None, table_node=None):
     """(segmentation node, table node) holding a Segmentation's labels and measurements."""
     name = volume_node.GetName()
     segmentation = S.labels_to_segmentation_node(
         result.labels, scene, reference_volume_node=volume_node,
         name=f"{name} scar segmentation", node=segmentation_node)
+    S.add_overlay_segments(segmentation, result.labels, zone_segments(result.zones),
+                           hidden=[info["id"] for (_, definition), info in L.ZONE_SEGMENTS.items() if definition != "sd"])
     rows = measurement_table_rows(result.metrics, result.warnings)
     # Values mix numbers and text: keep one text column so every row fits the table.
     rows = [{**row, "Value": row["Value"] if isinstance(row["Value"], str) else f"{row['Value']:g}"}
@@ -142,7 +154,9 @@ def import_outputs(outdir, scene, volume_node, segmentation_node=None, table_nod
     image = S.volume_from_node(volume_node)
     labels = read_labels(outdir / "labels.nii.gz", like=image)
     document = json.loads((outdir / "metrics.json").read_text())
-    result = Segmentation(labels, None, document, document.pop("warnings", []))
+    zones = {definition: ScarZones(definition, read_labels(outdir / f"grey_zone_{definition}.nii.gz", like=image).array)
+             for definition in DEFINITIONS if (outdir / f"grey_zone_{definition}.nii.gz").exists()}
+    result = Segmentation(labels, None, document, document.pop("warnings", []), zones)
     segmentation, table = put_result_in_scene(result, scene, volume_node, segmentation_node, table_node)
     return segmentation, table, result
 

@@ -5,7 +5,7 @@ myocardium) and "fwhm" (full width at half maximum). The threshold methods need 
 myocardium: a label map the caller gives, else the network's.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +16,7 @@ from LGECore.io import check_geometry, check_image
 from LGECore.progress import quiet
 from LGECore.volume import slices_first
 
+from .grey_zone import measure_zones
 from .quantify import quantify_scar
 from .request import METHODS
 from .thresholds import check_remote_shape, fwhm_scar, nsd_scar
@@ -31,6 +32,7 @@ class Segmentation:
     probabilities: object = None  # float32 (5, z, y, x) or None
     metrics: dict = field(default_factory=dict)
     warnings: list = field(default_factory=list)
+    zones: dict = field(default_factory=dict)  # grey_zone.ScarZones by definition
 
 
 def spacing_warnings(image):
@@ -48,7 +50,9 @@ def on_axes(result, order):
     probabilities = result.probabilities
     if probabilities is not None:
         probabilities = np.ascontiguousarray(np.transpose(probabilities, (0,) + tuple(a + 1 for a in order)))
-    return Segmentation(result.labels.transposed(order), probabilities, result.metrics, result.warnings)
+    zones = {name: replace(found, zones=np.ascontiguousarray(np.transpose(found.zones, order)))
+             for name, found in result.zones.items()}
+    return Segmentation(result.labels.transposed(order), probabilities, result.metrics, result.warnings, zones)
 
 
 def _run_network(image, device, weights, report):
@@ -105,7 +109,7 @@ def segment_checked(image, method="dl", n_sd=5.0, myocardium=None, remote=None, 
     report = progress or quiet
     warnings = spacing_warnings(image) + orientation_warnings(image.direction)
     info = {"method": method, "method_name": METHOD_NAMES[method]}
-    probabilities = None
+    probabilities, remote_found = None, None
     if method == "dl" or myocardium is None:
         network, info["weights"] = _run_network(image, device, weights, report)
         warnings += list(getattr(network, "notes", []))
@@ -120,9 +124,10 @@ def segment_checked(image, method="dl", n_sd=5.0, myocardium=None, remote=None, 
         result = (nsd_scar(image, myocardium, n_sd=n_sd, remote=remote) if method == "nsd"
                   else fwhm_scar(image, myocardium, remote=remote))
         info["threshold"] = result.summary()
-        labels = result.labels
+        labels, remote_found = result.labels, result.remote_mask
         probabilities = None  # the network's probabilities do not describe a threshold's labels
     report(0.9, "quantifying")
-    metrics = {**info, **quantify_scar(labels)}
+    zones, zone_metrics, zone_thresholds = measure_zones(image, labels, remote_found)
+    metrics = {**info, **quantify_scar(labels), **zone_metrics, "grey_zone_thresholds": zone_thresholds}
     report(1.0, "done")
-    return Segmentation(labels, probabilities, metrics, warnings)
+    return Segmentation(labels, probabilities, metrics, warnings, zones)
