@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 # Header tags (group|element, as GDCM names them)
 SERIES_UID, SERIES_NUMBER, DESCRIPTION = "0020|000e", "0020|0011", "0008|103e"
+STUDY_UID = "0020|000d"
 IMAGE_TYPE, POSITION, ORIENTATION = "0008|0008", "0020|0032", "0020|0037"
 ROWS, COLUMNS, PIXEL_SPACING = "0028|0010", "0028|0011", "0028|0030"
 
@@ -50,6 +51,7 @@ class DicomImage:
     orientation: tuple  # ImageOrientationPatient: row and column direction cosines
     size: tuple  # rows, columns
     pixel_spacing: tuple
+    study_uid: str = ""
 
     @property
     def normal(self):
@@ -68,6 +70,7 @@ class MultiFrameImage:
 
     path: str
     frames: int
+    study_uid: str = ""
 
 
 @dataclass
@@ -102,12 +105,12 @@ def read_header(path):
     reader.SetFileName(str(path))
     try:
         reader.ReadImageInformation()
-        if reader.GetDimension() == 3 and reader.GetSize()[2] > 1:
-            return MultiFrameImage(str(path), reader.GetSize()[2])
         tags = set(reader.GetMetaDataKeys())
+        get = lambda tag: reader.GetMetaData(tag).strip() if tag in tags else ""  # noqa: E731
+        if reader.GetDimension() == 3 and reader.GetSize()[2] > 1:
+            return MultiFrameImage(str(path), reader.GetSize()[2], get(STUDY_UID).rstrip("\0"))
         if not {POSITION, ORIENTATION, PIXEL_SPACING} <= tags:
             return None
-        get = lambda tag: reader.GetMetaData(tag).strip() if tag in tags else ""  # noqa: E731
         return DicomImage(
             path=str(path),
             series_uid=get(SERIES_UID),
@@ -118,6 +121,7 @@ def read_header(path):
             orientation=_numbers(get(ORIENTATION), 6),
             size=(int(get(ROWS) or 0), int(get(COLUMNS) or 0)),
             pixel_spacing=_numbers(get(PIXEL_SPACING), 2),
+            study_uid=get(STUDY_UID).rstrip("\0"),
         )
     except (RuntimeError, ValueError) as error:
         if _is_dicom_file(path):  # GDCM reads the whole file: one cut short fails here
@@ -139,6 +143,23 @@ def scan_folder(folder):
     headers = [header for header in map(read_header, paths) if header is not None]
     return ([h for h in headers if isinstance(h, DicomImage)],
             [h for h in headers if isinstance(h, MultiFrameImage)])
+
+
+def first_image(folder, recursive=True, skip_suffixes=()):
+    """The header of the first DICOM image (DicomImage or MultiFrameImage) in `folder`, and with
+    `recursive` in its subfolders, in file-name order; None when there is none. Files whose names
+    end in `skip_suffixes` (other image formats) are not opened. A damaged DICOM file raises
+    InputError, as it does when the folder is read."""
+    if recursive:
+        paths = sorted(Path(root) / name for root, _, names in os.walk(folder) for name in names)
+    else:
+        paths = sorted(path for path in Path(folder).iterdir() if path.is_file())
+    for path in paths:
+        if not path.name.lower().endswith(tuple(skip_suffixes)):
+            header = read_header(path)
+            if header is not None:
+                return header
+    return None
 
 
 def _same_stack(a, b):

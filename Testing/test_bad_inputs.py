@@ -91,6 +91,8 @@ def _option_cases():
         ("run-seed", ["run", "-o", "{out}", "--seed", "-1"], "seed"),
         ("run-look", ["run", "-o", "{out}", "--look", "psir"], "invalid choice"),
         ("run-apex", ["run", "-o", "{out}", "--apex", "middle"], "invalid choice"),
+        ("run-shard", ["run", "{in}/dataset_bad_labels", "-o", "{out}", "--shard", "3/2"], "--shard"),
+        ("run-shard-one-study", ["run", "{in}/lge.nii.gz", "-o", "{out}", "--shard", "1/2"], "--shard"),
         ("run-rv-nan", ["run", "{in}/lge.nii.gz", "-o", "{out}", "--method", "nsd", "--myocardium",
                         "{in}/labels.nii.gz", "--rv-insertion", "nan", "0", "0"], "insertion"),
         ("aha-rv-two-numbers", ["aha", "{in}/labels.nii.gz", "-o", "{out}", "--rv-insertion", "1,2"], "X,Y,Z"),
@@ -196,6 +198,7 @@ def _under_a_file_cases():
         "phantom": ["phantom", "-o", under + "/case.nii.gz"],
         "evaluate": ["evaluate", "{in}/labels.nii.gz", "{in}/labels.nii.gz", "-o", under + "/m.csv"],
         "evaluate-synth": ["evaluate-synth", "{in}/dataset_bad_labels", "--json", under + "/f.json"],
+        "cohort-merge": ["cohort-merge", under],
     }
     return [(f"{name}-output-under-a-file", argv, "notes.txt") for name, argv in commands.items()]
 

@@ -31,20 +31,20 @@ def _stack(shape=(6, 20, 24), seed=0, spacing=(1.4, 1.3, 8.5)):
 
 def write_dicom(volume, folder, series_number=10, one_series_per_slice=False,
                 image_type="ORIGINAL\\PRIMARY\\M\\NORM", description="LGE SAX", slices=None,
-                name="img", turn_odd_slices=0.0):
+                name="img", turn_odd_slices=0.0, study_uid=STUDY_UID):
     """Write slices of `volume` as MR DICOM files with their patient geometry: one series, or
-    one series per slice (numbered from `series_number`)."""
+    one series per slice (numbered from `series_number`), of the DICOM study `study_uid`."""
     # SimpleITK's DICOM writer leaves the process in the C locale (ASCII); later tests read UTF-8.
     saved_locale = locale.setlocale(locale.LC_ALL)
     try:
         _write_dicom_slices(volume, folder, series_number, one_series_per_slice, image_type, description,
-                            slices, name, turn_odd_slices)
+                            slices, name, turn_odd_slices, study_uid)
     finally:
         locale.setlocale(locale.LC_ALL, saved_locale)
 
 
 def _write_dicom_slices(volume, folder, series_number, one_series_per_slice, image_type, description, slices,
-                        name, turn_odd_slices):
+                        name, turn_odd_slices, study_uid):
     folder.mkdir(parents=True, exist_ok=True)
     for k in range(volume.shape[0]) if slices is None else slices:
         # odd slices turned in plane by `turn_odd_slices` radians: direction cosines that differ a
@@ -60,8 +60,8 @@ def _write_dicom_slices(volume, folder, series_number, one_series_per_slice, ima
             "0008|0060": "MR",
             "0008|0008": image_type,
             "0008|103e": description,
-            "0020|000d": STUDY_UID,
-            "0020|000e": f"{STUDY_UID}.{number}",
+            "0020|000d": study_uid,
+            "0020|000e": f"{study_uid}.{number}",
             "0020|0011": str(number),
             "0020|0013": str(k + 1),
             "0020|0032": "\\".join(f"{v:.6f}" for v in position),

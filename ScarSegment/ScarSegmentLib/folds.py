@@ -22,10 +22,16 @@ def stratified_folds(cases_by_kind, folds=5, seed=0):
 
 def parse_fold(text):
     """'K/N' (fold K of N, counted from 1) -> (K - 1, N)."""
+    return parse_part(text)
+
+
+def parse_part(text, option="--fold", part="fold", fewest=2):
+    """'K/N' (`part` K of N, counted from 1, N at least `fewest`) -> (K - 1, N); InputError naming
+    `option` otherwise. Folds and `run --shard` share it, so both read and refuse alike."""
     try:
-        index, count = (int(part) for part in str(text).split("/"))
+        index, count = (int(piece) for piece in str(text).split("/"))
     except ValueError:
-        raise InputError(f"--fold must look like K/N (fold K of N, e.g. 2/5); got '{text}'.") from None
-    if count < 2 or not 1 <= index <= count:
-        raise InputError(f"--fold K/N needs N >= 2 and 1 <= K <= N; got '{text}'.")
+        raise InputError(f"{option} must look like K/N ({part} K of N, e.g. 2/5); got '{text}'.") from None
+    if count < fewest or not 1 <= index <= count:
+        raise InputError(f"{option} K/N needs N >= {fewest} and 1 <= K <= N; got '{text}'.")
     return index - 1, count

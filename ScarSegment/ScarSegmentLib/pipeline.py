@@ -121,8 +121,9 @@ def run_pipeline(image, outdir, source, method="dl", n_sd=5.0, myocardium=None, 
     # files on the input's axes.
     source_image = image
     (image, myocardium, truth_labels), back = slices_first(image, myocardium, truth_labels)
-    result = segment_checked(image, method=method, n_sd=n_sd, myocardium=myocardium,
-                             device=device, weights=weights, progress=scaled(report, 0.0, 0.6))
+    # no progress asked for (a cohort's studies): None keeps the network's own bar quiet too
+    result = segment_checked(image, method=method, n_sd=n_sd, myocardium=myocardium, device=device,
+                             weights=weights, progress=scaled(report, 0.0, 0.6) if progress else None)
     if myocardium is not None and myocardium_source:
         result.metrics["myocardium_source"] = myocardium_source
     report(0.65, "AHA 17 segments")
