@@ -239,6 +239,7 @@ class FolderChoice:
 
     read: str  # e.g. "series 7 'LGE PSIR' (10 slices)"
     others: tuple = ()
+    files: tuple = ()  # the files read, in the order of the volume's slices (one multi-frame file)
 
     def note(self):
         """A sentence for a report when the folder held more than one stack, else None."""
@@ -263,7 +264,7 @@ def read_dicom_folder(folder):
                        for image in multi_frame if image is not largest)
         # GDCM places the frames of one object itself
         return sitk.ReadImage(largest.path), FolderChoice(
-            f"multi-frame file {Path(largest.path).name} ({largest.frames} frames)", others)
+            f"multi-frame file {Path(largest.path).name} ({largest.frames} frames)", others, (largest.path,))
     if not images:
         raise InputError(f"The folder {folder} holds no DICOM images with a position in the patient.")
     stacks = group_stacks(images)
@@ -276,7 +277,8 @@ def read_dicom_folder(folder):
         raise InputError(
             f"The folder {folder} holds single images only, no stack of parallel slices "
             f"(largest: {stack.label}).")
-    choice = FolderChoice(stack.label, tuple(s.label for s in stacks if s is not stack))
+    choice = FolderChoice(stack.label, tuple(s.label for s in stacks if s is not stack),
+                          tuple(image.path for image in stack.images))
     if choice.others:
         log.warning("Read %s from %s; also there: %s.", stack.label, folder, "; ".join(choice.others))
     check_gaps(stack)

@@ -88,6 +88,8 @@ def _option_cases():
         ("segment-spacing-nan", NSD + ["--spacing", "nan", "1", "1"], "spacing"),
         ("segment-spacing-huge", NSD + ["--spacing", "1.5", "1.5", "1e308"], "implausible"),
         ("segment-spacing-two", NSD + ["--spacing", "1.5", "1.5"], "--spacing"),
+        ("segment-dicom-from-nifti", NSD + ["--dicom"], "give a DICOM folder"),
+        ("run-dicom-phantom", ["run", "-o", "{out}", "--dicom"], "the phantom has none"),
         ("run-seed", ["run", "-o", "{out}", "--seed", "-1"], "seed"),
         ("run-look", ["run", "-o", "{out}", "--look", "psir"], "invalid choice"),
         ("run-apex", ["run", "-o", "{out}", "--apex", "middle"], "invalid choice"),

@@ -62,6 +62,7 @@ def _write_dicom_slices(volume, folder, series_number, one_series_per_slice, ima
             "0008|103e": description,
             "0020|000d": study_uid,
             "0020|000e": f"{study_uid}.{number}",
+            "0020|0052": f"{study_uid}.0",  # one frame of reference: the patient did not move
             "0020|0011": str(number),
             "0020|0013": str(k + 1),
             "0020|0032": "\\".join(f"{v:.6f}" for v in position),

@@ -11,7 +11,7 @@ from LGECore.requests import add_arguments, from_args
 from .request import RUN_METHOD, SegmentRequest
 
 OUTPUT_FILES = ("labels.nii.gz", "grey_zone_sd.nii.gz", "grey_zone_max.nii.gz", "probabilities.nii.gz",
-                "metrics.json")
+                "metrics.json", "labels.seg.dcm")
 
 
 def add_spacing_option(parser):
@@ -94,7 +94,10 @@ def network_available(weights=None):
 
 
 def run_segment(args):
+    from LGECore.dicom_out import check_dicom_sources, write_dicom_seg
     from LGECore.outputs import atomic_output_dir
+
+    from . import __version__
 
     from .outputs import write_segmentation
     from .segment import segment
@@ -104,10 +107,14 @@ def run_segment(args):
     check_outputs_spare_inputs(args.output, OUTPUT_FILES, (args.input, request.myocardium, request.remote))
     report(0.0, f"reading {args.input}")
     image, myocardium, remote, choice = load_inputs(request, args.input)
+    if request.dicom:
+        check_dicom_sources(choice)
     result = segment(image, method=request.method, n_sd=request.n_sd, myocardium=myocardium, remote=remote,
                      device=request.device, weights=request.weights, progress=report)
     with atomic_output_dir(args.output, replaces=OUTPUT_FILES) as folder:
         write_segmentation(result, folder, {"input": str(args.input), **(choice.metadata() if choice else {})})
+        if request.dicom:
+            write_dicom_seg(result.labels, choice.files, folder / "labels.seg.dcm", __version__)
         written = sorted(path.name for path in folder.iterdir())
     if choice and choice.note():
         print(f"warning: {choice.note()}")

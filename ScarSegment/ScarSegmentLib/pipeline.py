@@ -31,6 +31,9 @@ FILES = {
     "bullseye.png": "scar extent per AHA segment",
     "transmurality.png": "mean scar transmurality per AHA segment",
     "slices.png": "short-axis slices with the segmentation",
+    "labels.seg.dcm": "the labels as a DICOM Segmentation referencing the source series (--dicom)",
+    "report.pdf": "this report as a PDF (--dicom)",
+    "report.pdf.dcm": "this report as a DICOM Encapsulated PDF in the source study (--dicom)",
     "image.nii.gz": "the phantom image the run used",
     "truth_labels.nii.gz": "the phantom's true labels",
 }
@@ -99,15 +102,29 @@ def _write_aha(folder, aha, table, segments):
                   label="transmurality %", vmin=0.0, vmax=100.0, cmap="viridis_r")
 
 
+def _write_dicom_outputs(folder, labels, context, dicom_files):
+    """labels.seg.dcm, report.pdf and report.pdf.dcm for an input read from `dicom_files`."""
+    from LGECore.dicom_out import write_dicom_seg, write_encapsulated_pdf
+
+    from . import __version__
+    from .report_pdf import report_pdf
+
+    write_dicom_seg(labels, dicom_files, folder / "labels.seg.dcm", __version__)
+    pdf = report_pdf(context)
+    (folder / "report.pdf").write_bytes(pdf)
+    write_encapsulated_pdf(pdf, dicom_files[0], folder / "report.pdf.dcm", "Myocardial scar report", __version__)
+
+
 def run_pipeline(image, outdir, source, method="dl", n_sd=5.0, myocardium=None, device=None,
                  weights=None, rv_insertion_lps=None, apex="auto", truth_labels=None,
-                 notes=(), save_input=False, myocardium_source=None, progress=None):
+                 notes=(), save_input=False, myocardium_source=None, progress=None, dicom_files=()):
     """Segment `image`, quantify per AHA segment, and write labels, figures and the report.
 
     `source`: how the report names the input. `truth_labels`: known labels (phantom) to compare
     with. `notes`: warnings the caller adds (e.g. "spacing assumed"). `save_input`: also write
     the image (and truth) into the output, for inputs that exist only in memory.
-    `myocardium_source`: how the report names where a given myocardium came from.
+    `myocardium_source`: how the report names where a given myocardium came from. `dicom_files`:
+    the DICOM files the image was read from, in slice order, for the DICOM outputs (none without).
     Returns the report context (dict). Everything appears in `outdir` together, or nothing.
     """
     from .figures import draw_slices
@@ -147,11 +164,14 @@ def run_pipeline(image, outdir, source, method="dl", n_sd=5.0, myocardium=None, 
             if truth_labels is not None:
                 write_volume(turned(truth_labels, back), folder / "truth_labels.nii.gz")
         written = sorted(p.name for p in folder.iterdir()) + ["report.md", "report.html"]
+        written += ["labels.seg.dcm", "report.pdf", "report.pdf.dcm"] if dicom_files else []
         files = [(name, FILES.get(name, "")) for name in FILES if name in written]
         context = build_context(source, result.metrics, warnings, table,
                                 aha.summary() if aha is not None else None, comparison, images, files)
         write_markdown(context, folder / "report.md")
         write_html(context, folder / "report.html")
+        if dicom_files:
+            _write_dicom_outputs(folder, on_axes(result, back).labels, context, dicom_files)
     report(1.0, "done")
     return context
 

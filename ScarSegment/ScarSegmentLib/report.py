@@ -21,7 +21,7 @@ def _text(value):
     return str(value)
 
 
-def _method_lines(metrics):
+def method_lines(metrics):
     lines = [f"Method: {metrics.get('method_name', metrics.get('method'))}"]
     threshold = metrics.get("threshold")
     if threshold:
@@ -62,7 +62,7 @@ def headline(context):
     return text
 
 
-def _key_numbers(context):
+def key_numbers(context):
     rows = [(name, _text(value), unit) for name, value, unit in measurement_rows(context["metrics"])]
     total = (context["aha_table"] or {}).get("total") if context["aha_table"] else None
     if total and total.get("transmurality_mean_percent") is not None:
@@ -84,8 +84,8 @@ def write_markdown(context, path):
     if context["warnings"]:
         lines += ["## Warnings", ""] + [f"- **{w}**" for w in context["warnings"]] + [""]
     lines += ["## Key numbers", "", "| Measurement | Value | Unit |", "| --- | ---: | --- |"]
-    lines += [f"| {n} | {v} | {u} |" for n, v, u in _key_numbers(context)] + [""]
-    lines += ["## Method", ""] + [f"- {line}" for line in _method_lines(context["metrics"])] + [""]
+    lines += [f"| {n} | {v} | {u} |" for n, v, u in key_numbers(context)] + [""]
+    lines += ["## Method", ""] + [f"- {line}" for line in method_lines(context["metrics"])] + [""]
     for key, title in (("bullseye", "AHA 17-segment bullseye"),
                        ("transmurality", "Mean transmurality per segment"),
                        ("slices", "Slices")):
@@ -149,8 +149,8 @@ def write_html(context, path):
              f"<p class='headline'>{e(headline(context))}</p>"]
     parts += [f"<div class='warning'>{e(w)}</div>" for w in context["warnings"]]
     parts.append("<h2>Key numbers</h2>")
-    parts.append(_table(("Measurement", "Value", "Unit"), _key_numbers(context), numeric=(1,)))
-    method = "".join(f"<li>{e(line)}</li>" for line in _method_lines(context["metrics"]))
+    parts.append(_table(("Measurement", "Value", "Unit"), key_numbers(context), numeric=(1,)))
+    method = "".join(f"<li>{e(line)}</li>" for line in method_lines(context["metrics"]))
     parts.append(f"<h2>Method</h2><ul>{method}</ul>")
     figures = [k for k in ("bullseye", "transmurality") if k in context["images"]]
     if figures:

@@ -28,6 +28,9 @@ class SegmentRequest:
                                                      "default: found automatically", metavar="MASK")
     device: Optional[str] = option(None, "--device", "device of the deep network", choices=COMMAND_LINE_DEVICES)
     weights: Optional[str] = option(None, "--weights", "other network weights (.safetensors)", metavar="PATH")
+    dicom: bool = option(False, "--dicom", "for a DICOM folder: also write labels.seg.dcm, a DICOM Segmentation "
+                                           "referencing the source series (run: and the report as report.pdf "
+                                           "and report.pdf.dcm, an Encapsulated PDF)", action="store_true")
     spacing: Optional[tuple] = option(None, "--spacing", "voxel spacing in mm (column, row, slice) for files "
                                                          "whose header lost it", nargs=3, type=float,
                                       metavar=("X", "Y", "Z"))

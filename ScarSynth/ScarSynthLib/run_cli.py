@@ -129,13 +129,18 @@ def run_input(request, path, outdir, notes=(), apex="auto", rv_points=None, prog
     image, myocardium, remote, choice = load_inputs(request, path)
     if remote is not None:
         raise InputError("--remote is supported by `scarsynth segment`; `run` finds it automatically.")
+    if request.dicom:
+        from LGECore.dicom_out import check_dicom_sources
+
+        check_dicom_sources(choice)
     source, notes = Path(path).name, list(notes)
     if choice:
         source = f"{source}: {choice.read}"
         notes += [choice.note()] if choice.note() else []
     return run_pipeline(image, outdir, source, method=request.method, n_sd=request.n_sd,
                         myocardium=myocardium, device=request.device, weights=request.weights,
-                        rv_insertion_lps=rv_points, apex=apex, notes=notes, progress=progress)
+                        rv_insertion_lps=rv_points, apex=apex, notes=notes, progress=progress,
+                        dicom_files=choice.files if request.dicom else ())
 
 
 def _run_one_input(args, request, notes):
@@ -153,6 +158,8 @@ def _run_one_input(args, request, notes):
         check_outputs_spare_inputs(args.output, FILES, (args.input, request.myocardium, request.remote))
         context = run_input(request, args.input, args.output, notes, args.apex, rv_points, progress=report)
     else:
+        if request.dicom:
+            raise InputError("--dicom writes DICOM objects that reference the images read; the phantom has none.")
         phantom, myocardium, phantom_notes = _phantom_inputs(args, request)
         context = run_pipeline(phantom.image, args.output, f"phantom (seed {args.seed})", method=request.method,
                                n_sd=request.n_sd, myocardium=myocardium, device=request.device,
