@@ -93,9 +93,11 @@ def test_every_study_gets_its_folder_and_row_and_a_broken_one_fails_alone(cohort
         assert float(row["myocardium_volume_ml"]) == pytest.approx(metrics["myocardium_volume_ml"], abs=1e-4)
         assert metrics["myocardium_volume_ml"] > 10
         assert float(row["scar_burden_percent"]) == pytest.approx(metrics["scar_burden_percent"], abs=1e-4)
+        assert float(row["grey_zone_max_volume_ml"]) == pytest.approx(metrics["grey_zone_max_volume_ml"], abs=1e-4)
         for segment in aha["segments"]:
             for key, column in (("scar_percent", "scar_percent"), ("mvo_ml", "mvo_ml"),
-                                ("transmurality_mean_percent", "transmurality_percent")):
+                                ("transmurality_mean_percent", "transmurality_percent"),
+                                ("grey_zone_sd_percent", "grey_zone_sd_percent")):
                 value = segment[key]
                 assert row[f"seg{segment['segment']:02d}_{column}"] == ("" if value is None else str(value))
     assert rows["case_c"]["input"] == "case_c"

@@ -18,11 +18,13 @@ TABLE = "cohort.csv"
 SHARD_TABLE = re.compile(r"^cohort_shard_(\d+)_of_(\d+)\.csv$")
 
 KEY_FIGURES = ("myocardium_volume_ml", "myocardium_mass_g", "scar_volume_ml", "scar_mass_g",
-               "scar_burden_percent", "mvo_volume_ml", "mvo_percent_of_myocardium")
+               "scar_burden_percent", "mvo_volume_ml", "mvo_percent_of_myocardium",
+               *(f"{zone}_{definition}_{unit}" for definition in ("sd", "max")
+                 for zone in ("infarct_core", "grey_zone") for unit in ("volume_ml", "percent")))
 TERRITORIES = ("LAD", "LCX", "RCA")
 # per-segment figure in aha.json -> its name in the table (seg01_scar_percent, ...)
 SEGMENT_FIGURES = {"scar_percent": "scar_percent", "transmurality_mean_percent": "transmurality_percent",
-                   "mvo_ml": "mvo_ml"}
+                   "mvo_ml": "mvo_ml", "grey_zone_sd_percent": "grey_zone_sd_percent"}
 SEGMENTS = range(1, 18)
 
 COLUMNS = (
