@@ -99,3 +99,24 @@ def test_dicom_outputs_that_cannot_reference_their_images_are_refused_before_any
                              "--myocardium", dicom_case / "myocardium.nii.gz", "--dicom")
     assert code == 2 and expected in stderr and "Traceback" not in stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_a_real_case_exported_as_dicom_comes_back_as_the_same_labels(emidec_dir, tmp_path, capsys):
+    """A shared real case written as a DICOM series: the Segmentation's frames are its labels."""
+    from LGECore.io import read_emidec_dataset
+
+    case = next(case for case in read_emidec_dataset(emidec_dir) if case.name == "Case_P002")
+    image, labels = case.load()
+    write_dicom(image.with_array(np.round(image.array)), tmp_path / "dicom")
+    io.write_volume(labels, tmp_path / "myocardium.nii.gz")
+    code, stderr = scarsynth(capsys, "segment", tmp_path / "dicom", "-o", tmp_path / "out", "--method", "nsd",
+                             "--myocardium", tmp_path / "myocardium.nii.gz", "--dicom")
+    assert code == 0, stderr
+    segmentation = highdicom.seg.segread(str(tmp_path / "out" / "labels.seg.dcm"))
+    _, choice = io.read_image_and_choice(tmp_path / "dicom")
+    found = io.read_labels(tmp_path / "out" / "labels.nii.gz").array
+    assert (found == L.SCAR).any()
+    for k, path in enumerate(choice.files):
+        uid = pydicom.dcmread(path, stop_before_pixels=True).SOPInstanceUID
+        for label, mask in frames_by_label(segmentation, uid).items():
+            assert np.array_equal(mask, found[k] == label)
