@@ -224,3 +224,24 @@ def test_a_dicom_series_folder_still_runs_as_one_study(tmp_path):
                                "--myocardium", myocardium)
     assert code == 0, stderr
     assert (tmp_path / "out" / "report.html").is_file() and not (tmp_path / "out" / "cohort.csv").exists()
+
+
+def test_a_folder_of_real_studies(emidec_dir, tmp_path, one_torch_thread):
+    """Two shared real cases as a folder of studies: both rows ok, their figures those of their
+    folders (the export lost the spacing: 1 mm voxels, so a few mL of myocardium)."""
+    from ScarSegmentLib.cli import network_available
+
+    if not network_available():
+        pytest.skip("a folder of studies needs the deep model, which is not installed")
+    studies = tmp_path / "studies"
+    studies.mkdir()
+    for name in ("Case_N006", "Case_P002"):
+        shutil.copy(emidec_dir / name / "Images" / f"{name}.nii.gz", studies / f"{name}.nii.gz")
+    code, _, stderr = run_here("run", studies, "-o", tmp_path / "out")
+    assert code == 0, stderr
+    rows = read_rows(tmp_path / "out" / "cohort.csv")
+    assert [row["study"] for row in rows] == ["Case_N006", "Case_P002"]
+    for row in rows:
+        metrics = json.loads((tmp_path / "out" / row["study"] / "metrics.json").read_text())
+        assert row["status"] == "ok" and metrics["myocardium_volume_ml"] > 1
+        assert float(row["scar_volume_ml"]) == pytest.approx(metrics["scar_volume_ml"], abs=1e-4)
