@@ -127,6 +127,14 @@ def _datasets(folder):
     shutil.copy(folder / "labels.nii.gz", nan / "Contours" / "Case_N001.nii.gz")
 
 
+def _weak_labels(folder):
+    """Yes/no label files for `train-weak`, each with one bad row."""
+    for name, text in (("bad_value", "case,scar\nCase_P001,maybe\n"), ("bad_slice", "case,slice,scar\nCase_P001,x,no\n"),
+                       ("unknown_case", "case,scar\nCase_P001,yes\nCase_X009,no\n"),
+                       ("twice", "case,scar\nCase_P001,yes\nCase_P001,no\n"), ("no_columns", "patient;label\n")):
+        (folder / f"weak_labels_{name}.csv").write_text(text)
+
+
 def build_inputs(folder):
     """Write the good case (lge.nii.gz, lge.nrrd, labels.nii.gz) and its broken variants."""
     folder = Path(folder)
@@ -139,6 +147,7 @@ def build_inputs(folder):
     _label_maps(folder, phantom.labels)
     _weights(folder)
     _datasets(folder)
+    _weak_labels(folder)
     return folder
 
 

@@ -42,6 +42,7 @@ SYNTH_RANDOM = SYNTH + ["--random", "--mask-only"]
 # A dataset whose labels are refused: an option checked only after the data is read shows up as this error.
 TRAIN_SEG, TRAIN_SYNTH, TRAIN_JOINT = ([command, "{in}/dataset_bad_labels", "-o", "{out}"]
                                       for command in ("train-seg", "train-synth", "train-joint"))
+TRAIN_WEAK = ["train-weak", "{in}/dataset_bad_labels", "-o", "{out}", "--level", "slice"]
 
 
 def _image_cases():
@@ -158,10 +159,39 @@ def _dataset_cases():
         ("train-joint-warmup", joint + ["--segmenter-warmup", "-1"], "warmup"),
         ("synth-dataset-count", ["synth-dataset", "{in}/dataset_bad_labels", "-o", "{out}", "-n", "0"], "-n"),
         ("synth-dataset-share", ["synth-dataset", "{in}/dataset_bad_labels", "-o", "{out}", "--non-ischaemic", "2"], "non-ischaemic"),
+        *_weak_cases(),
         ("evaluate-synth-steps", ["evaluate-synth", "{in}/dataset_bad_labels", "--steps", "0"], "steps"),
         ("evaluate-synth-strength", ["evaluate-synth", "{in}/dataset_bad_labels", "--strength", "2"], "strength"),
         ("evaluate-synth-json-over-input", ["evaluate-synth", "{in}/dataset_bad_labels", "--json", "{in}/labels.nii.gz"], ".json"),
         ("evaluate-synth-montage-over-input", ["evaluate-synth", "{in}/dataset_bad_labels", "--montage", "{in}/lge.nii.gz"], ".png"),
+    ]
+
+
+def _weak_cases():
+    """train-weak: its options and its yes/no label files, refused before any image is read (the
+    dataset's own labels are refused when it is, as "7")."""
+    weak = TRAIN_WEAK
+    return [
+        ("train-weak-level", weak[:4] + ["--level", "voxel"], "invalid choice"),
+        ("train-weak-no-level", weak[:4], "--level"),
+        ("train-weak-bad-labels", weak + ["--preset", "tiny"], "7"),
+        ("train-weak-empty", ["train-weak", "{in}/dataset_empty", "-o", "{out}", "--level", "stack"], "No cases"),
+        ("train-weak-missing", ["train-weak", "{in}/no_dataset", "-o", "{out}", "--level", "stack"], "no_dataset"),
+        ("train-weak-labels-missing", weak + ["--labels", "{in}/no_labels.csv"], "file not found"),
+        ("train-weak-labels-folder", weak + ["--labels", "{in}/dataset_empty"], "is a folder"),
+        ("train-weak-labels-image", weak + ["--labels", "{in}/lge.nii.gz"], "not a readable CSV"),
+        ("train-weak-labels-value", weak + ["--labels", "{in}/weak_labels_bad_value.csv"], "line 2: scar must be yes"),
+        ("train-weak-labels-slice", weak + ["--labels", "{in}/weak_labels_bad_slice.csv"], "line 2: slice must be"),
+        ("train-weak-labels-case", weak + ["--labels", "{in}/weak_labels_unknown_case.csv"], "Case_X009"),
+        ("train-weak-labels-twice", weak + ["--labels", "{in}/weak_labels_twice.csv"], "line 3: Case_P001 is given twice"),
+        ("train-weak-labels-columns", weak + ["--labels", "{in}/weak_labels_no_columns.csv"], "case and scar"),
+        ("train-weak-pooling", weak + ["--pooling-sharpness", "0"], "--pooling-sharpness"),
+        ("train-weak-epochs", weak + ["--epochs", "0"], "epochs"),
+        ("train-weak-fold", weak + ["--fold", "6/5"], "fold"),
+        ("train-weak-resume-nothing", weak + ["--resume"], "Nothing to resume"),
+        ("train-weak-init-shipped", weak + ["--init-weights", "shipped"], "ships with this version yet"),
+        ("train-weak-anatomy-single-network", weak + ["--anatomy-weights", "{in}/wrong_sha/model.json"], "not a cascade"),
+        ("train-weak-anatomy-pickle", weak + ["--anatomy-weights", "{in}/pickle.safetensors"], "pickle.safetensors"),
     ]
 
 
@@ -197,6 +227,7 @@ def _under_a_file_cases():
         "train-seg": ["train-seg", "{in}/dataset_bad_labels", "-o", under],
         "train-synth": ["train-synth", "{in}/dataset_bad_labels", "-o", under],
         "train-joint": ["train-joint", "{in}/dataset_bad_labels", "-o", under],
+        "train-weak": TRAIN_WEAK[:3] + [under, "--level", "slice"],
         "phantom": ["phantom", "-o", under + "/case.nii.gz"],
         "evaluate": ["evaluate", "{in}/labels.nii.gz", "{in}/labels.nii.gz", "-o", under + "/m.csv"],
         "evaluate-synth": ["evaluate-synth", "{in}/dataset_bad_labels", "--json", under + "/f.json"],

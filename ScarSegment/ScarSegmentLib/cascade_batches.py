@@ -64,12 +64,14 @@ def _window_of(stage_cases, case_index, z, centre, size, window_normalised):
     return channels, np.stack([anatomy == 1, anatomy == 2]).astype(np.float32), targets
 
 
-def draw_windows(stage_cases, rng, batch_size):
-    """Un-augmented windows 1.5x the patch (room to rotate and zoom) of `batch_size` drawn slices."""
+def draw_windows(stage_cases, rng, batch_size, chosen=None):
+    """Un-augmented windows 1.5x the patch (room to rotate and zoom) of `batch_size` drawn slices,
+    or of the slices `chosen` (indices into `stage_cases.pairs`) when given."""
     stage = stage_cases.stage
     patch = stage.network.patch_size
     size = int(math.ceil(patch * 1.5))
-    chosen = rng.choice(len(stage_cases.pairs), size=batch_size, p=stage_cases.weights)
+    if chosen is None:
+        chosen = rng.choice(len(stage_cases.pairs), size=batch_size, p=stage_cases.weights)
     images, anatomy, targets, cases = [], [], [], []
     for index in chosen:
         case_index, z = stage_cases.pairs[index]
@@ -171,14 +173,16 @@ def _softened(anatomy, rng):
     return soft
 
 
-def training_batch(stage_cases, rng):
-    """(inputs (N, C, P, P), targets (N, 1, P, P)) of one augmented batch."""
+def training_batch(stage_cases, rng, chosen=None):
+    """(inputs (N, C, P, P), targets (N, 1, P, P)) of one augmented batch: drawn by the slices'
+    weights, or of the slices `chosen` (indices into `stage_cases.pairs`; the weak classifier
+    picks its own)."""
     import torch
     import torch.nn.functional as F
 
     stage = stage_cases.stage
     patch = stage.network.patch_size
-    images, anatomy, targets, cases = draw_windows(stage_cases, rng, stage.batch_size)
+    images, anatomy, targets, cases = draw_windows(stage_cases, rng, stage.batch_size, chosen)
     theta = _affine(rng, len(images), patch, images.shape[-1], stage)
     grid = F.affine_grid(theta, (len(images), 1, patch, patch), align_corners=False)
     images = _warp(torch.from_numpy(images), grid, "bilinear")

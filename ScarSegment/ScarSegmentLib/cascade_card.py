@@ -2,6 +2,7 @@
 benchmarks/cv.py has added it, the cross-validation table of the recipe)."""
 
 from .cascade_config import ANATOMY, SCAR
+from .weak_card import rebuild_command, weak_supervision_text
 
 
 def _minutes(seconds):
@@ -99,7 +100,7 @@ a scar network then splits that myocardium into healthy, scar and MVO, at full r
 image normalised to the myocardium's own median and robust SD (so that "bright" means what it
 means in n-SD, whatever the scanner), the neighbouring slices and the anatomy probabilities.
 
-## Data and licence
+{weak_supervision_text(entry)}## Data and licence
 
 Trained on {len(_real(training))} cases ({split}) of the EMIDEC training set (Lalande et al.,
 Data 2020), re-exported as 8-bit slices with the pixel spacing lost ({config['lost_spacing_mm']} mm
@@ -116,7 +117,7 @@ Trained in {_minutes(sum(training['seconds'].values()))} ({', '.join(f'{r} {_min
 on {training['processes']} process(es) ({training['device']}, {_threads(config)}), seed {config['seed']}. Rebuild
 from nothing with
 
-    scarsynth train-seg DATASET_DIR -o MODEL_DIR --preset {config['preset']}
+    {rebuild_command(entry)}
 
 (`--preset gpu` for a GPU; `--resume` continues from the checkpoints in MODEL_DIR.) The
 cross-validation table and the calibration below are added to the registry entry and this card by

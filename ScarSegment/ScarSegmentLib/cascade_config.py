@@ -107,7 +107,7 @@ for _preset in PRESETS["tiny"].anatomy, PRESETS["tiny"].scar:
 _AT_LEAST = {"epochs": 1, "iterations_per_epoch": 1, "batch_size": 1}
 
 
-def _check_stage(stage, what):
+def check_stage(stage, what):
     for name, least in _AT_LEAST.items():
         value = getattr(stage, name)
         if not isinstance(value, int) or value < least:
@@ -140,6 +140,6 @@ def make_cascade_config(preset="cpu", stage_changes=None, **overrides):
         raise InputError(f"--name must be a plain file name (letters, digits, _ . -); got {config.name!r}.")
     if not (math.isfinite(config.phantom_weight) and config.phantom_weight > 0):
         raise InputError(f"--phantom-weight must be a finite number above 0; got {config.phantom_weight}.")
-    _check_stage(config.anatomy, "The anatomy network's")
-    _check_stage(config.scar, "The scar network's")
+    check_stage(config.anatomy, "The anatomy network's")
+    check_stage(config.scar, "The scar network's")
     return config

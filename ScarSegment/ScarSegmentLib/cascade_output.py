@@ -17,9 +17,10 @@ def _save_network(network, path):
     return {"file": path.name, "sha256": sha256_of(path)}
 
 
-def write_cascade(results, config, out_dir, train_cases, held_out, processes, device_type, parent=None):
+def write_cascade(results, config, out_dir, train_cases, held_out, processes, device_type, parent=None, extra=None):
     """NAME_anatomy.safetensors, NAME_scar.safetensors, NAME.json and NAME.md in out_dir; returns
-    the entry's path. `results[stage]` = (network, validation scores, seconds)."""
+    the entry's path. `results[stage]` = (network, validation scores, seconds); `extra`: more
+    fields of the entry (a weakly supervised model's `weak_supervision`)."""
     anatomy = _save_network(results[ANATOMY][0], out_dir / f"{config.name}_{ANATOMY}.safetensors")
     scar = _save_network(results[SCAR][0], out_dir / f"{config.name}_{SCAR}.safetensors")
     entry = {
@@ -39,6 +40,7 @@ def write_cascade(results, config, out_dir, train_cases, held_out, processes, de
             **({"fine_tuned_from": parent} if parent else {}),
         },
         "validation": {role: {k: round(v, 4) for k, v in results[role][1].items()} for role in (ANATOMY, SCAR)},
+        **(extra or {}),
     }
     return _write_entry(entry, out_dir / f"{config.name}.json")
 

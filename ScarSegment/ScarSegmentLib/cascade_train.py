@@ -56,25 +56,26 @@ def learning_rate(stage, step, total_steps):
     return stage.learning_rate * warmup * 0.5 * (1.0 + math.cos(math.pi * min(step / total_steps, 1.0)))
 
 
-def _append_log(path, row):
+def append_log(path, row, columns=LOG_COLUMNS):
+    """One row more in a training log (CSV); the header is written with the first row."""
     import csv
 
     new = not path.exists()
     with open(path, "a", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=LOG_COLUMNS)
+        writer = csv.DictWriter(handle, fieldnames=columns)
         if new:
             writer.writeheader()
-        writer.writerow({k: (f"{row[k]:.5g}" if isinstance(row.get(k), float) else row.get(k, "")) for k in LOG_COLUMNS})
+        writer.writerow({k: (f"{row[k]:.5g}" if isinstance(row.get(k), float) else row.get(k, "")) for k in columns})
 
 
-def _autocast(device):
+def autocast(device):
     """bfloat16 autocast: 1.1-1.3x faster steps on a CPU with AVX-512 bf16 (benchmarks/train_step.py)."""
     import torch
 
     return torch.autocast(device.type, dtype=torch.bfloat16)
 
 
-def _initial_state(init_weights, role, stage):
+def initial_state_of(init_weights, role, stage):
     """The state of the `role` network of the trained cascade `init_weights` (sha256 checked);
     its settings must be those this run trains with."""
     from .segmenter import find_entry, load_scar_stage, load_segmenter
@@ -86,7 +87,7 @@ def _initial_state(init_weights, role, stage):
     return network.state_dict()
 
 
-def _stage_model(stage, dist, checkpoint, init_weights="", role=ANATOMY):
+def stage_model(stage, dist, checkpoint, init_weights="", role=ANATOMY, initial_state=None):
     import torch
 
     from .losses import RobustSegmentationLoss
@@ -101,8 +102,10 @@ def _stage_model(stage, dist, checkpoint, init_weights="", role=ANATOMY):
         network.load_state_dict(checkpoint["network"])
         optimizer.load_state_dict(checkpoint["optimizer"])
         start = (int(checkpoint["epoch"]), int(checkpoint["step"]), float(checkpoint["seconds"]))
+    elif initial_state is not None:  # the weak trainer's scar network starts from its classifier
+        network.load_state_dict(initial_state)
     elif init_weights:
-        network.load_state_dict(_initial_state(init_weights, role, stage))
+        network.load_state_dict(initial_state_of(init_weights, role, stage))
     model = network
     if dist.world_size > 1:
         from torch.nn.parallel import DistributedDataParallel
@@ -120,7 +123,7 @@ def _train_epoch(run, stage, stage_cases, rng, epoch, step, total_steps):
         for group in run.model_parts.optimizer.param_groups:
             group["lr"] = learning_rate(stage, step, total_steps)
         inputs, targets = training_batch(stage_cases, rng)
-        with _autocast(run.dist.device):
+        with autocast(run.dist.device):
             logits = run.model_parts.model(inputs.to(run.dist.device))
         loss, parts = run.model_parts.loss(logits.float(), targets.to(run.dist.device))
         check_finite_loss(float(loss.detach()), f"{stage_cases.role} network's", step)
@@ -144,7 +147,7 @@ def _end_epoch(run, role, stage, held_out, epoch, step, seconds, row):
     scores = validate_stage(run.model_parts.network, held_out, stage, role, run.dist.device) if held_out and due else {}
     row.update(epoch=epoch + 1, seconds=round(seconds, 1), lr=run.model_parts.optimizer.param_groups[0]["lr"])
     row.update({f"val_{k}": v for k, v in scores.items()})
-    _append_log(run.out_dir / f"training_log_{role}.csv", row)
+    append_log(run.out_dir / f"training_log_{role}.csv", row)
     state = {"network": run.model_parts.network.state_dict(), "optimizer": run.model_parts.optimizer.state_dict(),
              "epoch": epoch + 1, "step": step, "seconds": seconds, "config": json.dumps(run.config.to_dict())}
     save_atomic(lambda p: torch.save(state, p), run.out_dir / f"checkpoint_{role}.pt")
@@ -153,14 +156,16 @@ def _end_epoch(run, role, stage, held_out, epoch, step, seconds, row):
     return scores
 
 
-def _train_stage(run, role, cases, held_out):
-    """Train one network from its checkpoint (if any) to its last epoch; returns (network, scores, seconds)."""
+def train_stage(run, role, cases, held_out, initial_state=None):
+    """Train one network from its checkpoint (if any) to its last epoch, else from `initial_state`
+    (a state dict) or the run's init_weights; returns (network, scores, seconds)."""
     import torch
 
     stage = getattr(run.config, role)
     checkpoint_path = run.out_dir / f"checkpoint_{role}.pt"
     checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=True) if checkpoint_path.exists() else None
-    run.model_parts = _stage_model(stage, run.dist, checkpoint, run.config.init_weights, role)
+    run.model_parts = stage_model(stage, run.dist, checkpoint, run.config.init_weights, role,
+                                  initial_state)
     stage_cases = StageCases(cases, stage, role)
     total_steps = stage.epochs * steps_per_epoch(stage, run.dist.world_size)
     epoch, step, seconds = run.model_parts.start
@@ -178,7 +183,7 @@ def _train_stage(run, role, cases, held_out):
     return run.model_parts.network, scores, seconds
 
 
-def _check_run_folder(out_dir, resume):
+def check_run_folder(out_dir, resume):
     check_output_dir(out_dir)
     started = any(out_dir.glob("checkpoint_*.pt"))
     if resume and not started:
@@ -187,7 +192,7 @@ def _check_run_folder(out_dir, resume):
         raise InputError(f"{out_dir} already holds a training run; pass --resume or use a new folder.")
 
 
-def _check_resumed_config(out_dir, config):
+def check_resumed_config(out_dir, config):
     """A resumed run must go on with the settings it started with."""
     import torch
 
@@ -198,7 +203,7 @@ def _check_resumed_config(out_dir, config):
                              "same options, or start in a new folder.")
 
 
-def _parent_lineage(init_weights):
+def parent_lineage(init_weights):
     """{name, sha256, scar_sha256} of the cascade a fine-tuning run starts from, after loading both its
     networks (checksums, finite weights): called before any data is read."""
     from .segmenter import find_entry, load_scar_stage, load_segmenter
@@ -214,6 +219,19 @@ def _parent_lineage(init_weights):
     return {"name": entry["name"], "sha256": entry["sha256"], "scar_sha256": entry["scar_stage"]["sha256"]}
 
 
+def load_training_cases(dataset_dir, config, show_progress):
+    """(training cases, held-out cases) of a run: the dataset split by the run's fold, then its
+    extra datasets and phantoms, for training only (the held-out fold stays real)."""
+    cases = D.load_dataset(dataset_dir, config.anatomy.network, config.lost_spacing_mm, show_progress)
+    train, held_out = split_cases(cases, config)
+    for folder in config.extra_train_dirs:
+        train += D.load_dataset(folder, config.anatomy.network, config.lost_spacing_mm, show_progress)
+    if config.phantoms:
+        train += D.load_phantoms(config.phantoms, config.anatomy.network, config.phantom_weight, config.seed,
+                                 show_progress)
+    return train, held_out
+
+
 def train_cascade(dataset_dir, out_dir, config=None, resume=False, progress=True):
     """Train both networks; returns the registry entry's path (main process), None elsewhere."""
     import torch
@@ -221,29 +239,23 @@ def train_cascade(dataset_dir, out_dir, config=None, resume=False, progress=True
 
     out_dir = Path(out_dir)
     config = config or make_cascade_config("cpu")
-    _check_run_folder(out_dir, resume)
+    check_run_folder(out_dir, resume)
     if resume:
-        _check_resumed_config(out_dir, config)
-    parent = _parent_lineage(config.init_weights)
+        check_resumed_config(out_dir, config)
+    parent = parent_lineage(config.init_weights)
     dist = Distributed(config.device)
     try:
         if dist.device.type == "cpu":
             torch.set_num_threads(config.threads or max(1, (os.cpu_count() or 1) // dist.world_size))
         torch.manual_seed(config.seed + dist.rank)
-        cases = D.load_dataset(dataset_dir, config.anatomy.network, config.lost_spacing_mm, progress and dist.main)
-        train, held_out = split_cases(cases, config)
-        for folder in config.extra_train_dirs:  # training only: the held-out fold stays real
-            train += D.load_dataset(folder, config.anatomy.network, config.lost_spacing_mm, progress and dist.main)
-        if config.phantoms:
-            train += D.load_phantoms(config.phantoms, config.anatomy.network, config.phantom_weight, config.seed,
-                                     progress and dist.main)
+        train, held_out = load_training_cases(dataset_dir, config, progress and dist.main)
         if dist.main:
             out_dir.mkdir(parents=True, exist_ok=True)
         total = sum(getattr(config, r).epochs * steps_per_epoch(getattr(config, r), dist.world_size)
                     for r in (ANATOMY, SCAR))
         bar = tqdm(total=total, desc="training", unit="it", disable=not (progress and dist.main))
         run = SimpleNamespace(config=config, dist=dist, out_dir=out_dir, bar=bar, model_parts=None)
-        results = {role: _train_stage(run, role, train, held_out) for role in (ANATOMY, SCAR)}
+        results = {role: train_stage(run, role, train, held_out) for role in (ANATOMY, SCAR)}
         bar.close()
         if not dist.main:
             return None

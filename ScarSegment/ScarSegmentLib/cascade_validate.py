@@ -10,8 +10,9 @@ from .cascade_inputs import anatomy_targets, myocardium_normalised, robust_stati
 from .metrics import dice
 
 
-def _case_inputs(case, stage, role):
-    """(inputs (slices, C, P, P), true labels (slices, P, P)) of one case."""
+def case_windows(case, stage, role):
+    """(inputs (slices, C, P, P), true labels (slices, P, P)) of one case, on windows centred on
+    its true LV (the weak trainer's pseudo-labels are drawn on the same windows)."""
     from scipy import ndimage
 
     settings = stage.network
@@ -55,7 +56,7 @@ def validate_stage(network, cases, stage, role, device):
     """Mean Dice per structure over the held-out cases that hold it (3D per case)."""
     scores = {"dice_blood_pool": [], "dice_myocardium": [], "dice_scar": [], "dice_mvo": []}
     for case in cases:
-        inputs, truth = _case_inputs(case, stage, role)
+        inputs, truth = case_windows(case, stage, role)
         predicted = _predict(network, inputs, device)
         if role == SCAR:
             pairs = {"dice_scar": (predicted >= 1, truth >= 3), "dice_mvo": (predicted == 2, truth == 4)}

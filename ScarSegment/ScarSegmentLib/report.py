@@ -5,6 +5,7 @@ import html
 from datetime import datetime, timezone
 from pathlib import Path
 
+from .presence import presence_rows
 from .quantify import measurement_rows
 
 AHA_COLUMNS = (("segment", "Segment"), ("name", "Name"), ("territory", "Territory"),
@@ -64,6 +65,7 @@ def headline(context):
 
 def key_numbers(context):
     rows = [(name, _text(value), unit) for name, value, unit in measurement_rows(context["metrics"])]
+    rows += [(name, _text(value), unit) for name, value, unit in presence_rows(context["metrics"], per_slice=False)]
     total = (context["aha_table"] or {}).get("total") if context["aha_table"] else None
     if total and total.get("transmurality_mean_percent") is not None:
         rows.append(("Mean transmurality of scarred wall", _text(total["transmurality_mean_percent"]), "%"))

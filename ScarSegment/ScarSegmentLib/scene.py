@@ -22,6 +22,7 @@ from LGECore.errors import InputError, WeightsError
 from LGECore.io import read_labels, write_volume
 
 from .grey_zone import CORE, DEFINITIONS, GREY_ZONE, ScarZones
+from .presence import presence_rows
 from .quantify import measurement_rows
 from .segment import Segmentation, segment
 
@@ -70,7 +71,7 @@ def segment_volume_node(volume_node, scene, method="dl", n_sd=5.0, myocardium_no
 def measurement_table_rows(metrics, warnings=()):
     """Rows (Measurement, Value, Unit) of a measurement table, method and warnings last."""
     rows = [{"Measurement": name, "Value": value, "Unit": unit}
-            for name, value, unit in measurement_rows(metrics)]
+            for name, value, unit in measurement_rows(metrics) + presence_rows(metrics)]
     method = metrics.get("method_name", metrics.get("method", ""))
     threshold = metrics.get("threshold", {})
     if threshold:

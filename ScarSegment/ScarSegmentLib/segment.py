@@ -17,6 +17,7 @@ from LGECore.progress import quiet
 from LGECore.volume import slices_first
 
 from .grey_zone import measure_zones
+from .presence import scar_presence
 from .quantify import quantify_scar
 from .request import METHODS
 from .thresholds import check_remote_shape, fwhm_scar, nsd_scar
@@ -129,5 +130,7 @@ def segment_checked(image, method="dl", n_sd=5.0, myocardium=None, remote=None, 
     report(0.9, "quantifying")
     zones, zone_metrics, zone_thresholds = measure_zones(image, labels, remote_found)
     metrics = {**info, **quantify_scar(labels), **zone_metrics, "grey_zone_thresholds": zone_thresholds}
+    if probabilities is not None:  # the network's own labels: how sure it is that there is scar at all
+        metrics["scar_presence"] = scar_presence(probabilities, labels.array)
     report(1.0, "done")
     return Segmentation(labels, probabilities, metrics, warnings, zones)

@@ -14,6 +14,7 @@ COMMAND_MODULES = (
     "AHABullseyeLib.cli",
     "LGECore.phantom_cli",
     "ScarSegmentLib.train_cli",
+    "ScarSegmentLib.weak_cli",
     "ScarSegmentLib.cli",
     "ScarSynthLib.run_cli",
     "ScarSynthLib.synth_cli",

@@ -1,0 +1,55 @@
+"""The model card's words on a weakly supervised cascade (`scarsynth train-weak`), from the
+`weak_supervision` of its registry entry; nothing for a train-seg cascade."""
+
+
+def _anatomy_text(anatomy):
+    if anatomy.get("name"):
+        return (f"The anatomy network was taken as it is from `{anatomy['name']}` (sha256 "
+                f"{anatomy['sha256'][:12]}...).")
+    return ("The anatomy network was trained here on the contours' blood pool and myocardium, scar counted "
+            "as myocardium: weak supervision lacks scar labels only.")
+
+
+def _numbers_text(weak):
+    level = weak["level"]
+    text = (f"{weak['labelled_cases']} labelled cases, {weak[f'{level}s_with_scar']} {level}s with scar and "
+            f"{weak[f'{level}s_without_scar']} without.")
+    auroc = weak["classifier"].get("held_out_auroc")
+    if auroc is not None:
+        text += f" The classifier's held-out AUROC per {level}: {auroc:.3f}."
+    dice = weak["pseudo_labels"].get("pseudo_label_dice")
+    if dice is not None:
+        text += (f" The pseudo-labels' Dice against the contours' own scar (a check only; they never reach "
+                 f"training): {dice:.3f}.")
+    return text
+
+
+def weak_supervision_text(entry):
+    """The card's section on weak supervision, or "" for a fully supervised cascade."""
+    weak = entry.get("weak_supervision")
+    if not weak:
+        return ""
+    level = weak["level"]
+    source = f"read from {weak['labels']}" if weak.get("labels_sha256") else weak["labels"]
+    stacks = ", and a stack's logit pools its slices' logits the same way" if level == "stack" else ""
+    sentences = [
+        f"Its scar network never saw a scar contour: it learnt from whether scar is present per {level}; "
+        f"the yes/no labels were {source}.",
+        "A scar classifier, built as the scar network is and given the same inputs, pooled its per-pixel scar "
+        f"log-odds over the myocardium by log-mean-exp (sharpness {weak['classifier']['pooling_sharpness']:g})"
+        f"{stacks}; it was trained with binary cross-entropy on the yes/no labels.",
+        f"Pseudo-labels came from its scar maps: {weak['pseudo_labels']['rule']}.",
+        "The scar network, started from the classifier, was trained on them as train-seg trains it. Yes/no "
+        "labels say nothing of MVO: this model calls MVO scar.",
+        _anatomy_text(weak["anatomy"]), _numbers_text(weak)]
+    return "## Weak supervision\n\n" + " ".join(sentences) + "\n\n"
+
+
+def rebuild_command(entry):
+    """The command that trains this model again."""
+    preset = entry["training"]["config"]["preset"]
+    weak = entry.get("weak_supervision")
+    if not weak:
+        return f"scarsynth train-seg DATASET_DIR -o MODEL_DIR --preset {preset}"
+    labels = f" --labels {weak['labels']}" if weak.get("labels_sha256") else ""
+    return f"scarsynth train-weak DATASET_DIR -o MODEL_DIR --level {weak['level']}{labels} --preset {preset}"
