@@ -15,7 +15,7 @@ def register(subparsers):
     parser.add_argument("dataset_dir", help="folder of Case_X/Images/*.nii.gz and Case_X/Contours/*.nii.gz")
     parser.add_argument("-o", "--output", required=True, help="model folder (MODEL_DIR)")
     parser.add_argument("--preset", default="cpu", choices=("cpu", "gpu", "tiny"),
-                        help="cpu: about 21 minutes of 1 core; gpu: more and larger batches; tiny: a few steps, for tests")
+                        help="cpu: about 45 minutes of 1 core, 28 of 2; gpu: more and larger batches; tiny: a few steps, for tests")
     parser.add_argument("--resume", action="store_true", help="continue from the checkpoints in MODEL_DIR")
     parser.add_argument("--fold", metavar="K/N", help="hold out fold K of N stratified folds by case and score the "
                         "networks on it every 5 epochs and at the end (cross-validation); default: train on every case")
