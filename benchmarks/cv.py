@@ -3,12 +3,14 @@ infarct and MVO hearts: train the cascade on four folds, segment the fifth with 
 pipeline `scarsynth segment` runs: LV search on whole slices, anatomy, scar, clean-up), score.
 
     python benchmarks/cv.py RUNS_DIR [--data data/emidec] [--train] [--jobs 2] [--preset cpu]
+                            [--trainer train-seg|weak-slice|weak-stack]
                             [--fit-cases 8] [--json cv.json] [--save DIR] [--card MODEL_DIR/NAME.json]
 
 With --train, the folds' models are trained first into RUNS_DIR/fold_K (`scarsynth train-seg
 --fold K/5`; a fold already trained is kept, a fold stopped half way resumes), `--jobs` at a time
-sharing the CPU cores. Then every held-out case is segmented with its fold's model; with
---fit-cases, as many of the fold's training cases too, so that fit and generalisation show side by
+sharing the CPU cores; `--trainer weak-slice` or `weak-stack` trains them from scar yes/no per
+slice or per stack instead (`scarsynth train-weak`), for the weak-supervision table. Then every
+held-out case is segmented with its fold's model; with --fit-cases, as many of the fold's training cases too, so that fit and generalisation show side by
 side. Printed: per fold and as mean (SD) over folds, myocardium Dice, scar Dice on infarct cases,
 MVO Dice on MVO cases, the share of normal hearts given any scar, and the median scar-burden error.
 With --card, the table is written into the registry entry and model card of the model trained on
@@ -34,6 +36,10 @@ from LGECore.volume import Volume  # noqa: E402
 
 FOLDS = 5
 MODEL = "scar_cascade.json"
+# The command line of each supervision; a weak model is named like a cascade so one scorer reads both.
+TRAINERS = {"train-seg": ["train-seg"],
+            "weak-slice": ["train-weak", "--level", "slice", "--name", "scar_cascade"],
+            "weak-stack": ["train-weak", "--level", "stack", "--name", "scar_cascade"]}
 
 
 def parse_args():
@@ -43,6 +49,8 @@ def parse_args():
     parser.add_argument("--train", action="store_true", help="train the folds' models that are missing")
     parser.add_argument("--jobs", type=int, default=2, help="folds trained at once (threads shared among them)")
     parser.add_argument("--preset", default="cpu")
+    parser.add_argument("--trainer", default="train-seg", choices=tuple(TRAINERS),
+                        help="pixel labels (train-seg), or scar yes/no per slice or per stack (train-weak)")
     parser.add_argument("--folds", default="1,2,3,4,5", help="which folds to train and score")
     parser.add_argument("--fit-cases", type=int, default=0, help="also score this many training cases per fold")
     parser.add_argument("--threads", type=int, default=2, help="threads for segmenting")
@@ -60,7 +68,7 @@ def train_folds(args, folds):
     running = []
     for k in todo:
         folder = Path(args.runs) / f"fold_{k}"
-        command = [sys.executable, "-m", "ScarSynthLib.cli", "train-seg", args.data, "-o", str(folder),
+        command = [sys.executable, "-m", "ScarSynthLib.cli", *TRAINERS[args.trainer], args.data, "-o", str(folder),
                    "--fold", f"{k}/{FOLDS}", "--preset", args.preset, "--threads", str(threads), "--no-progress"]
         if any(folder.glob("checkpoint_*.pt")):
             command.append("--resume")
