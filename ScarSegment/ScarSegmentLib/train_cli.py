@@ -16,28 +16,32 @@ def register(subparsers):
     parser.add_argument("-o", "--output", required=True, help="model folder (MODEL_DIR)")
     parser.add_argument("--preset", default="cpu", choices=("cpu", "gpu", "tiny"),
                         help="cpu: about 45 minutes of 1 core, 28 of 2; gpu: more and larger batches; tiny: a few steps, for tests")
-    parser.add_argument("--resume", action="store_true", help="continue from the checkpoints in MODEL_DIR")
     parser.add_argument("--fold", metavar="K/N", help="hold out fold K of N stratified folds by case and score the "
                         "networks on it every 5 epochs and at the end (cross-validation); default: train on every case")
-    parser.add_argument("--epochs", type=int, help="epochs of each network")
-    parser.add_argument("--iterations-per-epoch", type=int)
-    parser.add_argument("--batch-size", type=int)
-    parser.add_argument("--learning-rate", type=float)
     parser.add_argument("--init-weights", metavar="WEIGHTS", help="fine-tune a trained cascade (a model name "
                         "or a model folder) rather than start from scratch, e.g. on a few labelled local scans")
     parser.add_argument("--phantoms", type=int, help="LGE phantoms made for training only (scanner contrast, other "
                         "grids and orientations; default 40, 0 for none)")
     parser.add_argument("--name", help="model name (default scar_cascade)")
+    add_run_options(parser)
+    parser.set_defaults(func=run)
+
+
+def add_run_options(parser):
+    """The options train-seg and train-weak share: how long, how and where a run trains."""
+    parser.add_argument("--resume", action="store_true", help="continue from the checkpoints in MODEL_DIR")
+    parser.add_argument("--epochs", type=int, help="epochs of each network")
+    parser.add_argument("--iterations-per-epoch", type=int)
+    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--learning-rate", type=float)
     parser.add_argument("--device", choices=COMMAND_LINE_DEVICES, help="default: a GPU when there is one")
     parser.add_argument("--threads", type=number_in(int, 1), help="CPU threads per process")
     parser.add_argument("--seed", type=seed, help="seed of the folds, the initial weights and the patches (default 0)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    parser.set_defaults(func=run)
 
 
-def run(args):
-    from ScarSegmentLib.cascade_config import make_cascade_config
-    from ScarSegmentLib.cascade_train import train_cascade
+def config_changes(args):
+    """(changes of both networks' settings, changes of the run's) that the options ask for."""
     from ScarSegmentLib.folds import parse_fold
 
     stage_names = ("epochs", "iterations_per_epoch", "batch_size", "learning_rate")
@@ -46,6 +50,14 @@ def run(args):
                  if getattr(args, name) is not None}
     if args.fold:
         overrides["fold"] = parse_fold(args.fold)
+    return stage_changes, overrides
+
+
+def run(args):
+    from ScarSegmentLib.cascade_config import make_cascade_config
+    from ScarSegmentLib.cascade_train import train_cascade
+
+    stage_changes, overrides = config_changes(args)
     config = make_cascade_config(args.preset, stage_changes, **overrides)
     entry = train_cascade(args.dataset_dir, args.output, config, resume=args.resume, progress=not args.no_progress)
     if entry is not None:

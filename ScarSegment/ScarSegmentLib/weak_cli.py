@@ -1,8 +1,9 @@
 """`scarsynth train-weak DATASET_DIR -o MODEL_DIR --level slice|stack`: a scar segmenter from
 "scar yes / no" per slice or per stack (weak_train)."""
 
-from LGECore.device import COMMAND_LINE_DEVICES
-from LGECore.requests import number_in, seed
+from LGECore.requests import number_in
+
+from .train_cli import add_run_options, config_changes
 
 
 def register(subparsers):
@@ -25,36 +26,22 @@ def register(subparsers):
                         "network as the classifier's start; to adapt a model to a site's own yes/no-labelled scans")
     parser.add_argument("--preset", default="cpu", choices=("cpu", "gpu", "tiny"),
                         help="as train-seg's; tiny: a few steps, for tests")
-    parser.add_argument("--resume", action="store_true", help="continue from the checkpoints in MODEL_DIR")
     parser.add_argument("--fold", metavar="K/N", help="hold out fold K of N stratified folds by case and score on it")
-    parser.add_argument("--epochs", type=int, help="epochs of each network")
-    parser.add_argument("--iterations-per-epoch", type=int)
-    parser.add_argument("--batch-size", type=int)
-    parser.add_argument("--learning-rate", type=float)
     parser.add_argument("--pooling-sharpness", type=number_in(float, 0, above=True), default=5.0,
                         help="log-mean-exp pooling of the scar map over the myocardium: near 0 the mean, large the "
                         "max (default 5)")
     parser.add_argument("--phantoms", type=int, help="LGE phantoms made for training only (their yes/no from their "
                         "own label maps; default as the preset)")
     parser.add_argument("--name", help="model name (default scar_weak_LEVEL)")
-    parser.add_argument("--device", choices=COMMAND_LINE_DEVICES, help="default: a GPU when there is one")
-    parser.add_argument("--threads", type=number_in(int, 1), help="CPU threads")
-    parser.add_argument("--seed", type=seed, help="seed of the folds, the initial weights and the patches (default 0)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_run_options(parser)
     parser.set_defaults(func=run)
 
 
 def run(args):
-    from ScarSegmentLib.folds import parse_fold
     from ScarSegmentLib.weak_config import make_weak_config
     from ScarSegmentLib.weak_train import train_weak
 
-    stage_names = ("epochs", "iterations_per_epoch", "batch_size", "learning_rate")
-    stage_changes = {name: getattr(args, name) for name in stage_names if getattr(args, name) is not None}
-    overrides = {name: getattr(args, name) for name in ("device", "threads", "seed", "name", "init_weights", "phantoms")
-                 if getattr(args, name) is not None}
-    if args.fold:
-        overrides["fold"] = parse_fold(args.fold)
+    stage_changes, overrides = config_changes(args)
     config = make_weak_config(args.level, args.preset, stage_changes, labels_file=args.labels or "",
                               anatomy_weights=args.anatomy_weights or "", pooling_sharpness=args.pooling_sharpness,
                               **overrides)
