@@ -12,8 +12,7 @@ TINY_CONFIG = dict(block_out_channels=(8, 16), down_block_types=("DownBlock2D", 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-@pytest.fixture(scope="module")
-def tiny_weights(tmp_path_factory):
+def _tiny_generator(folder, region_kind):
     """A small randomly initialised generator saved like a trained one (safetensors + JSON)."""
     import torch
 
@@ -21,11 +20,22 @@ def tiny_weights(tmp_path_factory):
     from ScarSynthLib.diffusion_train import export_weights, generator_settings
 
     torch.manual_seed(0)
-    folder = tmp_path_factory.mktemp("tiny_generator")
     model = dm.build_unet(TINY_CONFIG)
-    export_weights(model, folder, "tiny", dict(generator_settings(dm.DEFAULT_CONFIG | TINY_CONFIG),
+    export_weights(model, folder, "tiny", dict(generator_settings(dm.DEFAULT_CONFIG | TINY_CONFIG, region_kind),
                                                label_means=[0.0, 0.1, -0.3, 0.5, -0.4]))
     return str(folder / "tiny.safetensors")
+
+
+@pytest.fixture(scope="module")
+def tiny_weights(tmp_path_factory):
+    """A tiny generator that paints the scar and its margin (the current kind)."""
+    return _tiny_generator(tmp_path_factory.mktemp("tiny_generator"), "scar")
+
+
+@pytest.fixture(scope="module")
+def tiny_heart_weights(tmp_path_factory):
+    """A tiny generator of the first kind, which renders the whole heart region."""
+    return _tiny_generator(tmp_path_factory.mktemp("tiny_heart_generator"), "heart")
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +66,7 @@ def test_sampling_is_deterministic_per_seed(image_and_labels, tiny_weights):
     assert not np.array_equal(first.array, other.array)
 
 
-def test_output_is_finite_on_the_grid_and_unchanged_outside_the_heart(image_and_labels, tiny_weights):
+def test_heart_generators_keep_every_pixel_outside_the_heart(image_and_labels, tiny_heart_weights):
     from ScarSynthLib.diffusion import synthesize_volume
 
     image, labels = image_and_labels
@@ -64,7 +74,7 @@ def test_output_is_finite_on_the_grid_and_unchanged_outside_the_heart(image_and_
     new_labels = labels.array.copy()
     new_labels[new_labels == 2] = 3  # a different anatomy: all myocardium scarred
     labels_with_scar = labels.with_array(new_labels)
-    result = synthesize_volume(image, labels_with_scar, seed=0, num_inference_steps=3, weights=tiny_weights,
+    result = synthesize_volume(image, labels_with_scar, seed=0, num_inference_steps=3, weights=tiny_heart_weights,
                                progress=False)
     assert result.array.dtype == np.float32
     assert result.same_grid(image)
@@ -80,19 +90,19 @@ def test_synthesize_slice_reports_network_evaluations(image_and_labels, tiny_wei
     from ScarSynthLib.diffusion import synthesize_slice
 
     image, labels = image_and_labels
-    new_slice, evaluations = synthesize_slice(image.array[1], labels.array[1], seed=1, num_inference_steps=5,
+    new_slice, evaluations = synthesize_slice(image.array[2], labels.array[2], seed=1, num_inference_steps=5,
                                               weights=tiny_weights, strength=1.0)
     assert evaluations == 5
-    assert new_slice.shape == image.array[1].shape
+    assert new_slice.shape == image.array[2].shape
     with pytest.raises(InputError, match="num_inference_steps"):
-        synthesize_slice(image.array[1], labels.array[1], num_inference_steps=51, weights=tiny_weights)
-    partial, evaluations = synthesize_slice(image.array[1], labels.array[1], seed=1, num_inference_steps=10,
+        synthesize_slice(image.array[2], labels.array[2], num_inference_steps=51, weights=tiny_weights)
+    partial, evaluations = synthesize_slice(image.array[2], labels.array[2], seed=1, num_inference_steps=10,
                                             weights=tiny_weights, strength=0.5)
     assert evaluations == 5 and np.all(np.isfinite(partial))
     with pytest.raises(InputError, match="strength"):
-        synthesize_slice(image.array[1], labels.array[1], weights=tiny_weights, strength=1.5)
-    empty, evaluations = synthesize_slice(image.array[1], np.zeros_like(labels.array[1]), weights=tiny_weights)
-    assert evaluations == 0 and np.array_equal(empty, image.array[1])
+        synthesize_slice(image.array[2], labels.array[2], weights=tiny_weights, strength=1.5)
+    empty, evaluations = synthesize_slice(image.array[2], np.zeros_like(labels.array[2]), weights=tiny_weights)
+    assert evaluations == 0 and np.array_equal(empty, image.array[2])
 
 
 def test_bad_inputs_are_named(image_and_labels, tiny_weights):
@@ -150,3 +160,68 @@ def test_shipped_weights_synthesise_with_their_recommended_settings(image_and_la
     new_slice, evaluations = synthesize_slice(image.array[2], labels.array[2], seed=0, num_inference_steps=10)
     assert evaluations == round(10 * strength)
     assert np.all(np.isfinite(new_slice))
+
+
+def _within(mask, region, pixels):
+    """Every pixel of `region` lies within `pixels` of `mask`."""
+    from scipy import ndimage
+
+    return bool(np.all(ndimage.distance_transform_edt(~mask)[region] <= pixels))
+
+
+def test_scar_generators_paint_the_scar_and_its_margin_only(image_and_labels, tiny_weights):
+    from LGECore import labels as L
+    from ScarSynthLib.diffusion import synthesize_volume
+    from ScarSynthLib.scar_regions import PAINT_MARGIN_PIXELS
+
+    image, labels = image_and_labels
+    result = synthesize_volume(image, labels, seed=0, num_inference_steps=3, weights=tiny_weights, progress=False)
+    changed = result.array != image.array.astype(np.float32)
+    scar = L.scar(labels.array)
+    assert changed[2].any()  # the slice with scar was painted
+    assert not changed[[0, 1, 3]].any()  # slices without scar stay the input's
+    assert _within(scar, changed, PAINT_MARGIN_PIXELS)
+    healthy_far = (labels.array == L.MYOCARDIUM) & ~_dilated(scar, PAINT_MARGIN_PIXELS)
+    assert healthy_far.any() and not changed[healthy_far].any()  # healthy wall away from the scar keeps its texture
+
+
+def _dilated(mask, pixels):
+    from scipy import ndimage
+
+    return ndimage.distance_transform_edt(~mask) <= pixels
+
+
+def test_with_the_labels_as_they_are_only_what_changes_is_painted(image_and_labels, tiny_weights):
+    from LGECore import labels as L
+    from ScarSynthLib.diffusion import synthesize_volume
+    from ScarSynthLib.scar_regions import PAINT_MARGIN_PIXELS
+
+    image, labels = image_and_labels
+    new = labels.array.copy()
+    wall = np.argwhere(new[1] == L.MYOCARDIUM)
+    patch = wall[np.hypot(*(wall - wall[0]).T) <= 4]  # a small new scar on a slice that had none
+    new[1][tuple(patch.T)] = L.SCAR
+    result = synthesize_volume(image, labels.with_array(new), seed=0, num_inference_steps=3, weights=tiny_weights,
+                               progress=False, reference_labels=labels)
+    changed = result.array != image.array.astype(np.float32)
+    assert changed[1].any() and not changed[2].any()  # the old scar on slice 2 is kept as it was
+    assert _within(new != labels.array, changed, PAINT_MARGIN_PIXELS)
+    shifted = type(labels)(labels.array, labels.spacing, (5.0, 0.0, 0.0), labels.direction)
+    with pytest.raises(InputError, match="origin"):
+        synthesize_volume(image, labels.with_array(new), weights=tiny_weights, progress=False,
+                          reference_labels=shifted)
+
+
+def test_known_pixels_are_kept_at_every_step(image_and_labels, tiny_weights):
+    """The sample outside the region ends as the real crop itself, so nothing but the region moves."""
+    from ScarSynthLib.diffusion import load_generator, slice_crop, sample_crops
+    from ScarSynthLib.diffusion_data import lv_extent
+
+    image, labels = image_and_labels
+    crop = slice_crop(image.array[2].astype(np.float32), labels.array[2], lv_extent(labels.array), "scar")
+    assert 0 < crop.region.sum() < 0.5 * crop.region.size
+    samples, _ = sample_crops(load_generator(tiny_weights), [crop], [0], 4, keep_known=True)
+    outside = crop.region < 0.5
+    assert np.allclose(samples[0][outside], crop.image[outside], atol=1e-5)
+    free, _ = sample_crops(load_generator(tiny_weights), [crop], [0], 4, keep_known=False)
+    assert not np.allclose(free[0][outside], crop.image[outside], atol=1e-2)

@@ -1,6 +1,7 @@
 """Generator training and joint training: the consistency gradient, and short end-to-end runs."""
 
 import csv
+import json
 import subprocess
 import sys
 
@@ -43,11 +44,12 @@ def test_consistency_loss_alone_sends_gradient_into_the_generator(crops):
 
     from ScarSynthLib import diffusion_model as dm
     from ScarSynthLib import joint_losses as jl
+    from ScarSynthLib.scar_regions import random_scar_labels
 
     torch.manual_seed(0)
     generator, segmenter = dm.build_unet(TINY_CONFIG), jl.build_segmenter()
     rng = np.random.default_rng(0)
-    labels = np.stack([jl.random_scar_labels(l, rng) for l in crops["labels"][:2]]).astype(np.int64)
+    labels = np.stack([random_scar_labels(l, rng) for l in crops["labels"][:2]]).astype(np.int64)
     loss, composite = jl.consistency_loss(
         generator, segmenter, dm.build_train_scheduler(), torch.from_numpy(crops["images"][:2]),
         torch.from_numpy(labels), torch.from_numpy(crops["regions"][:2]), jl.segmentation_loss(),
@@ -68,7 +70,7 @@ def test_consistency_loss_alone_sends_gradient_into_the_generator(crops):
 
 def test_random_scar_labels_stay_inside_the_myocardium(crops):
     from LGECore import labels as L
-    from ScarSynthLib.joint_losses import random_scar_labels
+    from ScarSynthLib.scar_regions import random_scar_labels
 
     rng = np.random.default_rng(1)
     original = crops["labels"][len(crops["labels"]) // 2]
@@ -94,6 +96,22 @@ def test_train_synth_runs_resumes_and_exports(phantom_dataset, tmp_path):
         assert [row["step"] for row in csv.DictReader(handle)] == ["1", "2", "3"]
     model = load_generator(str(out / f"{DEFAULT_MODEL_NAME}.safetensors"))
     assert model.config.block_out_channels == (8, 16)
+    entry = json.loads((out / f"{DEFAULT_MODEL_NAME}.json").read_text())
+    assert entry["paint_region"] == "scar" and entry["training"]["paint_region"] == "scar"
+
+
+def test_a_resumed_run_keeps_the_paint_region_it_started_with(phantom_dataset, tmp_path):
+    from ScarSynthLib.diffusion_model import DEFAULT_MODEL_NAME
+    from ScarSynthLib.diffusion_train import train_synth
+
+    out = tmp_path / "run"
+    quiet = dict(batch_size=2, max_cases=1, progress=False, log=lambda *_: None)
+    heart = train_synth(phantom_dataset, out, steps=1, config=TINY_CONFIG, paint_region="heart", **quiet)
+    resumed = train_synth(phantom_dataset, out, steps=2, resume=True, paint_region="scar", **quiet)
+    assert resumed["paint_region"] == "heart"
+    assert json.loads((out / f"{DEFAULT_MODEL_NAME}.json").read_text())["paint_region"] == "heart"
+    scar = train_synth(phantom_dataset, tmp_path / "scar", steps=1, config=TINY_CONFIG, **quiet)
+    assert scar["training_crops"] > heart["training_crops"]  # the scar and sectors of every slice
 
 
 def test_train_synth_continues_from_trained_weights(phantom_dataset, tmp_path):

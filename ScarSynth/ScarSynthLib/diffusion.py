@@ -1,10 +1,10 @@
 """Synthesise LGE slices from label maps with the conditional diffusion generator (inpainting).
 
-Each slice with LV labels is cropped around the heart, the heart region (LV dilated by a margin) is
-rendered by the generator from the labels and the surrounding real image, sampled with DDIM
-(at most `num_inference_steps` <= 50 network evaluations; fewer with strength < 1), mapped back
-onto the input grid and blended into the heart region. Pixels outside the heart region are the
-input's, exactly.
+Each slice with LV labels is cropped around the heart; the generator paints its paint region
+(scar_regions: the new scar with a 3-pixel margin, or for older generators the whole heart region)
+from the labels and the real pixels around it, sampled with DDIM (at most `num_inference_steps`
+<= 50 network evaluations; fewer with strength < 1). The result is mapped back onto the input grid
+and blended into the region. Every pixel outside the paint region is the input's, exactly.
 """
 
 import functools
@@ -20,6 +20,7 @@ from LGECore.io import check_image
 
 from . import diffusion_data as data
 from . import diffusion_model as dm
+from .scar_regions import DEFAULT_REGION_KIND, paint_region
 
 MAX_INFERENCE_STEPS = 50
 SAMPLE_CLIP = 3.0  # normalised intensities: the context spans about [-1, 1], bright heart pixels more
@@ -81,7 +82,7 @@ def label_template(images, regions, labels, label_means):
 
 
 def sample_normalised(model, images, regions, labels, seeds, num_inference_steps=25, progress=False,
-                      strength=1.0, label_means=None):
+                      strength=1.0, label_means=None, keep_known=False):
     """Generate normalised crops (N, S, S) from arrays of context images, regions and labels.
 
     Returns (samples, network evaluations per crop). DDIM (eta 0) is deterministic given the
@@ -92,6 +93,9 @@ def sample_normalised(model, images, regions, labels, seeds, num_inference_steps
     strength < 1 starts from a label template (`label_means` per class, see label_template)
     noised to that fraction of the schedule instead of pure noise (SDEdit, Meng et al. 2022): the
     labels then also shape the start, and only strength x num_inference_steps evaluations run.
+
+    keep_known: after every step the pixels outside the region are set to the real image noised to
+    the next timestep (as RePaint does), so the network always sees the context it was trained on.
     """
     import torch
 
@@ -119,22 +123,56 @@ def sample_normalised(model, images, regions, labels, seeds, num_inference_steps
         sample = scheduler.add_noise(template, noise, timesteps[:1].to(device))
     else:
         sample = noise * scheduler.init_noise_sigma
+    known = _known_pixels(images.to(device), torch.as_tensor(regions, dtype=torch.float32).to(device), noise,
+                          scheduler, timesteps) if keep_known else None
     evaluations = 0
     with torch.no_grad():
-        for t in tqdm(timesteps, desc="synthesising", disable=not progress, leave=False):
+        for index, t in enumerate(tqdm(timesteps, desc="synthesising", disable=not progress, leave=False)):
             model_input = torch.cat([scheduler.scale_model_input(sample, t)[:, None], condition], 1)
             epsilon = model(model_input, t.expand(len(images)).to(device)).sample[:, 0]
             evaluations += 1
             sample = scheduler.step(epsilon, t, sample).prev_sample
+            if known is not None:
+                sample = known(sample, index)
     return sample.cpu().numpy(), evaluations
 
 
+def _known_pixels(images, regions, noise, scheduler, timesteps):
+    """sample -> sample with the pixels outside `regions` replaced by `images` noised to the
+    timestep after step `index` of `timesteps` (no noise after the last)."""
+    def keep(sample, index):
+        if index + 1 < len(timesteps):
+            context = scheduler.add_noise(images, noise, timesteps[index + 1:index + 2].to(images.device))
+        else:
+            context = images
+        return regions * sample + (1.0 - regions) * context
+
+    return keep
+
+
 def sample_crops(model, crops, seeds, num_inference_steps=25, progress=False, strength=1.0,
-                 label_means=None):
+                 label_means=None, keep_known=False):
     """Generate normalised heart crops for SliceCrops (one seed each): (samples, evaluations)."""
     return sample_normalised(model, np.stack([c.image for c in crops]), np.stack([c.region for c in crops]),
                              np.stack([c.labels for c in crops]).astype(np.int64), seeds,
-                             num_inference_steps, progress, strength, label_means)
+                             num_inference_steps, progress, strength, label_means, keep_known)
+
+
+def paint_region_kind(weights=None):
+    """What the weights paint: "scar" (the new scar and a margin) or "heart" (see scar_regions)."""
+    _, entry = resolve_weights(weights)
+    return entry.get("paint_region", DEFAULT_REGION_KIND)
+
+
+def slice_crop(image2d, labels2d, extent, region_kind, reference2d=None):
+    """The SliceCrop to paint on one slice, or None when there is nothing to paint."""
+    if not data.lv_mask(labels2d).any():
+        return None
+    region = None if region_kind == "heart" else paint_region(labels2d, reference2d)
+    if region is not None and not region.any():
+        return None
+    crop = data.crop_slice(image2d, labels2d, extent, region)
+    return crop if crop.region.any() else None
 
 
 def sampling_settings(weights=None, strength=None):
@@ -175,35 +213,49 @@ def _check_pair(image_array, label_array):
 
 
 def synthesize_slice(image2d, labels2d, seed=0, num_inference_steps=25, weights=None, device=None,
-                     progress=False, lv_extent=None, strength=None):
+                     progress=False, lv_extent=None, strength=None, reference_labels2d=None):
     """One 2D slice: (new image (H, W) float32, number of network evaluations used).
 
-    `labels2d` (0..5) describes the heart to render (e.g. with a new scar); `lv_extent` (pixels)
-    fixes the crop scale (default: this slice's LV extent). A slice without LV is returned as is.
+    `labels2d` (0..5) describes the heart to render (e.g. with a new scar); `reference_labels2d`, the
+    labels of the slice as it is, narrows the paint region to the pixels whose label changes.
+    `lv_extent` (pixels) fixes the crop scale (default: this slice's LV extent). A slice without LV,
+    or with nothing to paint, is returned as is.
     """
     _check_steps(num_inference_steps)
     image2d = np.asarray(image2d)
     if image2d.ndim != 2:
         raise InputError(f"synthesize_slice needs a 2D slice; got shape {image2d.shape}.")
     labels2d = _check_pair(image2d, np.asarray(labels2d))
+    reference = None if reference_labels2d is None else _check_pair(image2d, np.asarray(reference_labels2d))
     if not data.lv_mask(labels2d).any():
         return image2d.astype(np.float32, copy=True), 0
     extent = lv_extent or data.lv_extent(labels2d[None])
-    crop = data.crop_slice(image2d.astype(np.float32), labels2d, extent)
+    crop = slice_crop(image2d.astype(np.float32), labels2d, extent, paint_region_kind(weights), reference)
+    if crop is None:
+        return image2d.astype(np.float32, copy=True), 0
     model = load_generator(weights, device)
     strength, label_means = sampling_settings(weights, strength)
     samples, evaluations = sample_crops(model, [crop], [seed], num_inference_steps, progress, strength,
-                                        label_means)
+                                        label_means, keep_known=paint_region_kind(weights) == "scar")
     return paste_back(image2d, crop, samples[0]), evaluations
 
 
+def _reference_array(reference_labels, image):
+    if reference_labels is None:
+        return None
+    image.check_same_grid(reference_labels, what="reference label map")
+    return _check_pair(image.array, reference_labels.array)
+
+
 def synthesize_volume(image, labels, seed=0, num_inference_steps=25, weights=None, device=None,
-                      progress=True, batch_size=16, strength=None):
+                      progress=True, batch_size=16, strength=None, reference_labels=None):
     """A new LGE Volume (float32, on `image`'s grid) whose heart follows `labels`.
 
-    `labels` (Volume, 0..5, on the same grid) carries the wanted anatomy, e.g. a new scar. Every
-    slice with LV labels is synthesised (slice z uses seed + z); the rest of the volume, and every
-    pixel outside the heart region, is identical to `image`. The inputs are not modified.
+    `labels` (Volume, 0..5, on the same grid) carries the wanted anatomy, e.g. a new scar;
+    `reference_labels` (optional, same grid), the labels of `image` as it is, so that only pixels
+    whose label changes are painted (with a "scar" generator). Every slice with something to paint
+    is synthesised (slice z uses seed + z); the rest of the volume, and every pixel outside the
+    paint region, is identical to `image`. The inputs are not modified.
     `strength` (0, 1]: 1 starts from pure noise; below 1 from a noised label template (see
     sample_normalised); None takes the weights' recommended value (registry entry "sampling").
     """
@@ -211,10 +263,14 @@ def synthesize_volume(image, labels, seed=0, num_inference_steps=25, weights=Non
     image.check_same_grid(labels, what="label map")
     check_image(image)
     label_array = _check_pair(image.array, labels.array)
+    reference = _reference_array(reference_labels, image)
     extent = data.lv_extent(label_array)
     source = image.array.astype(np.float32)
     result = source.copy()
-    slices = [z for z in range(source.shape[0]) if data.lv_mask(label_array[z]).any()]
+    kind = paint_region_kind(weights)
+    crops = {z: slice_crop(source[z], label_array[z], extent, kind, None if reference is None else reference[z])
+             for z in range(source.shape[0])}
+    slices = [z for z, crop in crops.items() if crop is not None]
     model = load_generator(weights, device)
     strength, label_means = sampling_settings(weights, strength)
     from tqdm import tqdm
@@ -222,9 +278,8 @@ def synthesize_volume(image, labels, seed=0, num_inference_steps=25, weights=Non
     for start in tqdm(range(0, len(slices), batch_size), desc="synthesise volume",
                       disable=not progress or len(slices) <= batch_size):
         chunk = slices[start:start + batch_size]
-        crops = [data.crop_slice(source[z], label_array[z], extent) for z in chunk]
-        samples, _ = sample_crops(model, crops, [seed + z for z in chunk], num_inference_steps,
-                                  progress, strength, label_means)
-        for z, crop, sample in zip(chunk, crops, samples):
-            result[z] = paste_back(source[z], crop, sample)
+        samples, _ = sample_crops(model, [crops[z] for z in chunk], [seed + z for z in chunk], num_inference_steps,
+                                  progress, strength, label_means, keep_known=kind == "scar")
+        for z, sample in zip(chunk, samples):
+            result[z] = paste_back(source[z], crops[z], sample)
     return image.with_array(result)

@@ -120,12 +120,16 @@ class SliceCrop:
     region_full: np.ndarray  # (H, W) bool, the heart region on the input slice
 
 
-def crop_slice(image2d, labels2d, extent):
-    """The SliceCrop of one slice, or None when the slice holds no LV."""
+def crop_slice(image2d, labels2d, extent, region_full=None):
+    """The SliceCrop of one slice, or None when the slice holds no LV.
+
+    The crop always sits around the heart region; the generator renders `region_full` (input
+    pixels; default the heart region itself)."""
     if not lv_mask(labels2d).any():
         return None
-    region_full = heart_region(labels2d, extent)
-    geometry = CropGeometry.around(region_full, extent)
+    heart = heart_region(labels2d, extent)
+    region_full = heart if region_full is None else np.asarray(region_full, dtype=bool)
+    geometry = CropGeometry.around(heart, extent)
     region = (geometry.crop(region_full.astype(np.float32), order=1) >= 0.5).astype(np.float32)
     image_crop = geometry.crop(image2d, order=1)
     labels_crop = geometry.crop(labels2d, order=0).astype(np.uint8)
@@ -135,14 +139,21 @@ def crop_slice(image2d, labels2d, extent):
                      region_full)
 
 
-def case_crops(image, labels):
-    """SliceCrops of every slice with LV of a case (image, labels: (Z, Y, X) arrays)."""
+def case_crops(image, labels, region_kind="heart", rng=None):
+    """SliceCrops of every slice with LV of a case (image, labels: (Z, Y, X) arrays): one per slice
+    for the heart region; for "scar", one per training region of the slice (scar_regions)."""
+    from .scar_regions import training_regions
+
     extent = lv_extent(labels)
     crops = []
     for z in range(image.shape[0]):
-        item = crop_slice(image[z], labels[z], extent)
-        if item is not None:
-            crops.append(item)
+        if not lv_mask(labels[z]).any():
+            continue
+        regions = [None] if region_kind == "heart" else training_regions(labels[z], rng)
+        for region in regions:
+            item = crop_slice(image[z], labels[z], extent, region)
+            if item.region.any():  # a speck of scar can vanish on the crop grid: nothing to learn there
+                crops.append(item)
     return crops
 
 
@@ -152,14 +163,16 @@ def held_out_cases(cases, every=10, start=5):
             if index % every == start % every]
 
 
-def load_training_arrays(cases, progress=True):
-    """Stacked crops of all slices of `cases`: dict of images, labels, regions (N, S, S)."""
+def load_training_arrays(cases, progress=True, region_kind="heart", seed=0):
+    """Stacked crops of all slices of `cases`: dict of images, labels, regions (N, S, S); with the
+    "scar" paint region, several crops per slice (its scar, random myocardial sectors; `seed`)."""
     from tqdm import tqdm
 
+    rng = np.random.default_rng(seed)
     images, labels, regions = [], [], []
     for case in tqdm(cases, desc="loading slices", disable=not progress, leave=False):
         image, label_map = case.load()
-        for item in case_crops(image.array, label_map.array):
+        for item in case_crops(image.array, label_map.array, region_kind, rng):
             images.append(item.image)
             labels.append(item.labels)
             regions.append(item.region)

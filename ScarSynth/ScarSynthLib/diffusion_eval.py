@@ -23,7 +23,7 @@ def _ratio(image, labels, numerator, denominator):
 
 def _with_new_scars(labels, seed):
     """Labels with a new random scar on every slice (in-plane sector; see joint_losses)."""
-    from .joint_losses import random_scar_labels
+    from .scar_regions import random_scar_labels
 
     rng = np.random.default_rng(seed)
     return np.stack([random_scar_labels(s, rng) if L.lv_myocardium(s).any() else s for s in labels])
@@ -54,7 +54,8 @@ def evaluate_generator(dataset_dir, weights=None, num_inference_steps=25, seed=0
         began = time.time()
         synthetic = synthesize_volume(image, labels.with_array(target), seed=seed,
                                       num_inference_steps=num_inference_steps, weights=weights,
-                                      progress=progress, strength=strength).array
+                                      progress=progress, strength=strength,
+                                      reference_labels=None if case.has_infarct else labels).array
         seconds += time.time() - began
         slices += int(L.lv_myocardium(target).any(axis=(1, 2)).sum())
         row = dict(case=case.name, new_scar=not case.has_infarct,

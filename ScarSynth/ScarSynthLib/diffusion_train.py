@@ -21,8 +21,12 @@ from LGECore.models import check_finite_loss
 
 from . import diffusion_data as data
 from . import diffusion_model as dm
+from .scar_regions import REGION_KINDS
 
-CONTEXT_LOSS_WEIGHT = 0.1  # noise outside the heart region matters less: it is pasted back anyway
+# Weight of the noise outside the paint region: the heart-region generator renders the whole crop and
+# pastes the region back; a scar generator keeps the known pixels at every sampling step (scar_regions),
+# so only the region is learnt, as in inpainting.
+CONTEXT_LOSS_WEIGHTS = {"heart": 0.1, "scar": 0.0}
 EMA_DECAY = 0.998
 
 
@@ -43,8 +47,9 @@ def sample_timesteps(count, num_train_timesteps, generator=None, device=None):
     return torch.where(use_band, band, uniform)
 
 
-def diffusion_loss(model, scheduler, images, labels, regions, generator=None):
-    """Region-weighted epsilon MSE at random timesteps; also returns (noisy, timesteps, eps_pred)."""
+def diffusion_loss(model, scheduler, images, labels, regions, generator=None, context_weight=0.1):
+    """Region-weighted epsilon MSE at random timesteps (`context_weight` outside the paint region);
+    also returns (noisy, timesteps, eps_pred)."""
     import torch
 
     noise = torch.randn(images.shape, generator=generator, device=images.device)
@@ -53,8 +58,8 @@ def diffusion_loss(model, scheduler, images, labels, regions, generator=None):
     noisy = scheduler.add_noise(images, noise, timesteps)
     condition = dm.make_condition(images, regions, labels)
     predicted = model(torch.cat([noisy[:, None], condition], 1), timesteps).sample[:, 0]
-    weight = regions + CONTEXT_LOSS_WEIGHT * (1.0 - regions)
-    loss = (weight * (predicted - noise) ** 2).sum() / weight.sum()
+    weight = regions + context_weight * (1.0 - regions)
+    loss = (weight * (predicted - noise) ** 2).sum() / weight.sum().clamp_min(1.0)
     return loss, (noisy, timesteps, predicted)
 
 
@@ -70,7 +75,7 @@ def make_ema(model):
     return torch.optim.swa_utils.AveragedModel(model, avg_fn=average)
 
 
-def validation_loss(model, arrays, batches=4, batch_size=16, seed=1234):
+def validation_loss(model, arrays, batches=4, batch_size=16, seed=1234, context_weight=0.1):
     """Mean DDPM loss on fixed batches (same crops, noise and timesteps for every model)."""
     import torch
 
@@ -83,7 +88,8 @@ def validation_loss(model, arrays, batches=4, batch_size=16, seed=1234):
     with torch.no_grad():
         for _ in range(batches):
             images, labels, regions = (t.to(device) for t in data.random_batch(arrays, batch_size, rng))
-            losses.append(diffusion_loss(model, scheduler, images, labels, regions, generator)[0].item())
+            losses.append(diffusion_loss(model, scheduler, images, labels, regions, generator,
+                                         context_weight)[0].item())
     model.train()
     return float(np.mean(losses))
 
@@ -121,8 +127,10 @@ def export_weights(model, out_dir, name, settings, card_text=None):
     return entry
 
 
-def generator_settings(config):
-    """The registry settings that rebuild the generator and its crops exactly."""
+def generator_settings(config, region_kind="scar"):
+    """The registry settings that rebuild the generator, its crops and its paint region exactly."""
+    from .scar_regions import PAINT_MARGIN_PIXELS
+
     return dict(
         kind="conditional-diffusion-generator",
         architecture="diffusers.UNet2DModel",
@@ -130,11 +138,14 @@ def generator_settings(config):
         crop_size=dm.CROP_SIZE,
         crop_side_per_lv_extent=data.CROP_SIDE_PER_EXTENT,
         region_margin_per_lv_extent=data.REGION_MARGIN_PER_EXTENT,
+        paint_region=region_kind,
+        **({"paint_margin_pixels": PAINT_MARGIN_PIXELS, "known_pixels": "kept at every sampling step"}
+           if region_kind == "scar" else {}),
         normalise_percentiles=list(data.NORMALISE_PERCENTILES),
         num_train_timesteps=dm.NUM_TRAIN_TIMESTEPS,
         beta_schedule=dm.BETA_SCHEDULE,
         prediction_type="epsilon",
-        conditioning=["noisy image", "image outside heart region", "heart region mask",
+        conditioning=["noisy image", "image outside the paint region", "paint region mask",
                       "one-hot labels: background, LV blood pool, myocardium, scar, MVO"],
         sampling=dict(scheduler="DDIM (eta 0, x0 clipped to +-3)", default_steps=25,
                       strength=dm.RECOMMENDED_STRENGTH),
@@ -178,7 +189,7 @@ def check_run_folder(out_dir, resume):
     return checkpoint_path
 
 
-def training_data(dataset_dir, max_cases, progress):
+def training_data(dataset_dir, max_cases, progress, region_kind="heart"):
     """(all cases, held-out case names, training cases, their crops) of an EMIDEC-layout dataset."""
     from LGECore.io import read_emidec_dataset
 
@@ -187,7 +198,7 @@ def training_data(dataset_dir, max_cases, progress):
     cases = read_emidec_dataset(dataset_dir)
     held_out = {c.name for c in data.held_out_cases(cases)}
     train_cases = [c for c in cases if c.name not in held_out][:max_cases]
-    return cases, held_out, train_cases, data.load_training_arrays(train_cases, progress=progress)
+    return cases, held_out, train_cases, data.load_training_arrays(train_cases, progress, region_kind)
 
 
 @contextlib.contextmanager
@@ -237,7 +248,8 @@ def _generator_step(run, arrays, batch_size, learning_rate, step, scheduler, tor
     # A short linear warm-up keeps the first Adam steps from overshooting.
     for group in run.optimizer.param_groups:
         group["lr"] = learning_rate * min(1.0, (step + 1) / 100)
-    loss, _ = diffusion_loss(run.model, scheduler, images, labels, regions, torch_generator)
+    loss, _ = diffusion_loss(run.model, scheduler, images, labels, regions, torch_generator,
+                             CONTEXT_LOSS_WEIGHTS[run.region_kind])
     check_finite_loss(loss.item(), "generator's", step)
     run.optimizer.zero_grad(set_to_none=True)
     loss.backward()
@@ -250,7 +262,8 @@ def _generator_step(run, arrays, batch_size, learning_rate, step, scheduler, tor
 def _save_generator_run(run, checkpoint_path, step):
     save_checkpoint(checkpoint_path, dict(model=run.model.state_dict(), ema=run.ema.state_dict(),
                                           optimizer=run.optimizer.state_dict(), step=step,
-                                          elapsed_s=run.elapsed, config=run.config or {}, lineage=run.lineage))
+                                          elapsed_s=run.elapsed, config=run.config or {}, lineage=run.lineage,
+                                          paint_region=run.region_kind))
 
 
 def _train_generator_steps(run, arrays, out_dir, checkpoint_path, options):
@@ -279,26 +292,27 @@ def _train_generator_steps(run, arrays, out_dir, checkpoint_path, options):
 def _export_generator(run, cases, held_out, arrays, summary, out_dir, name):
     """Ship the EMA unless the raw weights do better on held-out slices (e.g. in a very short run);
     small datasets have no held-out case, and then the EMA is shipped."""
-    chosen = "ema"
+    chosen, context_weight = "ema", CONTEXT_LOSS_WEIGHTS[run.region_kind]
     if held_out:
-        held_out_arrays = data.load_training_arrays([c for c in cases if c.name in held_out], progress=False)
-        scores = {"ema": validation_loss(run.ema.module, held_out_arrays),
-                  "raw": validation_loss(run.model, held_out_arrays)}
+        held_out_arrays = data.load_training_arrays([c for c in cases if c.name in held_out], False, run.region_kind)
+        scores = {"ema": validation_loss(run.ema.module, held_out_arrays, context_weight=context_weight),
+                  "raw": validation_loss(run.model, held_out_arrays, context_weight=context_weight)}
         chosen = min(scores, key=scores.get)
         summary.update(held_out_loss_ema=round(scores["ema"], 5), held_out_loss_raw=round(scores["raw"], 5))
     summary.update(exported_weights=chosen)
     export_weights(run.ema.module if chosen == "ema" else run.model, out_dir, name,
-                   dict(generator_settings(dm.DEFAULT_CONFIG | (run.config or {})),
+                   dict(generator_settings(dm.DEFAULT_CONFIG | (run.config or {}), run.region_kind),
                         label_means=data.label_intensity_means(arrays), training=summary))
 
 
 def train_synth(dataset_dir, out_dir, steps=3000, batch_size=16, learning_rate=2e-4, resume=False,
                 device=None, seed=0, checkpoint_every=200, name=dm.DEFAULT_MODEL_NAME, config=None,
-                max_cases=None, init_weights=None, progress=True, log=print):
+                max_cases=None, init_weights=None, progress=True, log=print, paint_region="scar"):
     """Train the generator with DDPM on every slice of the non-held-out cases; returns a summary.
 
     init_weights ('shipped', a name or a path) continues training trained weights with a fresh
-    optimiser; `steps` then counts the new steps only."""
+    optimiser; `steps` then counts the new steps only. `paint_region` (scar_regions.REGION_KINDS):
+    what the generator learns to paint; a resumed run keeps its own."""
     import torch
 
     if steps < 1 or batch_size < 1:
@@ -306,13 +320,17 @@ def train_synth(dataset_dir, out_dir, steps=3000, batch_size=16, learning_rate=2
     out_dir = Path(out_dir)
     checkpoint_path = check_run_folder(out_dir, resume)
     device = choose_device(device)
+    if paint_region not in REGION_KINDS:
+        raise InputError(f"The paint region must be one of {', '.join(REGION_KINDS)}; got {paint_region!r}.")
     start = generator_start(init_weights) if init_weights and not resume else None  # checked before the data
-    cases, held_out, train_cases, arrays = training_data(dataset_dir, max_cases, progress)
-    log(f"{len(train_cases)} training cases, {len(arrays['images'])} slices; "
+    state = load_checkpoint(checkpoint_path) if resume else None
+    paint_region = (state or {}).get("paint_region", "heart" if state else paint_region)
+    cases, held_out, train_cases, arrays = training_data(dataset_dir, max_cases, progress, paint_region)
+    log(f"{len(train_cases)} training cases, {len(arrays['images'])} crops (paint region: {paint_region}); "
         f"held out: {', '.join(sorted(held_out))}; device {device}")
     torch.manual_seed(seed)
-    state = load_checkpoint(checkpoint_path) if resume else None
     run = _generator_run(config, start, state, learning_rate, device, seed)
+    run.region_kind = paint_region
     if state is not None:
         log(f"resumed at step {run.start_step}")
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -320,7 +338,7 @@ def train_synth(dataset_dir, out_dir, steps=3000, batch_size=16, learning_rate=2
                               seed=seed, checkpoint_every=checkpoint_every, progress=progress)
     _train_generator_steps(run, arrays, out_dir, checkpoint_path, options)
     summary = dict(steps=max(steps, run.start_step), batch_size=batch_size, learning_rate=learning_rate,
-                   training_slices=int(len(arrays["images"])), training_cases=len(train_cases),
+                   training_crops=int(len(arrays["images"])), training_cases=len(train_cases), paint_region=paint_region,
                    held_out_cases=sorted(held_out), train_time_s=round(run.elapsed, 1),
                    device=str(device), started_from=run.lineage, **last_losses(out_dir / "losses.csv", window=50))
     _export_generator(run, cases, held_out, arrays, summary, out_dir, name)

@@ -1,15 +1,10 @@
-"""Joint training pieces: the segmenter and its loss (ScarSegment's), new-scar label maps, and the
-segmentation-consistency loss.
+"""Joint training pieces: the segmenter and its loss (ScarSegment's) and the segmentation-consistency
+loss (new-scar label maps come from scar_regions.random_scar_labels).
 
 The consistency loss asks that the generator's one-step denoised estimate x0_hat, conditioned on a
 label map, is segmented back into that label map by the segmenter. The segmenter's weights are
 frozen for this term, so its gradient flows only into the generator.
 """
-
-import numpy as np
-from scipy import ndimage
-
-from LGECore import labels as L
 
 from . import diffusion_model as dm
 
@@ -37,38 +32,6 @@ def segmentation_loss(device="cpu"):
         return loss(logits, labels)[0]
 
     return total
-
-
-def random_scar_labels(labels, rng):
-    """A copy of a crop's labels (S, S) with its scar replaced by a new random one.
-
-    The new scar is an angular sector of the myocardium (40-160 degrees wide) reaching from the
-    endocardium to a random transmurality (25-100 %); MVO is added in its core half the time.
-    """
-    labels = np.array(labels, copy=True)
-    myocardium = L.lv_myocardium(labels)
-    labels[myocardium] = L.MYOCARDIUM
-    if not myocardium.any():
-        return labels
-    pool = labels == L.BLOOD_POOL
-    centre = np.argwhere(pool if pool.any() else myocardium).mean(0)
-    rows, cols = np.indices(labels.shape)
-    angle = np.degrees(np.arctan2(rows - centre[0], cols - centre[1]))
-    start, width = rng.uniform(-180, 180), rng.uniform(40, 160)
-    in_sector = ((angle - start) % 360) < width
-    depth_from_pool = ndimage.distance_transform_edt(~pool) if pool.any() else np.zeros(labels.shape)
-    depth_to_outside = ndimage.distance_transform_edt(myocardium)
-    # 0 on the endocardial layer, towards 1 at the epicardium: the scar always starts endocardially.
-    inner = np.maximum(depth_from_pool - 1.0, 0.0)
-    wall_fraction = inner / np.maximum(inner + depth_to_outside, 1e-6)
-    transmurality = rng.uniform(0.25, 1.0)
-    scar = myocardium & in_sector & (wall_fraction <= transmurality)
-    labels[scar] = L.SCAR
-    if rng.random() < 0.5:
-        core = scar & (wall_fraction <= transmurality / 3) & (((angle - start) % 360) > width / 3) & (
-            ((angle - start) % 360) < 2 * width / 3)
-        labels[core] = L.MVO
-    return labels
 
 
 def consistency_loss(generator, segmenter, scheduler, images, labels, regions, loss_function,

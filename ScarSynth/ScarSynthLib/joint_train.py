@@ -24,6 +24,7 @@ from . import diffusion_data as data
 from . import diffusion_model as dm
 from . import diffusion_train as dt
 from . import joint_losses as jl
+from .scar_regions import CROP_MARGIN_PIXELS, REGION_KINDS, paint_region, random_scar_labels
 
 JOINT_GENERATOR_NAME = "scarsynth_lge_diffusion_joint"
 JOINT_SEGMENTER_NAME = "scarsynth_joint_segmenter"
@@ -31,26 +32,33 @@ BUFFER_SAMPLING_STEPS = 10
 SEGMENTER_WARMUP_STEPS = 20  # default: the consistency loss starts once the segmenter learnt a little
 
 
-def _new_scar_batch(arrays, size, rng):
-    """Real crops (images, regions) with label maps carrying a new random scar, as tensors."""
+def _new_scar_batch(arrays, size, rng, region_kind):
+    """Real crops with label maps carrying a new random scar, as tensors (images, labels, regions):
+    the regions are the crops' heart regions, or for a "scar" generator the changed pixels dilated."""
     import torch
 
     index = rng.integers(0, len(arrays["images"]), size)
-    labels = np.stack([jl.random_scar_labels(arrays["labels"][i], rng) for i in index])
+    labels = np.stack([random_scar_labels(arrays["labels"][i], rng) for i in index])
+    if region_kind == "heart":
+        regions = arrays["regions"][index]
+    else:
+        regions = np.stack([paint_region(new, arrays["labels"][i], CROP_MARGIN_PIXELS)
+                            for new, i in zip(labels, index)]).astype(np.float32)
     return (torch.from_numpy(arrays["images"][index]), torch.from_numpy(labels.astype(np.int64)),
-            torch.from_numpy(arrays["regions"][index]))
+            torch.from_numpy(regions))
 
 
-def _synthesise_buffer(generator, arrays, size, rng, step):
+def _synthesise_buffer(generator, arrays, size, rng, step, region_kind):
     """Freshly synthesised crops (context pasted back outside the region) with their labels."""
     import torch
 
     from .diffusion import sample_normalised
 
-    images, labels, regions = _new_scar_batch(arrays, size, rng)
+    images, labels, regions = _new_scar_batch(arrays, size, rng, region_kind)
     generator.eval()
     seeds = [step * size + i for i in range(size)]
-    samples, _ = sample_normalised(generator, images, regions, labels, seeds, BUFFER_SAMPLING_STEPS)
+    samples, _ = sample_normalised(generator, images, regions, labels, seeds, BUFFER_SAMPLING_STEPS,
+                                   keep_known=region_kind == "scar")
     generator.train()
     samples = torch.from_numpy(samples)
     return regions * samples + (1.0 - regions) * images, labels
@@ -97,10 +105,12 @@ def _generator_update(run, arrays, options, step, rng, torch_rng):
 
     device = options.device
     images, labels, regions = (t.to(device) for t in data.random_batch(arrays, options.batch_size, rng))
-    ddpm, _ = dt.diffusion_loss(run.generator, options.scheduler, images, labels, regions, torch_rng)
+    ddpm, _ = dt.diffusion_loss(run.generator, options.scheduler, images, labels, regions, torch_rng,
+                                dt.CONTEXT_LOSS_WEIGHTS[options.region_kind])
     total, consistency = ddpm, torch.zeros(())
     if step >= options.segmenter_warmup and options.consistency_weight > 0:
-        new_images, new_labels, new_regions = (t.to(device) for t in _new_scar_batch(arrays, options.half, rng))
+        new_images, new_labels, new_regions = (t.to(device) for t in _new_scar_batch(arrays, options.half, rng,
+                                                                                options.region_kind))
         consistency, _ = jl.consistency_loss(run.generator, run.segmenter, options.scheduler, new_images,
                                              new_labels, new_regions, options.seg_loss, torch_rng)
         total = ddpm + options.consistency_weight * consistency
@@ -129,7 +139,7 @@ def _save_joint_run(run, checkpoint_path, step):
         generator=run.generator.state_dict(), ema=run.ema.state_dict(), segmenter=run.segmenter.state_dict(),
         generator_optimizer=run.generator_optimizer.state_dict(),
         segmenter_optimizer=run.segmenter_optimizer.state_dict(), step=step,
-        elapsed_s=run.elapsed, config=run.settings))
+        elapsed_s=run.elapsed, config=run.settings, paint_region=run.region_kind))
 
 
 def _joint_steps(run, arrays, out_dir, checkpoint_path, options):
@@ -148,7 +158,8 @@ def _joint_steps(run, arrays, out_dir, checkpoint_path, options):
             began = time.time()
             if buffer is None or step % options.refresh_every == 0:
                 buffer = tuple(t.to(options.device)
-                               for t in _synthesise_buffer(run.generator, arrays, options.half, rng, step))
+                               for t in _synthesise_buffer(run.generator, arrays, options.half, rng, step,
+                                                           options.region_kind))
             images, labels, ddpm, consistency = _generator_update(run, arrays, options, step, rng, torch_rng)
             real_loss, synthetic_loss = _segmenter_update(run, options, images, labels, buffer, step)
             run.elapsed += time.time() - began
@@ -162,7 +173,7 @@ def _joint_steps(run, arrays, out_dir, checkpoint_path, options):
 
 def _export_joint(run, arrays, summary, out_dir):
     dt.export_weights(run.ema.module, out_dir, JOINT_GENERATOR_NAME,
-                      dict(dt.generator_settings(dm.DEFAULT_CONFIG | run.settings),
+                      dict(dt.generator_settings(dm.DEFAULT_CONFIG | run.settings, run.region_kind),
                            label_means=data.label_intensity_means(arrays), training=summary))
     dt.export_weights(run.segmenter, out_dir, JOINT_SEGMENTER_NAME,
                       dict(kind="joint-training-segmenter",
@@ -175,8 +186,9 @@ def _export_joint(run, arrays, summary, out_dir):
 def train_joint(dataset_dir, out_dir, steps=200, batch_size=8, learning_rate=1e-4, resume=False,
                 device=None, seed=0, checkpoint_every=50, max_cases=None, generator_weights=None,
                 consistency_weight=0.1, refresh_every=25, segmenter_warmup=SEGMENTER_WARMUP_STEPS, config=None,
-                progress=True, log=print):
-    """Train generator and segmenter together; returns a summary dict (also in the registry JSON)."""
+                progress=True, log=print, paint_region="scar"):
+    """Train generator and segmenter together; returns a summary dict (also in the registry JSON).
+    `paint_region`: what the generator paints (scar_regions.REGION_KINDS); a resumed run keeps its own."""
     import torch
 
     if steps < 1 or batch_size < 2:
@@ -188,11 +200,16 @@ def train_joint(dataset_dir, out_dir, steps=200, batch_size=8, learning_rate=1e-
     out_dir = Path(out_dir)
     checkpoint_path = dt.check_run_folder(out_dir, resume)
     device = choose_device(device)
+    if paint_region not in REGION_KINDS:
+        raise InputError(f"The paint region must be one of {', '.join(REGION_KINDS)}; got {paint_region!r}.")
     start = dt.generator_start(generator_weights) if generator_weights and not resume else None
-    _, _, train_cases, arrays = dt.training_data(dataset_dir, max_cases, progress)
+    if resume:
+        paint_region = dt.load_checkpoint(checkpoint_path).get("paint_region", "heart")
+    _, _, train_cases, arrays = dt.training_data(dataset_dir, max_cases, progress, paint_region)
     log(f"joint training on {len(train_cases)} cases, {len(arrays['images'])} slices; device {device}")
     torch.manual_seed(seed)
     run = _joint_networks(dict(config or {}), start, resume, checkpoint_path, learning_rate, device)
+    run.region_kind = paint_region
     if resume:
         log(f"resumed at step {run.start_step}")
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -200,10 +217,11 @@ def train_joint(dataset_dir, out_dir, steps=200, batch_size=8, learning_rate=1e-
                               seed=seed, checkpoint_every=checkpoint_every, refresh_every=refresh_every,
                               segmenter_warmup=segmenter_warmup, consistency_weight=consistency_weight,
                               scheduler=dm.build_train_scheduler(), seg_loss=jl.segmentation_loss(device),
-                              progress=progress)
+                              progress=progress, region_kind=paint_region)
     _joint_steps(run, arrays, out_dir, checkpoint_path, options)
     summary = dict(steps=steps, batch_size=batch_size, consistency_weight=consistency_weight,
-                   generator_start=generator_weights or "scratch", training_slices=int(len(arrays["images"])),
+                   generator_start=generator_weights or "scratch", training_crops=int(len(arrays["images"])),
+                   paint_region=paint_region,
                    train_time_s=round(run.elapsed, 1), device=str(device), **dt.last_losses(out_dir / "losses.csv"))
     _export_joint(run, arrays, summary, out_dir)
     log(f"done: {steps} joint steps in {run.elapsed:.0f} s; {summary}")

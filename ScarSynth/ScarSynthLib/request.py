@@ -9,6 +9,7 @@ from LGECore.device import device_option
 from LGECore.requests import number_in, option, seed
 
 from .scar_patterns import PATTERNS
+from .scar_regions import REGION_KINDS
 
 
 @dataclass(frozen=True)
@@ -49,9 +50,11 @@ class GeneratorTrainingRequest:
                                       type=number_in(int, 1))
     seed: int = option(0, "--seed", "random seed (default 0)", type=seed)
     no_progress: bool = option(False, "--no-progress", "no progress bar", action="store_true")
+    paint_region: str = option("scar", "--paint-region", "what the generator learns to paint: the scar and a "
+                               "3-pixel margin (scar, default) or the whole heart region (heart)", choices=REGION_KINDS)
 
     def run_options(self):
         """Keyword arguments of train_synth / train_joint."""
         return dict(steps=self.steps, batch_size=self.batch_size, learning_rate=self.learning_rate,
                     resume=self.resume, device=self.device, seed=self.seed, checkpoint_every=self.checkpoint_every,
-                    max_cases=self.max_cases, progress=not self.no_progress)
+                    max_cases=self.max_cases, progress=not self.no_progress, paint_region=self.paint_region)

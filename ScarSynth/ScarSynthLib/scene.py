@@ -35,8 +35,8 @@ def preview_scar(scene, volume_node, segmentation_node, segments=None, territory
     `output_segmentation` is reused (its segments replaced) or a new node is made. The input
     nodes are not changed.
     """
-    labels, params = _scar_labels(volume_node, segmentation_node, segments, territory,
-                                  transmurality, extent, mvo, pattern, seed, rv_points_ras, progress)
+    _, labels, params = _scar_labels(volume_node, segmentation_node, segments, territory,
+                                     transmurality, extent, mvo, pattern, seed, rv_points_ras, progress)
     node = S.labels_to_segmentation_node(labels, scene, volume_node, name=_name(volume_node, "scar"),
                                          node=output_segmentation)
     if progress is not None:
@@ -56,11 +56,11 @@ def generate_scar_image(scene, volume_node, segmentation_node, segments=None, te
     from .diffusion import synthesize_volume
 
     image = S.volume_from_node(volume_node)
-    labels, params = _scar_labels(volume_node, segmentation_node, segments, territory,
-                                  transmurality, extent, mvo, pattern, seed, rv_points_ras, progress)
+    original, labels, params = _scar_labels(volume_node, segmentation_node, segments, territory,
+                                            transmurality, extent, mvo, pattern, seed, rv_points_ras, progress)
     synthetic = run_in_background(
         lambda: synthesize_volume(image, labels, seed=seed, num_inference_steps=num_inference_steps,
-                                  weights=weights, device=device, progress=False),
+                                  weights=weights, device=device, progress=False, reference_labels=original),
         progress, fraction=0.2, message="Synthesising the LGE image")
     if progress is not None:
         progress(0.95, "Adding the results to the scene")
@@ -75,15 +75,17 @@ def generate_scar_image(scene, volume_node, segmentation_node, segments=None, te
 
 def _scar_labels(volume_node, segmentation_node, segments, territory, transmurality, extent, mvo,
                  pattern, seed, rv_points_ras, progress):
+    """(labels as they are, labels with the new scar, params)."""
     if progress is not None:
         progress(0.0, "Reading the volume and segmentation")
     _, labels = read_inputs(volume_node, segmentation_node)
     rv_lps = None if rv_points_ras is None or len(rv_points_ras) == 0 else ras_to_lps(rv_points_ras)
-    return run_in_background(
+    new_labels, params = run_in_background(
         lambda: make_scar_labels(labels, segments=segments, territory=territory,
                                  transmurality=transmurality, extent=extent, mvo=mvo,
                                  pattern=pattern, seed=seed, rv_insertion_lps=rv_lps),
         progress, fraction=0.05, message="Drawing the scar mask")
+    return labels, new_labels, params
 
 
 def _name(volume_node, what):

@@ -81,8 +81,9 @@ def parse_segments(text):
         raise InputError(f"--segments expects AHA segment numbers like 1,2,7; got '{text}'.") from None
 
 
-def render(image, labels, args, seed, progress=True):
-    """The LGE image with the scar of `labels`, from the diffusion renderer."""
+def render(image, labels, args, seed, progress=True, reference=None):
+    """The LGE image with the scar of `labels`, from the diffusion renderer; `reference`, the labels
+    of `image` as it is, so that only what changes is painted."""
     try:
         from .diffusion import synthesize_volume
     except ImportError as error:
@@ -90,7 +91,7 @@ def render(image, labels, args, seed, progress=True):
             f"The diffusion renderer is not available ({error}); use --mask-only to write the "
             "scar labels alone.") from None
     return synthesize_volume(image, labels, seed=seed, num_inference_steps=args.steps,
-                             weights=args.weights, device=args.device, progress=progress)
+                             weights=args.weights, device=args.device, progress=progress, reference_labels=reference)
 
 
 def run_synth(args):
@@ -116,7 +117,7 @@ def run_synth(args):
         labels, rv_insertion_lps=None if rv_points is None else ras_to_lps(rv_points), **request)
     if params["scar_voxels_added"] == 0:
         raise InputError("No scar could be drawn: the chosen segments hold no healthy myocardium.")
-    synthetic = None if args.mask_only else render(image, new_labels, args, request["seed"])
+    synthetic = None if args.mask_only else render(image, new_labels, args, request["seed"], reference=labels)
     params.update(_source_record(args.image, args.labels, args, synthetic is not None))
     protect = (args.image, args.labels)
     with atomic_output_dir(args.outdir) as staging:
@@ -174,7 +175,7 @@ def run_synth_dataset(args):
             cache = {source.name: source.load()}  # keep one source in memory
         image, labels = cache[source.name]
         new_labels, params = make_scar_labels(labels, **config)
-        synthetic = None if args.mask_only else render(image, new_labels, args, config["seed"], False)
+        synthetic = None if args.mask_only else render(image, new_labels, args, config["seed"], False, labels)
         params.update(source=source.name, image_synthesised=synthetic is not None)
         with atomic_output_dir(outdir) as staging:  # the case folder appears whole
             case_dir = staging / name
