@@ -63,7 +63,7 @@ def test_slice_level_classifier_separates_and_pseudo_labels_find_the_scar(slice_
     labels = weak_labels(cases, "slice")
     scores, answers = [], []
     for case in cases:
-        _, masks, logits = case_maps(network, case, config.classifier, config.pooling_sharpness, torch.device("cpu"))
+        _, masks, logits, _ = case_maps(network, case, config.classifier, config.pooling_sharpness, torch.device("cpu"))
         keep = masks.any(axis=(1, 2))
         scores += list(logits[keep])
         answers += list(labels[case.name][keep])

@@ -100,7 +100,7 @@ def held_out_auroc(network, cases, labels, config, device):
     for case in cases:
         if case.name not in labels:
             continue
-        _, masks, logits = case_maps(network, case, config.classifier, config.pooling_sharpness, device)
+        _, masks, logits, _ = case_maps(network, case, config.classifier, config.pooling_sharpness, device)
         if config.level == "slice":
             keep = masks.any(axis=(1, 2))
             scores += list(logits[keep])

@@ -56,8 +56,9 @@ def stack_logits(per_slice, groups, sharpness):
 
 
 def case_maps(network, case, stage, sharpness, device, batch=32):
-    """(scar maps (Z, P, P), myocardium masks (Z, P, P), slice logits (Z,)) of one case, on windows
-    centred on its LV, without augmentation."""
+    """(scar maps (Z, P, P), myocardium masks (Z, P, P), slice logits (Z,), the slices' own
+    myocardium-normalised images (Z, P, P)) of one case, on windows centred on its LV, without
+    augmentation."""
     import torch
 
     inputs = torch.from_numpy(case_windows(case, stage, SCAR)[0])
@@ -71,7 +72,8 @@ def case_maps(network, case, stage, sharpness, device, batch=32):
             maps.append(scar_map(output))
             logits.append(slice_logits(output, chunk, sharpness))
     network.train()
-    return torch.cat(maps).numpy(), myocardium_mask(inputs).numpy(), torch.cat(logits).numpy()
+    images = inputs[:, stage.network.context_slices].numpy()  # neighbours either side, the slice in the middle
+    return torch.cat(maps).numpy(), myocardium_mask(inputs).numpy(), torch.cat(logits).numpy(), images
 
 
 def auroc(scores, answers):

@@ -97,8 +97,10 @@ def _record(config, labels, anatomy_lineage, classifier, pseudo_summary):
         "anatomy": anatomy,
         "classifier": {"pooling_sharpness": config.pooling_sharpness, "seconds": round(classifier[2], 1),
                        **({"held_out_auroc": round(classifier[1]["auroc"], 4)} if "auroc" in classifier[1] else {})},
-        "pseudo_labels": {"rule": "three-class Otsu of each case's scar map in the myocardium of its yes slices, "
-                                  "hysteresis between the two thresholds; none on no slices", **pseudo_summary},
+        "pseudo_labels": {"rule": "three-class Otsu of each case's scar map in the myocardium of its yes slices; "
+                                  "scar: the myocardium brighter than the remote (map below the lower threshold) "
+                                  "mean + 2 SD, in regions touching the upper class; none on no slices",
+                          **pseudo_summary},
     }
 
 
