@@ -2,6 +2,7 @@
 
 import csv
 import json
+import os
 import subprocess
 import sys
 
@@ -10,7 +11,10 @@ import pytest
 
 TINY_CONFIG = dict(block_out_channels=(8, 16), down_block_types=("DownBlock2D", "DownBlock2D"),
                    up_block_types=("UpBlock2D", "UpBlock2D"), norm_num_groups=8, attention_head_dim=8)
-
+# The start of a script that runs the `scarsynth` command line with the tiny generator as its
+# default, for runs under torchrun (the command line has no option for the architecture).
+TINY_DEFAULT = ("from ScarSynthLib import diffusion_model\n"
+                f"diffusion_model.DEFAULT_CONFIG = {{**diffusion_model.DEFAULT_CONFIG, **{TINY_CONFIG!r}}}\n")
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -79,6 +83,18 @@ def test_random_scar_labels_stay_inside_the_myocardium(crops):
         assert np.array_equal(L.lv_myocardium(new), L.lv_myocardium(original))
         assert np.array_equal(new == L.BLOOD_POOL, original == L.BLOOD_POOL)
         assert L.scar(new).any()
+
+
+def test_each_process_draws_its_own_batches_and_rank_zero_those_of_one_process():
+    from ScarSynthLib.train_processes import rank_rng, rank_torch_seed
+
+    def draws(rng):
+        return rng.integers(0, 1000, 8).tolist()
+
+    for entropy in (7, [7, 3]):
+        assert draws(rank_rng(entropy, 0)) == draws(np.random.default_rng(entropy))
+        assert len({tuple(draws(rank_rng(entropy, rank))) for rank in range(4)}) == 4
+    assert rank_torch_seed(7, 0) == 7 and len({rank_torch_seed(7, rank) for rank in range(4)}) == 4
 
 
 def test_train_synth_runs_resumes_and_exports(phantom_dataset, tmp_path):
@@ -188,3 +204,74 @@ def test_weights_that_are_not_finite_are_never_exported(tmp_path):
     with pytest.raises(TrainingDiverged, match="NaN or infinite weights"):
         export_weights(model, tmp_path, "broken", {})
     assert not list(tmp_path.iterdir())
+
+
+def torchrun_tiny_cli(tmp_path, arguments, extra=""):
+    """`scarsynth ARGUMENTS` with the tiny generator, as two CPU processes under torchrun; `extra`:
+    Python code run first in each process."""
+    script = tmp_path / "tiny_cli.py"
+    script.write_text(f"import sys\n{TINY_DEFAULT}{extra}\n"
+                      "from ScarSynthLib import cli\nsys.exit(cli.main(sys.argv[1:]))\n")
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script),
+               *map(str, arguments), "--device", "cpu", "--threads", "1", "--no-progress"]
+    return subprocess.run(command, capture_output=True, text=True, timeout=240,
+                          env=dict(os.environ, OMP_NUM_THREADS="1"))
+
+
+def test_train_synth_under_torchrun_writes_one_run_from_rank_zero(phantom_dataset, tmp_path):
+    """Two gloo processes: one loss row per step, one export, the world of two in the summary; and
+    --resume under torchrun goes on from the checkpoint."""
+    from ScarSynthLib.diffusion_model import DEFAULT_MODEL_NAME
+
+    out = tmp_path / "run"
+    arguments = ["train-synth", phantom_dataset, "-o", out, "--batch-size", "2", "--max-cases", "1"]
+    done = torchrun_tiny_cli(tmp_path, arguments + ["--steps", "2"])
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("done: 2 steps") == 1  # only rank 0 reports
+    resumed = torchrun_tiny_cli(tmp_path, arguments + ["--steps", "3", "--resume"])
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert resumed.stdout.count("resumed at step 2") == 1
+    with open(out / "losses.csv") as handle:
+        assert [row["step"] for row in csv.DictReader(handle)] == ["1", "2", "3"]
+    assert [p.name for p in out.glob("*.safetensors")] == [f"{DEFAULT_MODEL_NAME}.safetensors"]
+    entry = json.loads((out / f"{DEFAULT_MODEL_NAME}.json").read_text())
+    assert entry["training"]["world_size"] == 2 and entry["training"]["steps"] == 3
+    assert entry["unet_config"]["block_out_channels"] == [8, 16]
+
+
+def test_train_joint_under_torchrun_writes_one_run_from_rank_zero(phantom_dataset, tmp_path):
+    from ScarSynthLib.joint_train import JOINT_GENERATOR_NAME, JOINT_SEGMENTER_NAME
+
+    out = tmp_path / "joint"
+    done = torchrun_tiny_cli(tmp_path, ["train-joint", phantom_dataset, "-o", out, "--steps", "2", "--batch-size", "2",
+                                        "--max-cases", "1", "--segmenter-warmup", "0"])
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("done: 2 joint steps") == 1
+    with open(out / "losses.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [row["step"] for row in rows] == ["1", "2"]
+    assert all(float(row["consistency_loss"]) > 0 for row in rows)  # both networks ran under DDP
+    assert sorted(p.name for p in out.glob("*.safetensors")) == sorted(
+        [f"{JOINT_GENERATOR_NAME}.safetensors", f"{JOINT_SEGMENTER_NAME}.safetensors"])
+    assert json.loads((out / f"{JOINT_SEGMENTER_NAME}.json").read_text())["training"]["world_size"] == 2
+
+
+def test_a_loss_that_diverges_in_one_process_stops_every_process(phantom_dataset, tmp_path):
+    """A NaN in rank 1 alone at step 2: both processes stop with the same error, none waits for the
+    other, and the step-1 checkpoint stays."""
+    nan_in_rank_one = """import os
+from ScarSynthLib import diffusion_train
+real_loss, calls = diffusion_train.diffusion_loss, []
+def nan_in_rank_one(*args, **kwargs):
+    loss, parts = real_loss(*args, **kwargs)
+    calls.append(1)
+    return (loss * float("nan"), parts) if len(calls) == 2 and os.environ["RANK"] == "1" else (loss, parts)
+diffusion_train.diffusion_loss = nan_in_rank_one"""
+    out = tmp_path / "run"
+    done = torchrun_tiny_cli(tmp_path, ["train-synth", phantom_dataset, "-o", out, "--steps", "3", "--batch-size", "2",
+                                        "--max-cases", "1", "--checkpoint-every", "1"], extra=nan_in_rank_one)
+    assert done.returncode != 0
+    assert done.stderr.count("generator's loss became nan at step 2") == 2, done.stderr[-3000:]
+    with open(out / "losses.csv") as handle:
+        assert [row["step"] for row in csv.DictReader(handle)] == ["1"]
+    assert not list(out.glob("*.safetensors"))

@@ -3,6 +3,7 @@
 One output folder holds everything of a run: `checkpoint.pt` (model, EMA, optimiser and step, for
 --resume; read back with torch.load(weights_only=True), which runs no code), `losses.csv`, and at
 the end the shipped form: NAME.safetensors (EMA weights), NAME.json (registry entry), NAME.md.
+Under torchrun the processes share the work (train_processes); rank 0 writes all of it.
 """
 
 import contextlib
@@ -15,13 +16,13 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from LGECore.device import choose_device
 from LGECore.errors import InputError
 from LGECore.models import check_finite_loss
 
 from . import diffusion_data as data
 from . import diffusion_model as dm
 from .scar_regions import REGION_KINDS
+from .train_processes import mean_over_processes, rank_rng, rank_torch_seed, start_processes, wrap
 
 # Weight of the noise outside the paint region: the heart-region generator renders the whole crop and
 # pastes the region back; a scar generator keeps the known pixels at every sampling step (scar_regions),
@@ -202,8 +203,12 @@ def training_data(dataset_dir, max_cases, progress, region_kind="heart"):
 
 
 @contextlib.contextmanager
-def loss_log(path, columns):
-    """A csv writer appending to the run's loss log (header written once), and its file."""
+def loss_log(path, columns, write=True):
+    """A csv writer appending to the run's loss log (header written once), and its file; with
+    write=False (the processes other than rank 0) a writer and file that do nothing."""
+    if not write:
+        yield SimpleNamespace(writerow=lambda row: None), SimpleNamespace(flush=lambda: None)
+        return
     new_log = not path.exists()
     with open(path, "a", newline="") as handle:
         writer = csv.writer(handle)
@@ -212,9 +217,9 @@ def loss_log(path, columns):
         yield writer, handle
 
 
-def _generator_run(config, start, state, learning_rate, device, seed):
+def _generator_run(config, start, state, learning_rate, device, seed, rank=0):
     """(config, model, ema, optimiser, start step, elapsed s, lineage, numpy rng) of a new, continued
-    (`start`: generator_start's answer) or resumed (checkpoint `state`) generator run."""
+    (`start`: generator_start's answer) or resumed (checkpoint `state`) generator run, in process `rank`."""
     import torch
 
     start_state, lineage = None, None
@@ -229,34 +234,35 @@ def _generator_run(config, start, state, learning_rate, device, seed):
     model = model.to(device)
     ema = make_ema(model)
     optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=1e-4)
-    start_step, elapsed, rng = 0, 0.0, np.random.default_rng(seed)
+    start_step, elapsed, rng = 0, 0.0, rank_rng(seed, rank)
     if state is not None:
         model.load_state_dict(state["model"])
         ema.load_state_dict(state["ema"])
         optimizer.load_state_dict(state["optimizer"])
         start_step, elapsed = int(state["step"]), float(state["elapsed_s"])
-        rng = np.random.default_rng([seed, start_step])
+        rng = rank_rng([seed, start_step], rank)
     return SimpleNamespace(config=config, model=model, ema=ema, optimizer=optimizer, start_step=start_step,
                            elapsed=elapsed, lineage=lineage, rng=rng)
 
 
 def _generator_step(run, arrays, batch_size, learning_rate, step, scheduler, torch_generator, device):
-    """One DDPM step of the generator on a random batch; returns the loss."""
+    """One DDPM step of the generator on a random batch; returns the loss (the mean over the processes)."""
     import torch
 
     images, labels, regions = (t.to(device) for t in data.random_batch(arrays, batch_size, run.rng))
     # A short linear warm-up keeps the first Adam steps from overshooting.
     for group in run.optimizer.param_groups:
         group["lr"] = learning_rate * min(1.0, (step + 1) / 100)
-    loss, _ = diffusion_loss(run.model, scheduler, images, labels, regions, torch_generator,
+    loss, _ = diffusion_loss(run.wrapped_model, scheduler, images, labels, regions, torch_generator,
                              CONTEXT_LOSS_WEIGHTS[run.region_kind])
-    check_finite_loss(loss.item(), "generator's", step)
+    shared_loss, = mean_over_processes(run.dist, [loss.detach()])
+    check_finite_loss(shared_loss, "generator's", step)
     run.optimizer.zero_grad(set_to_none=True)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(run.model.parameters(), 1.0)
     run.optimizer.step()
     run.ema.update_parameters(run.model)
-    return loss
+    return shared_loss
 
 
 def _save_generator_run(run, checkpoint_path, step):
@@ -271,9 +277,10 @@ def _train_generator_steps(run, arrays, out_dir, checkpoint_path, options):
     import torch
     from tqdm import tqdm
 
-    torch_generator = torch.Generator(device=options.device).manual_seed(options.seed + run.start_step)
+    torch_seed = rank_torch_seed(options.seed + run.start_step, run.dist.rank)
+    torch_generator = torch.Generator(device=options.device).manual_seed(torch_seed)
     scheduler, recent = dm.build_train_scheduler(), []
-    with loss_log(out_dir / "losses.csv", ["step", "loss", "elapsed_s"]) as (writer, handle):
+    with loss_log(out_dir / "losses.csv", ["step", "loss", "elapsed_s"], run.dist.main) as (writer, handle):
         bar = tqdm(range(run.start_step, options.steps), desc="train-synth", disable=not options.progress,
                    initial=run.start_step, total=options.steps)
         for step in bar:
@@ -281,10 +288,10 @@ def _train_generator_steps(run, arrays, out_dir, checkpoint_path, options):
             loss = _generator_step(run, arrays, options.batch_size, options.learning_rate, step, scheduler,
                                    torch_generator, options.device)
             run.elapsed += time.time() - began
-            recent = (recent + [loss.item()])[-50:]
-            writer.writerow([step + 1, f"{loss.item():.5f}", f"{run.elapsed:.1f}"])
+            recent = (recent + [loss])[-50:]
+            writer.writerow([step + 1, f"{loss:.5f}", f"{run.elapsed:.1f}"])
             bar.set_postfix(loss=f"{np.mean(recent):.4f}")
-            if (step + 1) % options.checkpoint_every == 0 or step + 1 == options.steps:
+            if run.dist.main and ((step + 1) % options.checkpoint_every == 0 or step + 1 == options.steps):
                 handle.flush()
                 _save_generator_run(run, checkpoint_path, step + 1)
 
@@ -307,41 +314,59 @@ def _export_generator(run, cases, held_out, arrays, summary, out_dir, name):
 
 def train_synth(dataset_dir, out_dir, steps=3000, batch_size=16, learning_rate=2e-4, resume=False,
                 device=None, seed=0, checkpoint_every=200, name=dm.DEFAULT_MODEL_NAME, config=None,
-                max_cases=None, init_weights=None, progress=True, log=print, paint_region="scar"):
-    """Train the generator with DDPM on every slice of the non-held-out cases; returns a summary.
+                max_cases=None, init_weights=None, progress=True, log=print, paint_region="scar", threads=None):
+    """Train the generator with DDPM on every slice of the non-held-out cases; returns a summary
+    (None in the processes other than rank 0 of a torchrun run).
 
     init_weights ('shipped', a name or a path) continues training trained weights with a fresh
     optimiser; `steps` then counts the new steps only. `paint_region` (scar_regions.REGION_KINDS):
-    what the generator learns to paint; a resumed run keeps its own."""
-    import torch
-
+    what the generator learns to paint; a resumed run keeps its own. Under torchrun each process
+    draws `batch_size` slices per step, so a step sees batch_size times the number of processes."""
     if steps < 1 or batch_size < 1:
         raise InputError(f"steps and batch size must be positive (got {steps}, {batch_size}).")
     out_dir = Path(out_dir)
     checkpoint_path = check_run_folder(out_dir, resume)
-    device = choose_device(device)
     if paint_region not in REGION_KINDS:
         raise InputError(f"The paint region must be one of {', '.join(REGION_KINDS)}; got {paint_region!r}.")
     start = generator_start(init_weights) if init_weights and not resume else None  # checked before the data
-    state = load_checkpoint(checkpoint_path) if resume else None
-    paint_region = (state or {}).get("paint_region", "heart" if state else paint_region)
-    cases, held_out, train_cases, arrays = training_data(dataset_dir, max_cases, progress, paint_region)
-    log(f"{len(train_cases)} training cases, {len(arrays['images'])} crops (paint region: {paint_region}); "
-        f"held out: {', '.join(sorted(held_out))}; device {device}")
-    torch.manual_seed(seed)
-    run = _generator_run(config, start, state, learning_rate, device, seed)
-    run.region_kind = paint_region
-    if state is not None:
-        log(f"resumed at step {run.start_step}")
-    out_dir.mkdir(parents=True, exist_ok=True)
+    state = load_checkpoint(checkpoint_path) if resume else None  # every process resumes from it
+    setup = SimpleNamespace(config=config, start=start, state=state, max_cases=max_cases, name=name,
+                            paint_region=(state or {}).get("paint_region", "heart" if state else paint_region))
+    dist, device = start_processes(device, threads)
     options = SimpleNamespace(steps=steps, batch_size=batch_size, learning_rate=learning_rate, device=device,
-                              seed=seed, checkpoint_every=checkpoint_every, progress=progress)
+                              seed=seed, checkpoint_every=checkpoint_every, progress=progress and dist.main)
+    try:
+        return _train_synth_process(dataset_dir, out_dir, checkpoint_path, setup, options, dist,
+                                    log if dist.main else lambda *_: None)
+    finally:
+        dist.close()
+
+
+def _train_synth_process(dataset_dir, out_dir, checkpoint_path, setup, options, dist, log):
+    """train_synth in one process: read the data, train, and in rank 0 export and return the summary."""
+    import torch
+
+    paint_region, device = setup.paint_region, options.device
+    cases, held_out, train_cases, arrays = training_data(dataset_dir, setup.max_cases, options.progress, paint_region)
+    log(f"{len(train_cases)} training cases, {len(arrays['images'])} crops (paint region: {paint_region}); "
+        f"held out: {', '.join(sorted(held_out))}; device {device}, {dist.world_size} process(es)")
+    torch.manual_seed(options.seed)  # the same initial weights in every process
+    run = _generator_run(setup.config, setup.start, setup.state, options.learning_rate, device, options.seed,
+                         dist.rank)
+    run.region_kind, run.dist, run.wrapped_model = paint_region, dist, wrap(run.model, dist)
+    if setup.state is not None:
+        log(f"resumed at step {run.start_step}")
+    if dist.main:
+        out_dir.mkdir(parents=True, exist_ok=True)
     _train_generator_steps(run, arrays, out_dir, checkpoint_path, options)
-    summary = dict(steps=max(steps, run.start_step), batch_size=batch_size, learning_rate=learning_rate,
-                   training_crops=int(len(arrays["images"])), training_cases=len(train_cases), paint_region=paint_region,
-                   held_out_cases=sorted(held_out), train_time_s=round(run.elapsed, 1),
+    if not dist.main:
+        return None
+    summary = dict(steps=max(options.steps, run.start_step), batch_size=options.batch_size,
+                   world_size=dist.world_size, learning_rate=options.learning_rate,
+                   training_crops=int(len(arrays["images"])), training_cases=len(train_cases),
+                   paint_region=paint_region, held_out_cases=sorted(held_out), train_time_s=round(run.elapsed, 1),
                    device=str(device), started_from=run.lineage, **last_losses(out_dir / "losses.csv", window=50))
-    _export_generator(run, cases, held_out, arrays, summary, out_dir, name)
+    _export_generator(run, cases, held_out, arrays, summary, out_dir, setup.name)
     log(f"done: {summary['steps']} steps in {run.elapsed:.0f} s, {summary}; "
-        f"weights in {out_dir / (name + '.safetensors')}")
+        f"weights in {out_dir / (setup.name + '.safetensors')}")
     return summary

@@ -7,6 +7,9 @@ Each step:
   2. segmenter: Dice + CE on real crops and on the buffer of freshly synthesised crops;
   3. every `refresh_every` steps the buffer is re-synthesised (DDIM, few steps) by the
      current generator from new random scars.
+
+Under torchrun both networks average their gradients over the processes (train_processes), each
+process synthesising its own buffer; rank 0 writes the loss log, checkpoints and weights.
 """
 
 import math
@@ -16,7 +19,6 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from LGECore.device import choose_device
 from LGECore.errors import InputError
 from LGECore.models import check_finite_loss
 
@@ -25,6 +27,7 @@ from . import diffusion_model as dm
 from . import diffusion_train as dt
 from . import joint_losses as jl
 from .scar_regions import CROP_MARGIN_PIXELS, REGION_KINDS, paint_region, random_scar_labels
+from .train_processes import mean_over_processes, rank_rng, rank_torch_seed, start_processes, wrap
 
 JOINT_GENERATOR_NAME = "scarsynth_lge_diffusion_joint"
 JOINT_SEGMENTER_NAME = "scarsynth_joint_segmenter"
@@ -48,15 +51,16 @@ def _new_scar_batch(arrays, size, rng, region_kind):
             torch.from_numpy(regions))
 
 
-def _synthesise_buffer(generator, arrays, size, rng, step, region_kind):
-    """Freshly synthesised crops (context pasted back outside the region) with their labels."""
+def _synthesise_buffer(generator, arrays, size, rng, step, region_kind, dist):
+    """Freshly synthesised crops (context pasted back outside the region) with their labels; the
+    sampling seeds of each process are its own (those of a single process on rank 0)."""
     import torch
 
     from .diffusion import sample_normalised
 
     images, labels, regions = _new_scar_batch(arrays, size, rng, region_kind)
     generator.eval()
-    seeds = [step * size + i for i in range(size)]
+    seeds = [(step * dist.world_size + dist.rank) * size + i for i in range(size)]
     samples, _ = sample_normalised(generator, images, regions, labels, seeds, BUFFER_SAMPLING_STEPS,
                                    keep_known=region_kind == "scar")
     generator.train()
@@ -100,38 +104,44 @@ def _joint_networks(settings, start, resume, checkpoint_path, learning_rate, dev
 
 def _generator_update(run, arrays, options, step, rng, torch_rng):
     """1. generator: DDPM on real crops + consistency on crops with a new scar; returns the real
-    batch and both losses."""
+    batch and both losses (means over the processes)."""
     import torch
 
     device = options.device
     images, labels, regions = (t.to(device) for t in data.random_batch(arrays, options.batch_size, rng))
-    ddpm, _ = dt.diffusion_loss(run.generator, options.scheduler, images, labels, regions, torch_rng,
+    ddpm, _ = dt.diffusion_loss(run.wrapped_generator, options.scheduler, images, labels, regions, torch_rng,
                                 dt.CONTEXT_LOSS_WEIGHTS[options.region_kind])
     total, consistency = ddpm, torch.zeros(())
     if step >= options.segmenter_warmup and options.consistency_weight > 0:
         new_images, new_labels, new_regions = (t.to(device) for t in _new_scar_batch(arrays, options.half, rng,
                                                                                 options.region_kind))
-        consistency, _ = jl.consistency_loss(run.generator, run.segmenter, options.scheduler, new_images,
+        # The segmenter is frozen for this term: its plain module, as its DDP wrapper would wait for gradients.
+        consistency, _ = jl.consistency_loss(run.wrapped_generator, run.segmenter, options.scheduler, new_images,
                                              new_labels, new_regions, options.seg_loss, torch_rng)
         total = ddpm + options.consistency_weight * consistency
-    check_finite_loss(total.item(), "generator's", step)
+    shared_total, shared_ddpm, shared_consistency = mean_over_processes(
+        run.dist, [total.detach(), ddpm.detach(), consistency.detach()])
+    check_finite_loss(shared_total, "generator's", step)
     run.generator_optimizer.zero_grad(set_to_none=True)
     total.backward()
     torch.nn.utils.clip_grad_norm_(run.generator.parameters(), 1.0)
     run.generator_optimizer.step()
     run.ema.update_parameters(run.generator)
-    return images, labels, ddpm, consistency
+    return images, labels, shared_ddpm, shared_consistency
 
 
 def _segmenter_update(run, options, images, labels, buffer, step):
-    """2. segmenter: real crops plus freshly synthesised ones; returns both losses."""
-    real_loss = options.seg_loss(run.segmenter(images[:, None]), labels[:, None])
-    synthetic_loss = options.seg_loss(run.segmenter(buffer[0][:, None]), buffer[1][:, None])
-    check_finite_loss((real_loss + synthetic_loss).item(), "segmenter's", step)
+    """2. segmenter: real crops plus freshly synthesised ones; returns both losses (means over the processes)."""
+    real_loss = options.seg_loss(run.wrapped_segmenter(images[:, None]), labels[:, None])
+    synthetic_loss = options.seg_loss(run.wrapped_segmenter(buffer[0][:, None]), buffer[1][:, None])
+    total = real_loss + synthetic_loss
+    shared_total, shared_real, shared_synthetic = mean_over_processes(
+        run.dist, [total.detach(), real_loss.detach(), synthetic_loss.detach()])
+    check_finite_loss(shared_total, "segmenter's", step)
     run.segmenter_optimizer.zero_grad(set_to_none=True)
-    (real_loss + synthetic_loss).backward()
+    total.backward()
     run.segmenter_optimizer.step()
-    return real_loss, synthetic_loss
+    return shared_real, shared_synthetic
 
 
 def _save_joint_run(run, checkpoint_path, step):
@@ -147,11 +157,12 @@ def _joint_steps(run, arrays, out_dir, checkpoint_path, options):
     import torch
     from tqdm import tqdm
 
-    rng = np.random.default_rng([options.seed, run.start_step])
-    torch_rng = torch.Generator(device=options.device).manual_seed(options.seed + run.start_step)
+    rng = rank_rng([options.seed, run.start_step], run.dist.rank)
+    torch_seed = rank_torch_seed(options.seed + run.start_step, run.dist.rank)
+    torch_rng = torch.Generator(device=options.device).manual_seed(torch_seed)
     buffer = None
     columns = ["step", "ddpm_loss", "consistency_loss", "segmenter_loss_real", "segmenter_loss_synthetic", "elapsed_s"]
-    with dt.loss_log(out_dir / "losses.csv", columns) as (writer, handle):
+    with dt.loss_log(out_dir / "losses.csv", columns, run.dist.main) as (writer, handle):
         bar = tqdm(range(run.start_step, options.steps), desc="train-joint", disable=not options.progress,
                    initial=run.start_step, total=options.steps)
         for step in bar:
@@ -159,14 +170,14 @@ def _joint_steps(run, arrays, out_dir, checkpoint_path, options):
             if buffer is None or step % options.refresh_every == 0:
                 buffer = tuple(t.to(options.device)
                                for t in _synthesise_buffer(run.generator, arrays, options.half, rng, step,
-                                                           options.region_kind))
+                                                           options.region_kind, run.dist))
             images, labels, ddpm, consistency = _generator_update(run, arrays, options, step, rng, torch_rng)
             real_loss, synthetic_loss = _segmenter_update(run, options, images, labels, buffer, step)
             run.elapsed += time.time() - began
-            writer.writerow([step + 1] + [f"{v.item():.5f}" for v in (ddpm, consistency, real_loss, synthetic_loss)]
+            writer.writerow([step + 1] + [f"{v:.5f}" for v in (ddpm, consistency, real_loss, synthetic_loss)]
                             + [f"{run.elapsed:.1f}"])
-            bar.set_postfix(ddpm=f"{ddpm.item():.3f}", cons=f"{consistency.item():.3f}", seg=f"{real_loss.item():.3f}")
-            if (step + 1) % options.checkpoint_every == 0 or step + 1 == options.steps:
+            bar.set_postfix(ddpm=f"{ddpm:.3f}", cons=f"{consistency:.3f}", seg=f"{real_loss:.3f}")
+            if run.dist.main and ((step + 1) % options.checkpoint_every == 0 or step + 1 == options.steps):
                 handle.flush()
                 _save_joint_run(run, checkpoint_path, step + 1)
 
@@ -186,11 +197,11 @@ def _export_joint(run, arrays, summary, out_dir):
 def train_joint(dataset_dir, out_dir, steps=200, batch_size=8, learning_rate=1e-4, resume=False,
                 device=None, seed=0, checkpoint_every=50, max_cases=None, generator_weights=None,
                 consistency_weight=0.1, refresh_every=25, segmenter_warmup=SEGMENTER_WARMUP_STEPS, config=None,
-                progress=True, log=print, paint_region="scar"):
-    """Train generator and segmenter together; returns a summary dict (also in the registry JSON).
-    `paint_region`: what the generator paints (scar_regions.REGION_KINDS); a resumed run keeps its own."""
-    import torch
-
+                progress=True, log=print, paint_region="scar", threads=None):
+    """Train generator and segmenter together; returns a summary dict (also in the registry JSON),
+    None in the processes other than rank 0 of a torchrun run, where each process draws
+    `batch_size` slices per step. `paint_region`: what the generator paints
+    (scar_regions.REGION_KINDS); a resumed run keeps its own."""
     if steps < 1 or batch_size < 2:
         raise InputError(f"steps must be positive and batch size at least 2 (got {steps}, {batch_size}).")
     if not (math.isfinite(consistency_weight) and consistency_weight >= 0):
@@ -199,30 +210,49 @@ def train_joint(dataset_dir, out_dir, steps=200, batch_size=8, learning_rate=1e-
         raise InputError(f"The segmenter warmup must be a whole number of steps of at least 0; got {segmenter_warmup}.")
     out_dir = Path(out_dir)
     checkpoint_path = dt.check_run_folder(out_dir, resume)
-    device = choose_device(device)
     if paint_region not in REGION_KINDS:
         raise InputError(f"The paint region must be one of {', '.join(REGION_KINDS)}; got {paint_region!r}.")
     start = dt.generator_start(generator_weights) if generator_weights and not resume else None
     if resume:
         paint_region = dt.load_checkpoint(checkpoint_path).get("paint_region", "heart")
-    _, _, train_cases, arrays = dt.training_data(dataset_dir, max_cases, progress, paint_region)
-    log(f"joint training on {len(train_cases)} cases, {len(arrays['images'])} slices; device {device}")
-    torch.manual_seed(seed)
-    run = _joint_networks(dict(config or {}), start, resume, checkpoint_path, learning_rate, device)
-    run.region_kind = paint_region
-    if resume:
-        log(f"resumed at step {run.start_step}")
-    out_dir.mkdir(parents=True, exist_ok=True)
+    dist, device = start_processes(device, threads)
+    setup = SimpleNamespace(config=dict(config or {}), start=start, resume=resume, max_cases=max_cases,
+                            generator_start=generator_weights or "scratch", learning_rate=learning_rate)
     options = SimpleNamespace(steps=steps, batch_size=batch_size, half=max(1, batch_size // 2), device=device,
                               seed=seed, checkpoint_every=checkpoint_every, refresh_every=refresh_every,
                               segmenter_warmup=segmenter_warmup, consistency_weight=consistency_weight,
-                              scheduler=dm.build_train_scheduler(), seg_loss=jl.segmentation_loss(device),
-                              progress=progress, region_kind=paint_region)
+                              progress=progress and dist.main, region_kind=paint_region)
+    try:
+        return _train_joint_process(dataset_dir, out_dir, checkpoint_path, setup, options, dist,
+                                    log if dist.main else lambda *_: None)
+    finally:
+        dist.close()
+
+
+def _train_joint_process(dataset_dir, out_dir, checkpoint_path, setup, options, dist, log):
+    """train_joint in one process: read the data, train, and in rank 0 export and return the summary."""
+    import torch
+
+    device = options.device
+    _, _, train_cases, arrays = dt.training_data(dataset_dir, setup.max_cases, options.progress, options.region_kind)
+    log(f"joint training on {len(train_cases)} cases, {len(arrays['images'])} slices; device {device}, "
+        f"{dist.world_size} process(es)")
+    torch.manual_seed(options.seed)  # the same initial weights in every process
+    run = _joint_networks(setup.config, setup.start, setup.resume, checkpoint_path, setup.learning_rate, device)
+    run.region_kind, run.dist = options.region_kind, dist
+    run.wrapped_generator, run.wrapped_segmenter = wrap(run.generator, dist), wrap(run.segmenter, dist)
+    if setup.resume:
+        log(f"resumed at step {run.start_step}")
+    if dist.main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    options.scheduler, options.seg_loss = dm.build_train_scheduler(), jl.segmentation_loss(device)
     _joint_steps(run, arrays, out_dir, checkpoint_path, options)
-    summary = dict(steps=steps, batch_size=batch_size, consistency_weight=consistency_weight,
-                   generator_start=generator_weights or "scratch", training_crops=int(len(arrays["images"])),
-                   paint_region=paint_region,
+    if not dist.main:
+        return None
+    summary = dict(steps=options.steps, batch_size=options.batch_size, world_size=dist.world_size,
+                   consistency_weight=options.consistency_weight, generator_start=setup.generator_start,
+                   training_crops=int(len(arrays["images"])), paint_region=options.region_kind,
                    train_time_s=round(run.elapsed, 1), device=str(device), **dt.last_losses(out_dir / "losses.csv"))
     _export_joint(run, arrays, summary, out_dir)
-    log(f"done: {steps} joint steps in {run.elapsed:.0f} s; {summary}")
+    log(f"done: {options.steps} joint steps in {run.elapsed:.0f} s; {summary}")
     return summary

@@ -37,13 +37,16 @@ class RenderRequest:
 class GeneratorTrainingRequest:
     """The options train-synth and train-joint share; `run_options()` are the training function's."""
     steps: int = option(3000, "--steps", "training steps (default 3000)", type=number_in(int, 1))
-    batch_size: int = option(16, "--batch-size", "slices per step (default 16)", type=number_in(int, 1))
+    batch_size: int = option(16, "--batch-size", "slices per step and process (default 16); under torchrun "
+                             "each of N processes draws its own, so a step sees N times as many",
+                             type=number_in(int, 1))
     learning_rate: float = option(2e-4, "--learning-rate", "learning rate (default 0.0002)",
                                   type=number_in(float, 0, above=True))
     resume: bool = option(False, "--resume", "continue the run in --output from its checkpoint", action="store_true")
     device: Optional[str] = option(None, "--device", "cpu, cuda, cuda:1 ... (default: cuda when present)",
                                    type=device_option)
-    threads: Optional[int] = option(None, "--threads", "CPU threads for torch (default: torch's choice)",
+    threads: Optional[int] = option(None, "--threads", "CPU threads for torch per process (default: torch's "
+                                   "choice; under torchrun the cores shared among the processes)",
                                    type=number_in(int, 1))
     checkpoint_every: int = option(200, "--checkpoint-every", "steps between checkpoints", type=number_in(int, 1))
     max_cases: Optional[int] = option(None, "--max-cases", "train on the first N training cases only",
@@ -57,4 +60,5 @@ class GeneratorTrainingRequest:
         """Keyword arguments of train_synth / train_joint."""
         return dict(steps=self.steps, batch_size=self.batch_size, learning_rate=self.learning_rate,
                     resume=self.resume, device=self.device, seed=self.seed, checkpoint_every=self.checkpoint_every,
-                    max_cases=self.max_cases, progress=not self.no_progress, paint_region=self.paint_region)
+                    max_cases=self.max_cases, progress=not self.no_progress, paint_region=self.paint_region,
+                    threads=self.threads)

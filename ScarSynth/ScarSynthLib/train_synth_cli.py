@@ -1,11 +1,19 @@
 """CLI: `scarsynth train-synth` (the diffusion generator), `scarsynth train-joint` (generator and
-segmenter trained together with a segmentation-consistency loss) and `scarsynth evaluate-synth`."""
+segmenter trained together with a segmentation-consistency loss) and `scarsynth evaluate-synth`.
+
+Several GPUs or nodes: `torchrun --nproc_per_node N -m ScarSynthLib.cli train-synth ...` (or
+train-joint); each process draws --batch-size slices per step and rank 0 writes the run's files.
+"""
 
 from pathlib import Path
 
 from LGECore.requests import add_arguments, from_args, number_in, seed
 
 from .request import GeneratorTrainingRequest
+
+_SEVERAL_GPUS = ("On several GPUs: torchrun --nproc_per_node N -m ScarSynthLib.cli {command} DATASET_DIR -o OUT ...; "
+                 "each process then draws --batch-size slices per step, and the first one writes the loss log, "
+                 "checkpoints and weights.")
 
 
 def _common_arguments(parser):
@@ -24,7 +32,6 @@ def _set_threads(args):
 def _train_synth(args):
     from .diffusion_train import train_synth
 
-    _set_threads(args)
     train_synth(args.dataset_dir, args.output, init_weights=args.init_weights,
                 **from_args(GeneratorTrainingRequest, args).run_options())
     return 0
@@ -33,7 +40,6 @@ def _train_synth(args):
 def _train_joint(args):
     from .joint_train import train_joint
 
-    _set_threads(args)
     train_joint(args.dataset_dir, args.output, generator_weights=args.generator_weights,
                 consistency_weight=args.consistency_weight, segmenter_warmup=args.segmenter_warmup,
                 **from_args(GeneratorTrainingRequest, args).run_options())
@@ -103,7 +109,8 @@ def register(subparsers):
     evaluate.set_defaults(func=_evaluate_synth)
 
     synth = subparsers.add_parser(
-        "train-synth", help="train the conditional diffusion generator (DDPM) on a labelled dataset")
+        "train-synth", help="train the conditional diffusion generator (DDPM) on a labelled dataset",
+        description=f"Train the conditional diffusion generator (DDPM). {_SEVERAL_GPUS.format(command='train-synth')}")
     _common_arguments(synth)
     synth.add_argument("--init-weights", default=None, metavar="WEIGHTS",
                        help="continue training trained weights ('shipped' or a .safetensors file) with a "
@@ -113,7 +120,8 @@ def register(subparsers):
     joint = subparsers.add_parser(
         "train-joint",
         help="train generator and segmenter together: the segmenter sees real and freshly synthesised "
-             "slices, the generator a segmentation-consistency loss")
+             "slices, the generator a segmentation-consistency loss",
+        description=f"Train generator and segmenter together. {_SEVERAL_GPUS.format(command='train-joint')}")
     _common_arguments(joint)
     joint.add_argument("--generator-weights", default=None,
                        help="start the generator from these weights (.safetensors; 'shipped' for the "
