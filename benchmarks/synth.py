@@ -1,6 +1,6 @@
 """Synthetic LGE with AHA-guided scars: speed, realism, and what it adds to segmenter training.
 
-    python benchmarks/synth.py speed     [--cases 2] [--steps 25]
+    python benchmarks/synth.py speed     [--cases 2] [--steps 25] [--repaint-slices 2]
     python benchmarks/synth.py realism   [--cases 10] [--steps 25]
     python benchmarks/synth.py training  [--train-cases 20] [--test-cases 10] [--synthetic 20]
                                          [--epochs 3] [--iterations 20]
@@ -8,9 +8,10 @@
 
 Data: the EMIDEC folder (--data, default $SCARSYNTH_EMIDEC or data/emidec). Runs on CPU unless --device.
 
-speed: per synthesised slice, wall time and network evaluations of synthesize_volume (counted
-  with a forward hook on the generator), next to the time of drawing the scar mask and of one
-  generator evaluation in the same process.
+speed: per painted slice, wall time and network evaluations of synthesize_volume (counted with a
+  forward hook on the generator), side by side with RePaint, CLAIM's sampler (1,480 evaluations
+  per slice, benchmarks/repaint.py), on the same network and the first --repaint-slices crops
+  synthesize_volume painted; then the time of one generator evaluation and of drawing a scar mask.
 realism: random scars (random_scar_config) on cases without scar, rendered; a segmenter trained
   on real data (--seg-weights, default the shipped one) segments the synthetic images; prints the
   Dice of its scar with the requested scar, the same segmenter's scar Dice on real infarcts
@@ -40,6 +41,7 @@ for module in ("", "AHABullseye", "ScarSegment", "ScarSynth"):  # "": LGECore at
 from LGECore import labels as L  # noqa: E402
 from LGECore.io import read_emidec_dataset  # noqa: E402
 from ScarSynthLib.scar_masks import make_scar_labels, random_scar_config  # noqa: E402
+from synth_speed import run_speed  # noqa: E402
 
 
 def dice(a, b):
@@ -90,49 +92,6 @@ def random_scars(cases, count, seed=0):
         image, labels = loaded[case.name]
         config = random_scar_config(seed * 1_000_003 + i)
         yield case, image, make_scar_labels(labels, **config)[0], config
-
-
-def run_speed(args, normal):
-    import torch
-
-    from ScarSynthLib import diffusion
-
-    model = diffusion.load_generator(args.weights, args.device)
-    evaluations = {"samples": 0}
-
-    def count(module, args_, kwargs, output):
-        sample = args_[0] if args_ else kwargs["sample"]
-        evaluations["samples"] += int(sample.shape[0])
-
-    hook = model.register_forward_hook(count, with_kwargs=True)
-    mask_seconds, seconds, slices = [], 0.0, 0
-    for i in range(args.cases):
-        image, labels = normal[i % len(normal)].load()
-        start = time.perf_counter()
-        labels, _ = make_scar_labels(labels, **random_scar_config(args.seed * 1_000_003 + i))
-        mask_seconds.append(time.perf_counter() - start)
-        start = time.perf_counter()
-        diffusion.synthesize_volume(image, labels, num_inference_steps=args.steps,
-                                    weights=args.weights, device=args.device, progress=False)
-        seconds += time.perf_counter() - start
-        slices += int(L.lv_myocardium(labels.array).any(axis=(1, 2)).sum())
-    hook.remove()
-    # One generator evaluation on a batch of one, as the floor a sampling step costs.
-    parameter = next(model.parameters())
-    size = model.config.sample_size
-    x = torch.zeros(1, model.config.in_channels, size, size, device=parameter.device)
-    with torch.no_grad():
-        model(x, torch.tensor([10], device=parameter.device))
-        start = time.perf_counter()
-        model(x, torch.tensor([10], device=parameter.device))
-        one_eval = time.perf_counter() - start
-    print(f"speed on {args.device or 'default device'}, {torch.get_num_threads()} threads, "
-          f"{args.steps} steps: {slices} slices from {args.cases} volumes")
-    counted = (f"{evaluations['samples'] / slices:.1f} network evaluations per slice"
-               if evaluations["samples"] else "network evaluations not counted (model not shared)")
-    print(f"  synthesis: {seconds / slices:.2f} s per slice, {counted}")
-    print(f"  one generator evaluation (batch 1): {1000 * one_eval:.0f} ms; scar mask: "
-          f"{1000 * np.median(mask_seconds):.0f} ms per volume")
 
 
 def held_out_first(cases, seg_weights=None):
@@ -288,6 +247,8 @@ def main():
     parser.add_argument("--seg-weights", help="segmenter weights for realism (default: the shipped model)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--repaint-slices", type=int, default=2,
+                        help="speed: slices to sample with RePaint as well (slow: 1,480 evaluations each)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--train-cases", type=int, default=20)
     parser.add_argument("--test-cases", type=int, default=10)
