@@ -206,3 +206,15 @@ def test_weak_settings_are_checked(tmp_path):
         _cascade_entry(config.init_weights, "--init-weights", "stack")
     with pytest.raises(InputError, match="not a cascade"):
         _cascade_entry("scar_segmenter_2d", "--anatomy-weights", "stack")
+
+
+def test_the_rebuild_command_starts_with_the_cascade_the_anatomy_came_from():
+    from ScarSegmentLib.weak_card import rebuild_command
+
+    weak = {"level": "slice", "labels": "derived", "anatomy": {"source": "trained here"}}
+    entry = {"training": {"config": {"preset": "cpu"}}, "weak_supervision": weak}
+    assert rebuild_command(entry) == "scarsynth train-weak DATASET_DIR -o MODEL_DIR --level slice --preset cpu"
+    weak["anatomy"] = {"name": "scar_cascade", "sha256": "ab" * 32}
+    first, then = rebuild_command(entry).split(" && ")
+    assert first == "scarsynth train-seg DATASET_DIR -o ANATOMY_DIR --preset cpu"
+    assert then.endswith("--anatomy-weights ANATOMY_DIR") and then.startswith("scarsynth train-weak")

@@ -52,4 +52,9 @@ def rebuild_command(entry):
     if not weak:
         return f"scarsynth train-seg DATASET_DIR -o MODEL_DIR --preset {preset}"
     labels = f" --labels {weak['labels']}" if weak.get("labels_sha256") else ""
-    return f"scarsynth train-weak DATASET_DIR -o MODEL_DIR --level {weak['level']}{labels} --preset {preset}"
+    command = f"scarsynth train-weak DATASET_DIR -o MODEL_DIR --level {weak['level']}{labels} --preset {preset}"
+    if not weak["anatomy"].get("name"):
+        return command
+    # The anatomy network came from a train-seg cascade: rebuilding starts with that one.
+    return (f"scarsynth train-seg DATASET_DIR -o ANATOMY_DIR --preset {preset} && "
+            f"{command} --anatomy-weights ANATOMY_DIR")
