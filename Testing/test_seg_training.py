@@ -142,6 +142,7 @@ def test_train_seg_cli(small_dataset, tmp_path):
     assert "Case_P9100" in entry["training"]["train_cases"] and len(entry["training"]["train_cases"]) == 3
     card = (out / "scar_cascade.md").read_text()
     assert "Trained on 2 cases" in card and "1 from `extra`" in card and "--extra-train extra" in card
+    assert "LGE phantoms" not in card  # the tiny preset makes none; the extra case is not one
     for args, message in (([str(tmp_path / "missing"), "-o", str(tmp_path / "x")], "Dataset folder not found"),
                           ([str(small_dataset), "-o", str(tmp_path / "y"), "--fold", "3/2"], "--fold K/N"),
                           ([str(small_dataset), "-o", str(tmp_path / "z"), "--epochs", "0"], "epochs must be"),

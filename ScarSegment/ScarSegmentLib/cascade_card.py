@@ -77,7 +77,7 @@ def _extra_text(training):
 
 
 def _phantom_text(training, config):
-    count = len(training["train_cases"]) - len(_real(training))
+    count = sum(1 for name in training["train_cases"] if name.startswith("Phantom_"))
     if not count:
         return ""
     return (f"\nAlso trained on {count} LGE phantoms that training makes for itself (`LGECore.phantom_training`: "
