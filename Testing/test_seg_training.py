@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -118,19 +119,42 @@ def test_folds_hold_every_case_once_and_share_the_kinds():
 
 
 def test_train_seg_cli(small_dataset, tmp_path):
+    """A cross-validation fold with an extra training set (one phantom case, as a synthetic set would be):
+    the extra case trains, is never held out, and the entry and card name its folder."""
+    from LGECore.io import write_volume
+    from LGECore.phantom import make_phantom
+
+    extra = tmp_path / "extra"
+    phantom = make_phantom(seed=5, n_slices=4, matrix_size=64, pixel_spacing=2.0, territory="LAD")
+    write_volume(phantom.image, extra / "Case_P9100" / "Images" / "Case_P9100.nii.gz")
+    write_volume(phantom.labels, extra / "Case_P9100" / "Contours" / "Case_P9100.nii.gz")
     out = tmp_path / "cli_model"
     command = [sys.executable, "-m", "ScarSynthLib.cli", "train-seg", str(small_dataset), "-o", str(out),
-               "--preset", "tiny", "--threads", "1", "--no-progress", "--fold", "2/2", "--learning-rate", "1e-3"]
+               "--preset", "tiny", "--threads", "1", "--no-progress", "--fold", "2/2", "--learning-rate", "1e-3",
+               "--extra-train", str(extra)]
     done = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     entry = json.loads((out / "scar_cascade.json").read_text())
     assert entry["training"]["config"]["fold"] == [1, 2] and len(entry["training"]["held_out_cases"]) == 2
     assert entry["training"]["config"]["scar"]["learning_rate"] == 1e-3
+    assert entry["training"]["config"]["extra_train_dirs"] == ["extra"]  # the folder's name, not its path
+    assert entry["training"]["extra_train_cases"] == {"extra": ["Case_P9100"]}
+    assert "Case_P9100" in entry["training"]["train_cases"] and len(entry["training"]["train_cases"]) == 3
+    card = (out / "scar_cascade.md").read_text()
+    assert "Trained on 2 cases" in card and "1 from `extra`" in card and "--extra-train extra" in card
+    assert "LGE phantoms" not in card  # the tiny preset makes none; the extra case is not one
     for args, message in (([str(tmp_path / "missing"), "-o", str(tmp_path / "x")], "Dataset folder not found"),
                           ([str(small_dataset), "-o", str(tmp_path / "y"), "--fold", "3/2"], "--fold K/N"),
-                          ([str(small_dataset), "-o", str(tmp_path / "z"), "--epochs", "0"], "epochs must be")):
+                          ([str(small_dataset), "-o", str(tmp_path / "z"), "--epochs", "0"], "epochs must be"),
+                          ([str(small_dataset), "-o", str(tmp_path / "v"), "--extra-train", str(tmp_path / "none")],
+                           "--extra-train: Dataset folder not found"),
+                          ([str(small_dataset), "-o", str(tmp_path / "w"), "--extra-train", str(tmp_path)],
+                           "--extra-train: No cases in"),
+                          ([str(small_dataset), "-o", str(tmp_path / "u"), "--extra-train", str(small_dataset)],
+                           "named as, or the same files as")):
         bad = subprocess.run(command[:4] + args + ["--preset", "tiny"], capture_output=True, text=True, timeout=120)
         assert bad.returncode == 2 and message in bad.stderr and "Traceback" not in bad.stderr
+        assert not Path(args[2]).exists()  # refused before any work
 
 
 def test_bad_settings_are_named():

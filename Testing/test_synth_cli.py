@@ -162,6 +162,47 @@ def test_synth_dataset_builds_an_emidec_layout_set_from_cases_without_scar(small
     assert json.loads((out / "synth_dataset.json").read_text()) == manifest
 
 
+def test_synth_dataset_from_infarct_hearts_scars_only_segments_without_scar(small_dataset, tmp_path):
+    """The infarct heart keeps its scar; the new scar lies only in AHA segments that held none."""
+    from ScarSynthLib.scar_masks import aha_segment_map
+
+    root, normal_names = small_dataset
+    out = tmp_path / "synthetic"
+    run = scarsynth("synth-dataset", root, "-n", "2", "--seed", "1", "--from", "infarct", "--mask-only", "-o", out)
+    assert run.returncode == 0, run.stderr
+    manifest = json.loads((out / "synth_dataset.json").read_text())
+    assert manifest["sources"] == "infarct"
+    for entry in manifest["cases"]:
+        assert entry["source"] not in normal_names and entry["existing_scar_segments"]
+        assert set(entry["segments"]) <= set(entry["requested_segments"])
+        assert not set(entry["segments"]) & set(entry["existing_scar_segments"])
+        before = read_labels(root / entry["source"] / "Contours" / f"{entry['source']}.nii.gz")
+        after = read_labels(out / entry["case"] / "Contours" / f"{entry['case']}.nii.gz").array
+        old = L.scar(before.array)
+        assert np.array_equal(after[old], before.array[old])  # the real scar as it was
+        added = L.scar(after) & ~old
+        assert added.sum() == entry["scar_voxels_added"] > 0
+        segments, _ = aha_segment_map(before)
+        assert set(np.unique(segments[added])) <= set(entry["segments"])
+        assert not set(np.unique(segments[added])) & set(np.unique(segments[old]))
+    # A set is completed only from the hearts it was made from.
+    (out / "synth_dataset.json").unlink()
+    resumed = scarsynth("synth-dataset", root, "-n", "3", "--seed", "1", "--mask-only", "--resume", "-o", out)
+    assert resumed.returncode == 2 and "--from normal" in resumed.stderr
+
+
+def test_synth_dataset_from_both_alternates_normal_and_infarct_hearts(tmp_path):
+    from types import SimpleNamespace
+
+    from ScarSynthLib.synth_sources import source_cases
+
+    cases = [SimpleNamespace(name=n, has_infarct=n.startswith("Case_P"))
+             for n in ("Case_N1", "Case_N2", "Case_N3", "Case_P1")]
+    assert [c.name for c in source_cases(cases, "both")] == ["Case_N1", "Case_P1", "Case_N2", "Case_N3"]
+    assert [c.name for c in source_cases(cases, "normal")] == ["Case_N1", "Case_N2", "Case_N3"]
+    assert [c.name for c in source_cases(cases, "infarct")] == ["Case_P1"]
+
+
 def test_synth_dataset_needs_cases_without_scar(emidec_dir, tmp_path):
     infarct = next(c for c in read_emidec_dataset(emidec_dir) if c.has_infarct)
     (tmp_path / "data" / infarct.name / "Images").mkdir(parents=True)

@@ -5,6 +5,8 @@ pipeline `scarsynth segment` runs: LV search on whole slices, anatomy, scar, cle
     python benchmarks/cv.py RUNS_DIR [--data data/emidec] [--train] [--jobs 2] [--preset cpu]
                             [--trainer train-seg|weak-slice|weak-stack]
                             [--fit-cases 8] [--json cv.json] [--save DIR] [--card MODEL_DIR/NAME.json]
+                            [--synthetic N [--synthetic-from normal|infarct|both] [--generator WEIGHTS]]
+                            [--compare OTHER_CV.json]
 
 With --train, the folds' models are trained first into RUNS_DIR/fold_K (`scarsynth train-seg
 --fold K/5`; a fold already trained is kept, a fold stopped half way resumes), `--jobs` at a time
@@ -15,6 +17,10 @@ side. Printed: per fold and as mean (SD) over folds, myocardium Dice, scar Dice 
 MVO Dice on MVO cases, the share of normal hearts given any scar, and the median scar-burden error.
 With --card, the table is written into the registry entry and model card of the model trained on
 all cases with the same recipe (`scarsynth train-seg DATASET -o MODEL_DIR` without --fold; MODEL_DIR/scar_cascade.json).
+
+With --synthetic N, each fold's model also trains on N synthetic cases made from that fold's training
+cases only (benchmarks/cv_synthetic.py): the synthetic arm, in its own RUNS_DIR. --compare prints this
+run's table beside another run's --json, fold by fold, with the differences (benchmarks/cv_compare.py).
 """
 
 import argparse
@@ -26,12 +32,15 @@ from pathlib import Path
 
 import numpy as np
 
+import cv_synthetic
+
 REPO = Path(__file__).resolve().parents[1]
 for module in ("", "AHABullseye", "ScarSegment", "ScarSynth"):  # "": LGECore at the root
     sys.path.insert(0, str(REPO / module))
 
 from LGECore import labels as L  # noqa: E402
 from LGECore.io import read_emidec_dataset  # noqa: E402
+from LGECore.outputs import write_text_atomic  # noqa: E402
 from LGECore.volume import Volume  # noqa: E402
 
 FOLDS = 5
@@ -58,18 +67,26 @@ def parse_args():
     parser.add_argument("--card", help="registry entry (NAME.json) of the model trained on all cases with the same "
                         "recipe: the table goes into it and its model card")
     parser.add_argument("--save", help="folder for each segmented case's labels and probabilities (.npz)")
-    return parser.parse_args()
+    parser.add_argument("--compare", metavar="OTHER_CV.json", help="print this run's held-out figures beside those "
+                        "of another run's --json (e.g. the real-only arm), fold by fold")
+    cv_synthetic.add_options(parser)
+    args = parser.parse_args()
+    cv_synthetic.check_options(parser, args)
+    if args.compare and not Path(args.compare).is_file():
+        parser.error(f"--compare: no file {args.compare} (the --json of another cv.py run)")
+    return args
 
 
 def train_folds(args, folds):
     """Train the missing folds' models, `args.jobs` at a time."""
-    todo = [k for k in folds if not (Path(args.runs) / f"fold_{k}" / MODEL).exists()]
+    todo = [k for k in folds if not trained(args, k)]
     threads = max(1, (os.cpu_count() or 1) // max(args.jobs, 1))
     running = []
     for k in todo:
         folder = Path(args.runs) / f"fold_{k}"
         command = [sys.executable, "-m", "ScarSynthLib.cli", *TRAINERS[args.trainer], args.data, "-o", str(folder),
-                   "--fold", f"{k}/{FOLDS}", "--preset", args.preset, "--threads", str(threads), "--no-progress"]
+                   "--fold", f"{k}/{FOLDS}", "--preset", args.preset, "--threads", str(threads), "--no-progress",
+                   *cv_synthetic.extra_training(args, k)]
         if any(folder.glob("checkpoint_*.pt")):
             command.append("--resume")
         folder.parent.mkdir(parents=True, exist_ok=True)
@@ -124,6 +141,7 @@ def score_fold(args, k, cases):
 
     entry_path = Path(args.runs) / f"fold_{k}" / MODEL
     entry = json.loads(entry_path.read_text())
+    cv_synthetic.check_arm(args, k, entry)
     assumed = entry["training"]["config"]["lost_spacing_mm"]
     groups = {"held_out": entry["training"]["held_out_cases"],
               "training": entry["training"]["train_cases"][::max(1, 64 // max(args.fit_cases, 1))][:args.fit_cases]}
@@ -138,6 +156,8 @@ def score_fold(args, k, cases):
                 save_prediction(Path(args.save) / f"{name}.npz", result, labels.array)
             rows.append({"case": name, **case_figures(result.labels.array, labels.array)})
         results[group] = {"rows": rows, "summary": summarise(rows) if rows else None}
+    results["extra_train_cases"] = {folder: len(names) for folder, names in
+                                    entry["training"].get("extra_train_cases", {}).items()}
     return results
 
 
@@ -170,18 +190,26 @@ def pooled_training_cases(per_fold):
     return summarise(rows) if rows else None
 
 
+def trained(args, k):
+    return (Path(args.runs) / f"fold_{k}" / MODEL).exists()
+
+
 def main():
     args = parse_args()
     import torch
 
     folds = [int(k) for k in args.folds.split(",")]
-    if args.train:
-        train_folds(args, folds)
     torch.set_num_threads(args.threads)
+    if args.train:
+        cv_synthetic.make_synthetic_sets(args, [k for k in folds if not trained(args, k)], FOLDS)
+        train_folds(args, folds)
     cases = {case.name: case for case in read_emidec_dataset(args.data)}
-    per_fold = {k: score_fold(args, k, cases) for k in folds if (Path(args.runs) / f"fold_{k}" / MODEL).exists()}
+    per_fold = {k: score_fold(args, k, cases) for k in folds if trained(args, k)}
     held_out = fold_table(per_fold, "held_out")
     print_table(held_out, "held_out")
+    extras = {k: fold["extra_train_cases"] for k, fold in per_fold.items() if fold["extra_train_cases"]}
+    if extras:
+        print(f"  also trained on (training only): {extras}")
     if args.fit_cases:
         print_table(fold_table(per_fold, "training"), "training")
     if args.card:
@@ -189,9 +217,14 @@ def main():
 
         fit = pooled_training_cases(per_fold)
         update_entry(args.card, cross_validation={**held_out, **({"training_cases": fit} if fit else {})})
+    as_json = json.dumps(per_fold, indent=2, default=float) + "\n"
     if args.json:
-        Path(args.json).write_text(json.dumps(per_fold, indent=2, default=float) + "\n")
+        write_text_atomic(as_json, args.json)
+    if args.compare:
+        from cv_compare import print_comparison
 
+        print_comparison(json.loads(Path(args.compare).read_text()), json.loads(as_json), Path(args.compare).name,
+                         Path(args.runs).name)
 
 if __name__ == "__main__":
     main()

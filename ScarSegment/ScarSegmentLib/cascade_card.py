@@ -63,11 +63,21 @@ def _calibration_text(entry):
 
 
 def _real(training):
-    return [name for name in training["train_cases"] if not name.startswith("Phantom_")]
+    extra = {name for names in training.get("extra_train_cases", {}).values() for name in names}
+    return [name for name in training["train_cases"] if not name.startswith("Phantom_") and name not in extra]
+
+
+def _extra_text(training):
+    sets = training.get("extra_train_cases")
+    if not sets:
+        return ""
+    listed = ", ".join(f"{len(names)} from `{folder}`" for folder, names in sets.items())
+    return (f"\nAlso trained on the cases of other EMIDEC-layout folders ({listed}; `--extra-train`, synthetic "
+            "cases for instance), for training only: none of them is ever held out.\n")
 
 
 def _phantom_text(training, config):
-    count = len(training["train_cases"]) - len(_real(training))
+    count = sum(1 for name in training["train_cases"] if name.startswith("Phantom_"))
     if not count:
         return ""
     return (f"\nAlso trained on {count} LGE phantoms that training makes for itself (`LGECore.phantom_training`: "
@@ -106,7 +116,7 @@ Trained on {len(_real(training))} cases ({split}) of the EMIDEC training set (La
 Data 2020), re-exported as 8-bit slices with the pixel spacing lost ({config['lost_spacing_mm']} mm
 assumed). Licence: CC BY-NC-SA 4.0, as the data. These weights are for research only, not for
 clinical use.
-{_phantom_text(training, config)}
+{_phantom_text(training, config)}{_extra_text(training)}
 
 ## Training
 

@@ -37,12 +37,22 @@ def write_cascade(results, config, out_dir, train_cases, held_out, processes, de
             "device": device_type,
             "train_cases": [case.name for case in train_cases],
             "held_out_cases": [case.name for case in held_out],
+            **extra_sets_of(train_cases),
             **({"fine_tuned_from": parent} if parent else {}),
         },
         "validation": {role: {k: round(v, 4) for k, v in results[role][1].items()} for role in (ANATOMY, SCAR)},
         **(extra or {}),
     }
     return _write_entry(entry, out_dir / f"{config.name}.json")
+
+
+def extra_sets_of(train_cases):
+    """{"extra_train_cases": {folder name: case names}} of the cases from --extra-train folders; {} without."""
+    sets = {}
+    for case in train_cases:
+        if getattr(case, "extra_set", ""):
+            sets.setdefault(case.extra_set, []).append(case.name)
+    return {"extra_train_cases": sets} if sets else {}
 
 
 def update_entry(entry_path, **fields):

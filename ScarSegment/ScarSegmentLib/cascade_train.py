@@ -225,7 +225,10 @@ def load_training_cases(dataset_dir, config, show_progress):
     cases = D.load_dataset(dataset_dir, config.anatomy.network, config.lost_spacing_mm, show_progress)
     train, held_out = split_cases(cases, config)
     for folder in config.extra_train_dirs:
-        train += D.load_dataset(folder, config.anatomy.network, config.lost_spacing_mm, show_progress)
+        extra = D.load_dataset(folder, config.anatomy.network, config.lost_spacing_mm, show_progress)
+        for case in extra:  # so that the entry and card tell them from the dataset's own cases
+            case.extra_set = Path(folder).name
+        train += extra
     if config.phantoms:
         train += D.load_phantoms(config.phantoms, config.anatomy.network, config.phantom_weight, config.seed,
                                  show_progress)

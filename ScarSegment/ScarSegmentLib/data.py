@@ -76,6 +76,7 @@ class CaseSlices:
     # (k, 2) percentile anchors (low, high) of smaller fields of view, in the units of `image`
     fov_anchors: np.ndarray = None
     sampling_weight: float = 1.0  # how often its slices are drawn, against a real case's
+    extra_set: str = ""  # name of the --extra-train folder it came from; "" for the dataset's own
 
 
 def lv_centres(labels):

@@ -4,6 +4,7 @@ Several GPUs or nodes: `torchrun --nproc_per_node N -m ScarSynthLib.cli train-se
 """
 
 from LGECore.device import COMMAND_LINE_DEVICES
+from LGECore.errors import InputError
 from LGECore.requests import number_in, seed
 
 
@@ -22,6 +23,8 @@ def register(subparsers):
                         "or a model folder) rather than start from scratch, e.g. on a few labelled local scans")
     parser.add_argument("--phantoms", type=int, help="LGE phantoms made for training only (scanner contrast, other "
                         "grids and orientations; default 40, 0 for none)")
+    parser.add_argument("--extra-train", action="append", metavar="DIR", help="another EMIDEC-layout dataset "
+                        "(synthetic cases, say) for training only, never held out; repeat for more")
     parser.add_argument("--name", help="model name (default scar_cascade)")
     add_run_options(parser)
     parser.set_defaults(func=run)
@@ -58,8 +61,36 @@ def run(args):
     from ScarSegmentLib.cascade_train import train_cascade
 
     stage_changes, overrides = config_changes(args)
+    overrides["extra_train_dirs"] = extra_training_sets(args.extra_train, args.dataset_dir)
     config = make_cascade_config(args.preset, stage_changes, **overrides)
     entry = train_cascade(args.dataset_dir, args.output, config, resume=args.resume, progress=not args.no_progress)
     if entry is not None:
         print(f"model: {entry}")
     return 0
+
+
+def extra_training_sets(folders, dataset_dir):
+    """The --extra-train folders, each checked before any work: it must hold EMIDEC-layout cases, none
+    of them named as another training case or the same files as a case of DATASET_DIR (that case could
+    be in the held-out fold and train too; and the registry entry tells cases apart by name)."""
+    from LGECore.io import read_emidec_dataset
+
+    if not folders:
+        return ()
+    try:
+        own = read_emidec_dataset(dataset_dir)
+    except InputError:
+        own = []  # a missing or empty DATASET_DIR is refused by training itself, as without --extra-train
+    names, files = {case.name for case in own}, {case.image_path.resolve() for case in own}
+    for folder in folders:
+        try:
+            cases = read_emidec_dataset(folder)
+        except InputError as error:
+            raise InputError(f"--extra-train: {error}") from None
+        shared = [case.name for case in cases if case.name in names or case.image_path.resolve() in files]
+        if shared:
+            raise InputError(f"--extra-train {folder} holds cases named as, or the same files as, other training "
+                             f"cases ({', '.join(shared[:3])}{', ...' if len(shared) > 3 else ''}); give a folder of "
+                             "other, distinctly named cases.")
+        names |= {case.name for case in cases}
+    return tuple(str(folder) for folder in folders)

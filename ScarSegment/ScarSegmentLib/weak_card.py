@@ -50,7 +50,9 @@ def rebuild_command(entry):
     preset = entry["training"]["config"]["preset"]
     weak = entry.get("weak_supervision")
     if not weak:
-        return f"scarsynth train-seg DATASET_DIR -o MODEL_DIR --preset {preset}"
+        folders = entry["training"]["config"].get("extra_train_dirs", ())
+        extra = "".join(f" --extra-train {folder}" for folder in folders)
+        return f"scarsynth train-seg DATASET_DIR -o MODEL_DIR --preset {preset}{extra}"
     labels = f" --labels {weak['labels']}" if weak.get("labels_sha256") else ""
     command = f"scarsynth train-weak DATASET_DIR -o MODEL_DIR --level {weak['level']}{labels} --preset {preset}"
     if not weak["anatomy"].get("name"):

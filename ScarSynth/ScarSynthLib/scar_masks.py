@@ -20,7 +20,7 @@ from . import scar_patterns as P
 from . import scar_surface as S
 from .scar_random import random_scar_config  # noqa: F401  (part of this module's API)
 
-__all__ = ["make_scar_labels", "random_scar_config", "resolve_segments"]
+__all__ = ["aha_segment_map", "make_scar_labels", "random_scar_config", "resolve_segments"]
 
 
 def resolve_segments(segments=None, territory=None):
@@ -71,6 +71,12 @@ def _segment_map(labels, aha_segments, rv_insertion_lps):
 
     result = segment_aha(labels, rv_insertion_lps=rv_insertion_lps)
     return np.asarray(result.segments.array, dtype=np.int32), _orientation_note(result)
+
+
+def aha_segment_map(labels, rv_insertion_lps=None):
+    """(AHA segment number per voxel, how the split was oriented) of a heart, as make_scar_labels
+    splits it; give the map back to it as `aha_segments` to draw on the same split."""
+    return _segment_map(labels, None, rv_insertion_lps)
 
 
 def _orientation_note(result):

@@ -1,7 +1,7 @@
 """`scarsynth synth` and `scarsynth synth-dataset`: AHA-guided scar masks and synthetic LGE images.
 
     scarsynth synth IMAGE LABELS --territory LAD --transmurality 0.6 --mvo -o OUTDIR
-    scarsynth synth-dataset DATASET_DIR -n 200 -o OUTDIR
+    scarsynth synth-dataset DATASET_DIR -n 200 -o OUTDIR [--from normal|infarct|both]
 
 Scar already in the input labels is kept; the new scar is added on healthy myocardium beside it.
 """
@@ -47,10 +47,11 @@ def register(subparsers):
     synth.set_defaults(func=run_synth)
 
     dataset = subparsers.add_parser(
-        "synth-dataset", help="build a synthetic training set from cases without scar",
+        "synth-dataset", help="build a synthetic training set from cases without scar (or with: --from)",
         description="For each of N synthetic cases take a case without scar (Case_N*) from "
                     "DATASET_DIR (EMIDEC layout), draw a random plausible scar and render its LGE "
-                    "image. Writes OUTDIR/Case_PsynNNNN/{Images,Contours}/Case_PsynNNNN.nii.gz "
+                    "image (with --from infarct or both, infarct hearts too: the new scar goes into "
+                    "segments without scar, and only it is painted). Writes OUTDIR/Case_PsynNNNN/{Images,Contours}/Case_PsynNNNN.nii.gz "
                     "(the EMIDEC layout train-seg reads), a params.json per case and "
                     "synth_dataset.json. Each case appears complete or not at all.")
     dataset.add_argument("dataset", help="dataset folder in the EMIDEC layout")
@@ -58,6 +59,10 @@ def register(subparsers):
     dataset.add_argument("--seed", type=seed, default=0, help="random seed of the whole set")
     dataset.add_argument("--non-ischaemic", type=float, default=0.0,
                          help="share (0..1) of mid-wall, epicardial and patchy scars (default 0)")
+    dataset.add_argument("--from", dest="sources", default="normal", choices=("normal", "infarct", "both"),
+                         help="hearts the scars are drawn on: normal (Case_N*, the default); infarct (Case_P*: "
+                              "their scar is kept and the new one goes only into AHA segments without scar); "
+                              "or both, alternating")
     dataset.add_argument("--resume", action="store_true",
                          help="keep cases already in OUTDIR and make only the missing ones")
     _add_render_options(dataset)
@@ -136,11 +141,10 @@ def run_synth(args):
 def run_synth_dataset(args):
     from tqdm import tqdm
 
-    from LGECore.io import read_emidec_dataset, write_volume
+    from LGECore.io import read_emidec_dataset
     from LGECore.outputs import atomic_output_dir, check_output_dir
 
-    from .scar_masks import make_scar_labels
-    from .scar_random import random_scar_config
+    from .synth_sources import SOURCE_KINDS, source_cases
 
     if args.cases < 1:
         raise InputError(f"-n must be at least 1; got {args.cases}.")
@@ -150,9 +154,9 @@ def run_synth_dataset(args):
     if outdir.resolve() == Path(args.dataset).resolve():
         raise InputError("Write the synthetic set to its own folder, not into the source dataset.")
     check_output_dir(outdir)
-    sources = [case for case in read_emidec_dataset(args.dataset) if not case.has_infarct]
+    sources = source_cases(read_emidec_dataset(args.dataset), args.sources)
     if not sources:
-        raise InputError(f"{args.dataset} holds no case without scar (Case_N*) to draw scars on.")
+        raise InputError(f"{args.dataset} holds no {SOURCE_KINDS[args.sources]} to draw scars on.")
     names = [f"{SYNTH_CASE_PREFIX}{i + 1:04d}" for i in range(args.cases)]
     existing = sorted(p.name for p in outdir.glob(f"{SYNTH_CASE_PREFIX}*")) if outdir.is_dir() else []
     if existing and not args.resume:
@@ -160,38 +164,68 @@ def run_synth_dataset(args):
                          "--resume to complete it or choose another folder.")
     _check_renderer(args)
 
-    manifest, cache = [], {}
+    manifest, loaded = [], {}
     for i, name in enumerate(tqdm(names, desc="synthetic cases", unit="case")):
-        source = sources[i % len(sources)]
-        config = random_scar_config(seed=args.seed * 1_000_003 + i, non_ischaemic=args.non_ischaemic)
-        entry = dict(case=name, source=source.name, **config)
-        manifest.append(entry)
         if (outdir / name).exists():  # made by an earlier run (--resume)
-            params = json.loads((outdir / name / "params.json").read_text())
-            entry.update(scar_voxels_added=params["scar_voxels_added"],
-                         segments_with_scar=params["segments_with_scar"])
-            continue
-        if source.name not in cache:
-            cache = {source.name: source.load()}  # keep one source in memory
-        image, labels = cache[source.name]
-        new_labels, params = make_scar_labels(labels, **config)
-        synthetic = None if args.mask_only else render(image, new_labels, args, config["seed"], False, labels)
-        params.update(source=source.name, image_synthesised=synthetic is not None)
-        with atomic_output_dir(outdir) as staging:  # the case folder appears whole
-            case_dir = staging / name
-            if synthetic is not None:
-                write_volume(synthetic, case_dir / "Images" / f"{name}.nii.gz")
-            write_volume(new_labels, case_dir / "Contours" / f"{name}.nii.gz")
-            _write_json(params, case_dir / "params.json")
-        entry.update(scar_voxels_added=params["scar_voxels_added"],
-                     segments_with_scar=params["segments_with_scar"])
+            params = _made_before(outdir / name, args.sources)
+        else:
+            first = i % len(sources)  # the sources in turn, the next ones where one has no room left
+            params = _synthetic_case(args, outdir, name, sources[first:] + sources[:first], loaded, i)
+        manifest.append(dict(case=name, **{key: params[key] for key in MANIFEST_KEYS if key in params}))
     with atomic_output_dir(outdir) as staging:
         _write_json(dict(dataset=str(args.dataset), seed=args.seed, mask_only=args.mask_only,
-                         non_ischaemic=args.non_ischaemic, cases=manifest),
+                         non_ischaemic=args.non_ischaemic, sources=args.sources, cases=manifest),
                     staging / "synth_dataset.json")
-    print(f"wrote {len(names)} synthetic cases from {len(sources)} cases without scar to {outdir}"
+    print(f"wrote {len(names)} synthetic cases from {len(sources)} source cases ({args.sources}) to {outdir}"
           + (" (masks only, no images)" if args.mask_only else ""))
     return 0
+
+
+# What synth_dataset.json says of each case: its source, the request, what was drawn.
+MANIFEST_KEYS = ("source", "segments", "transmurality", "extent", "mvo", "pattern", "seed", "requested_segments",
+                 "existing_scar_segments", "scar_voxels_added", "segments_with_scar")
+
+
+def _made_before(case_dir, kind):
+    """The params of a case an earlier run made, after checking it was drawn on a heart of this kind."""
+    from .synth_sources import fits_kind
+
+    params = json.loads((case_dir / "params.json").read_text())
+    if not fits_kind(params["source"], kind):
+        raise InputError(f"{case_dir.name} was drawn on {params['source']}, not on a heart that --from {kind} "
+                         "takes; resume with the options that made the set, or choose another folder.")
+    return params
+
+
+def _synthetic_case(args, outdir, name, sources, loaded, index):
+    """Draw a random scar on the first of `sources` that has room for one, render it and write the
+    case folder whole; returns its params. `loaded` keeps the last source heart in memory."""
+    from LGECore.io import write_volume
+    from LGECore.outputs import atomic_output_dir
+
+    from .synth_sources import new_scar, source_scar
+
+    for source in sources:
+        if source.name not in loaded:
+            image, labels = source.load()
+            loaded.clear()
+            loaded[source.name] = (image, labels, source_scar(labels))
+        image, labels, scar = loaded[source.name]
+        drawn = new_scar(labels, args.seed * 1_000_003 + index, args.non_ischaemic, scar)
+        if drawn is not None:
+            break
+    else:
+        raise InputError(f"No source heart has an AHA segment without scar left for {name}.")
+    new_labels, params = drawn
+    synthetic = None if args.mask_only else render(image, new_labels, args, params["seed"], False, labels)
+    params.update(source=source.name, image_synthesised=synthetic is not None)
+    with atomic_output_dir(outdir) as staging:  # the case folder appears whole
+        case_dir = staging / name
+        if synthetic is not None:
+            write_volume(synthetic, case_dir / "Images" / f"{name}.nii.gz")
+        write_volume(new_labels, case_dir / "Contours" / f"{name}.nii.gz")
+        _write_json(params, case_dir / "params.json")
+    return params
 
 
 def _refuse_overwriting_inputs(outdir, names, inputs):

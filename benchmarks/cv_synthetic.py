@@ -1,0 +1,120 @@
+"""The synthetic arm of benchmarks/cv.py (`--synthetic N`): each fold's model trains on the real
+training cases and N synthetic cases made from those training cases alone, never from the held-out
+fold, with the same folds, seeds and budget as the real-only arm.
+
+The synthetic cases of fold K are made by `scarsynth synth-dataset` into RUNS_DIR/synthetic_fold_K
+(kept, and completed by a later run), from a temporary folder of links to the fold's training cases,
+and given to `scarsynth train-seg` as `--extra-train RUNS_DIR/synthetic_fold_K`.
+"""
+
+import json
+import tempfile
+from pathlib import Path
+
+SOURCES = ("normal", "infarct", "both")
+
+
+def add_options(parser):
+    parser.add_argument("--synthetic", type=int, default=0, metavar="N",
+                        help="train each fold on N synthetic cases too, made from its training cases only")
+    parser.add_argument("--synthetic-from", default="normal", choices=SOURCES,
+                        help="hearts the synthetic scars are drawn on (synth-dataset --from; default normal)")
+    parser.add_argument("--synthetic-steps", type=int, default=25, help="diffusion sampling steps per slice")
+    parser.add_argument("--generator", metavar="WEIGHTS", help="diffusion weights (default: the shipped model)")
+
+
+def check_options(parser, args):
+    if args.synthetic < 0:
+        parser.error(f"--synthetic must be a number of cases, at least 0; got {args.synthetic}.")
+    if args.synthetic and args.trainer != "train-seg":
+        parser.error("--synthetic trains with train-seg (pixel labels); the weak trainers take no extra cases.")
+
+
+def synthetic_dir(runs, k):
+    return Path(runs) / f"synthetic_fold_{k}"
+
+
+def extra_training(args, k):
+    """The train-seg options of fold K's arm: its synthetic set, or none."""
+    return ["--extra-train", str(synthetic_dir(args.runs, k))] if args.synthetic else []
+
+
+def fold_training_cases(data, preset, folds, count):
+    """{fold: its training case names}, split exactly as `train-seg --fold K/count` splits them (the
+    kind of each case read from its labels on the network's grid, the preset's seed)."""
+    from dataclasses import replace
+    from types import SimpleNamespace
+
+    from LGECore.io import read_emidec_dataset
+    from ScarSegmentLib.cascade_config import make_cascade_config
+    from ScarSegmentLib.cascade_train import split_cases
+    from ScarSegmentLib.data import load_case_slices
+
+    config = make_cascade_config(preset)
+    cases = [SimpleNamespace(name=case.name, kind=load_case_slices(case, config.anatomy.network,
+                                                                   config.lost_spacing_mm).kind)
+             for case in read_emidec_dataset(data)]  # one at a time: only the kind is kept
+    return {k: [case.name for case in split_cases(cases, replace(config, fold=(k - 1, count)))[0]] for k in folds}
+
+
+def made_set(args, k):
+    """The manifest of fold K's finished synthetic set, None while it is unfinished; SystemExit when
+    it was made with other settings than this run asks for."""
+    manifest_path = synthetic_dir(args.runs, k) / "synth_dataset.json"
+    if not manifest_path.exists():
+        return None
+    manifest = json.loads(manifest_path.read_text())
+    cases = len(list(manifest_path.parent.glob("Case_*")))  # training reads every case folder there
+    made = (max(cases, len(manifest["cases"])), manifest.get("sources", "normal"))
+    if made != (args.synthetic, args.synthetic_from):
+        raise SystemExit(f"{manifest_path.parent} holds {made[0]} cases from {made[1]} hearts, not the "
+                         f"{args.synthetic} from {args.synthetic_from} hearts asked for; use another RUNS_DIR.")
+    return manifest
+
+
+def make_synthetic_sets(args, folds, count):
+    """Fold K's synthetic set from its training cases, for each of `folds` (those still to train) that
+    lacks one; nothing without --synthetic."""
+    from ScarSynthLib.cli import main as scarsynth
+
+    todo = [k for k in folds if args.synthetic and made_set(args, k) is None]
+    if not todo:
+        return
+    Path(args.runs).mkdir(parents=True, exist_ok=True)
+    _note_paint_region(args)
+    training = fold_training_cases(args.data, args.preset, todo, count)
+    for k in todo:
+        folder = synthetic_dir(args.runs, k)
+        with tempfile.TemporaryDirectory(prefix=f".fold_{k}_training_", dir=args.runs) as links:
+            for name in training[k]:  # the held-out fold is not even in sight
+                (Path(links) / name).symlink_to((Path(args.data) / name).resolve())
+            code = scarsynth(["synth-dataset", links, "-n", str(args.synthetic), "--from", args.synthetic_from,
+                              "--steps", str(args.synthetic_steps), "-o", str(folder)]
+                             + (["--weights", args.generator] if args.generator else [])
+                             + (["--resume"] if folder.exists() else []))
+        if code:
+            raise SystemExit(f"synth-dataset failed for fold {k}; what it made so far is kept in {folder}.")
+
+
+def _note_paint_region(args):
+    """Say so where the generator repaints whole hearts: on an infarct heart, its real scar too."""
+    from ScarSynthLib.diffusion import paint_region_kind
+
+    if args.synthetic_from != "normal" and paint_region_kind(args.generator) == "heart":
+        print("note: this generator paints the whole heart, so an infarct heart's real scar is rendered again too; "
+              "one trained with `--paint-region scar` paints only the new scar and its margin", flush=True)
+
+
+def check_arm(args, k, entry):
+    """SystemExit unless fold K's model was trained as this run's arm asks (its synthetic set, or
+    none) and none of its synthetic cases was drawn on a held-out heart."""
+    expected = [synthetic_dir(args.runs, k).name] if args.synthetic else []
+    trained = entry["training"]["config"].get("extra_train_dirs", [])
+    if trained != expected:
+        raise SystemExit(f"{args.runs}/fold_{k} was trained with extra training sets {trained}, not {expected}; "
+                         "score each arm in its own RUNS_DIR.")
+    manifest = made_set(args, k) if args.synthetic else None
+    leaked = sorted({case["source"] for case in (manifest or {}).get("cases", [])}
+                    & set(entry["training"]["held_out_cases"]))
+    if leaked:
+        raise SystemExit(f"Synthetic cases of fold {k} were drawn on held-out hearts ({', '.join(leaked)}).")
