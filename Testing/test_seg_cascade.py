@@ -83,3 +83,13 @@ def test_scar_stage_fills_the_slices_and_keeps_the_anatomy():
     assert probabilities.shape == (3, 5, 80, 80) and np.allclose(probabilities.sum(axis=1), 1, atol=1e-5)
     assert np.allclose(probabilities[:, :2], anatomy[:, :2])
     assert np.allclose(probabilities[:, 2:].sum(axis=1), anatomy[:, 2], atol=1e-5)
+
+
+def test_the_card_gives_the_scar_present_auroc_of_the_cross_validation():
+    from ScarSegmentLib.cascade_card import CV_KEYS, _cv_text
+
+    row = {key: 0.5 for key in CV_KEYS}
+    table = {"folds": [{"fold": 1, **row}], "mean": row, "sd": {key: 0.0 for key in CV_KEYS}}
+    assert "AUROC" not in _cv_text(table)
+    table["scar_presence"] = {"auroc_per_stack": 0.875, "auroc_per_slice": 0.9125, "cases": 80}
+    assert "80 held-out cases: AUROC per stack 0.875, per slice 0.912" in _cv_text(table)

@@ -14,7 +14,9 @@ sharing the CPU cores; `--trainer weak-slice` or `weak-stack` trains them from s
 slice or per stack instead (`scarsynth train-weak`), for the weak-supervision table. Then every
 held-out case is segmented with its fold's model; with --fit-cases, as many of the fold's training cases too, so that fit and generalisation show side by
 side. Printed: per fold and as mean (SD) over folds, myocardium Dice, scar Dice on infarct cases,
-MVO Dice on MVO cases, the share of normal hearts given any scar, and the median scar-burden error.
+MVO Dice on MVO cases, the share of normal hearts given any scar, and the median scar-burden error;
+then the AUROC of the pipeline's probability that scar is present (metrics' scar_presence), per case
+(stack) and per slice, pooled over the held-out cases of all folds.
 With --card, the table is written into the registry entry and model card of the model trained on
 all cases with the same recipe (`scarsynth train-seg DATASET -o MODEL_DIR` without --fold; MODEL_DIR/scar_cascade.json).
 
@@ -117,6 +119,30 @@ def case_figures(predicted, truth):
     return figures
 
 
+def presence_figures(result, truth):
+    """The pipeline's probability that scar is present (metrics' scar_presence) per case and per
+    slice, with the truth of each slice (slices without myocardium left out)."""
+    presence = result.metrics.get("scar_presence")
+    if not presence:
+        return {}
+    myocardium = L.lv_myocardium(truth).any(axis=(1, 2))
+    return {"presence_case": presence["case"],
+            "presence_slices": [p for p, m in zip(presence["per_slice"], myocardium) if m],
+            "scar_slices": [bool(s) for s, m in zip(L.scar(truth).any(axis=(1, 2)), myocardium) if m]}
+
+
+def presence_auroc(per_fold, group="held_out"):
+    """AUROC of scar present per case (stack) and per slice over the group's cases of every fold."""
+    from ScarSegmentLib.weak_pooling import auroc
+
+    rows = [r for fold in per_fold.values() for r in fold[group]["rows"] if "presence_case" in r]
+    if not rows:
+        return {}
+    slices = [(p, s) for r in rows for p, s in zip(r["presence_slices"], r["scar_slices"])]
+    return {"auroc_per_stack": auroc([r["presence_case"] for r in rows], [r["kind"] != "normal" for r in rows]),
+            "auroc_per_slice": auroc(*zip(*slices)) if slices else float("nan"), "cases": len(rows)}
+
+
 def summarise(rows):
     def mean(key, kinds=None):
         values = [r[key] for r in rows if r[key] is not None and (kinds is None or r["kind"] in kinds)]
@@ -154,7 +180,8 @@ def score_fold(args, k, cases):
             result = segment(image, "dl", weights=str(entry_path))
             if args.save:
                 save_prediction(Path(args.save) / f"{name}.npz", result, labels.array)
-            rows.append({"case": name, **case_figures(result.labels.array, labels.array)})
+            rows.append({"case": name, **case_figures(result.labels.array, labels.array),
+                         **presence_figures(result, labels.array)})
         results[group] = {"rows": rows, "summary": summarise(rows) if rows else None}
     results["extra_train_cases"] = {folder: len(names) for folder, names in
                                     entry["training"].get("extra_train_cases", {}).items()}
@@ -207,6 +234,11 @@ def main():
     per_fold = {k: score_fold(args, k, cases) for k in folds if trained(args, k)}
     held_out = fold_table(per_fold, "held_out")
     print_table(held_out, "held_out")
+    presence = presence_auroc(per_fold)
+    if presence:
+        held_out["scar_presence"] = presence
+        print(f"  scar present, pooled over the folds' {presence['cases']} held-out cases: AUROC per stack "
+              f"{presence['auroc_per_stack']:.3f}, per slice {presence['auroc_per_slice']:.3f}")
     extras = {k: fold["extra_train_cases"] for k, fold in per_fold.items() if fold["extra_train_cases"]}
     if extras:
         print(f"  also trained on (training only): {extras}")

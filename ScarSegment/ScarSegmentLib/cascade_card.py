@@ -41,6 +41,11 @@ def _cv_text(cross_validation):
              "command and `--fold K/5`, on the other cases; labels as the plain argmax of the probabilities. Dice "
              "per case, averaged over the cases that hold the structure; the share of normal hearts given any "
              "scar; the median absolute scar-burden error in points of myocardium.\n", *_table_lines(cross_validation)]
+    presence = cross_validation.get("scar_presence")
+    if presence:
+        lines.append(f"\nThe pipeline's probability that scar is present (`scar_presence`), pooled over the "
+                     f"{presence['cases']} held-out cases: AUROC per stack {presence['auroc_per_stack']:.3f}, per "
+                     f"slice {presence['auroc_per_slice']:.3f}.")
     fit = cross_validation.get("training_cases")
     if fit:
         lines.append(f"\nOn {fit['cases']} of their own training cases the same fold models reach " + ", ".join(
