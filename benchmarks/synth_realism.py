@@ -1,9 +1,9 @@
 """How real the generators' synthetic scar looks, side by side per generator, on real EMIDEC cases.
 
-    python benchmarks/synth_realism.py --weights shipped [PATH_OR_NAME ...] [--cases 12] [--seg-weights W]
+    python benchmarks/synth_realism.py --weights shipped [[LABEL=]WEIGHTS ...] [--cases 12] [--seg-weights W]
         [--montage FILE.png] [--json FILE] [--data DIR] [--steps 25] [--seed 0] [--threads 1] [--device cpu]
 
---weights: 'shipped' or what load_generator takes; --data: default $SCARSYNTH_EMIDEC or data/emidec.
+--weights: 'shipped' or what load_generator takes, LABEL= names a column; --data: default $SCARSYNTH_EMIDEC.
 
 Cases. "held-out": the generators' held-out cases (diffusion_data.held_out_cases, every 10th by name:
 3 normal N and 5 infarct P cases in EMIDEC); no generator trained on them. "all": those plus more
@@ -320,9 +320,9 @@ def print_summary(summary, generators, counts):
 
 
 def save_montage(normal, examples, path):
-    """PNG, one row per case: real | target labels | one column per generator (shared window)."""
+    """PNG, one row per case: real | real with the new scar outlined (red; MVO yellow) | one column per
+    generator (shared window)."""
     import matplotlib
-
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -336,23 +336,23 @@ def save_montage(normal, examples, path):
         window = tuple(slice(max(0, int(c) - half), int(c) + half) for c in (rows.mean(), cols.mean()))
         low, high = np.percentile(image.array[z][window], (1, 99.5))
         pictures = [image.array[z], target.array[z]] + [shown[name][1] for shown in examples.values()]
-        for axis, picture, title in zip(row, pictures, ["real", "target labels"] + list(examples)):
-            if title == "target labels":
-                axis.imshow(picture[window], cmap="magma", vmin=0, vmax=5, interpolation="nearest")
-            else:
-                axis.imshow(picture[window], cmap="gray", vmin=low, vmax=high)
+        for axis, picture, title in zip(row, pictures, ["real", "new scar"] + list(examples)):
+            axis.imshow((image.array[z] if title == "new scar" else picture)[window], cmap="gray", vmin=low, vmax=high)
+            if title == "new scar":
+                axis.contour(L.scar(picture[window]), levels=[0.5], colors="red", linewidths=0.8)
+                if (picture[window] == L.MVO).any():
+                    axis.contour(picture[window] == L.MVO, levels=[0.5], colors="yellow", linewidths=0.8)
             axis.set_title(title[:24], fontsize=8)
             axis.set_xticks([]), axis.set_yticks([])
         row[0].set_ylabel(f"{name} z={z}", fontsize=8)
-    figure.tight_layout()
-    figure.savefig(path, dpi=90)
+    figure.tight_layout(), figure.savefig(path, dpi=110)
     plt.close(figure)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weights", nargs="+", default=["shipped"],
-                        help="generators: 'shipped', a model name or a .safetensors path (several side by side)")
+                        help="generators: 'shipped', a model name or a .safetensors path, LABEL=WEIGHTS names its column")
     parser.add_argument("--data", default=os.environ.get("SCARSYNTH_EMIDEC", str(REPO / "data" / "emidec")))
     parser.add_argument("--cases", type=int, default=12, help="N and P cases each, held-out ones included")
     parser.add_argument("--seg-weights", help="segmenter weights (default: the shipped ScarSegment model)")
@@ -360,7 +360,7 @@ def main():
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--montage", help="PNG of real | target labels | each generator's rendering")
+    parser.add_argument("--montage", help="PNG of real | new scar outlined | each generator's rendering")
     parser.add_argument("--json", help="save every figure here")
     args = parser.parse_args()
 
@@ -374,8 +374,9 @@ def main():
     train, tests = classifier_split(chosen, held_out)
     generators, examples = {}, {}
     for weights in args.weights:
+        column, _, weights = weights.rpartition("=")  # LABEL=WEIGHTS names the column
         path = None if weights == "shipped" else weights
-        column = weights if path is None or not Path(path).suffix else Path(path).stem
+        column = column or (weights if path is None or not Path(path).suffix else Path(path).stem)
         print(f"generator {column}", file=sys.stderr, flush=True)
         rows, patches, examples[column], kind = synthetic_rows(normal, path, args, held_out)
         generators[column] = dict(weights=weights, paint_region=kind, cases=rows,
