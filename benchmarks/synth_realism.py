@@ -352,7 +352,7 @@ def save_montage(normal, examples, path):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weights", nargs="+", default=["shipped"],
-                        help="generators: 'shipped', a model name or a .safetensors path, LABEL=WEIGHTS names its column")
+                        help="generators: shipped, a name or a .safetensors path; LABEL=WEIGHTS names its column")
     parser.add_argument("--data", default=os.environ.get("SCARSYNTH_EMIDEC", str(REPO / "data" / "emidec")))
     parser.add_argument("--cases", type=int, default=12, help="N and P cases each, held-out ones included")
     parser.add_argument("--seg-weights", help="segmenter weights (default: the shipped ScarSegment model)")

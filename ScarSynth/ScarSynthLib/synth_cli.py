@@ -51,7 +51,8 @@ def register(subparsers):
         description="For each of N synthetic cases take a case without scar (Case_N*) from "
                     "DATASET_DIR (EMIDEC layout), draw a random plausible scar and render its LGE "
                     "image (with --from infarct or both, infarct hearts too: the new scar goes into "
-                    "segments without scar, and only it is painted). Writes OUTDIR/Case_PsynNNNN/{Images,Contours}/Case_PsynNNNN.nii.gz "
+                    "segments without scar, and only it is painted). Writes "
+                    "OUTDIR/Case_PsynNNNN/{Images,Contours}/Case_PsynNNNN.nii.gz "
                     "(the EMIDEC layout train-seg reads), a params.json per case and "
                     "synth_dataset.json. Each case appears complete or not at all.")
     dataset.add_argument("dataset", help="dataset folder in the EMIDEC layout")
