@@ -69,6 +69,8 @@ def parse_args():
     parser.add_argument("--card", help="registry entry (NAME.json) of the model trained on all cases with the same "
                         "recipe: the table goes into it and its model card")
     parser.add_argument("--save", help="folder for each segmented case's labels and probabilities (.npz)")
+    parser.add_argument("--scores", nargs="+", metavar="CV.json", help="take the folds' figures from earlier runs' "
+                        "--json instead of segmenting again (e.g. folds scored as they finished training)")
     parser.add_argument("--compare", metavar="OTHER_CV.json", help="print this run's held-out figures beside those "
                         "of another run's --json (e.g. the real-only arm), fold by fold")
     cv_synthetic.add_options(parser)
@@ -230,8 +232,12 @@ def main():
     if args.train:
         cv_synthetic.make_synthetic_sets(args, [k for k in folds if not trained(args, k)], FOLDS)
         train_folds(args, folds)
-    cases = {case.name: case for case in read_emidec_dataset(args.data)}
-    per_fold = {k: score_fold(args, k, cases) for k in folds if trained(args, k)}
+    if args.scores:
+        per_fold = dict(sorted((int(k), fold) for path in args.scores
+                               for k, fold in json.loads(Path(path).read_text()).items()))
+    else:
+        cases = {case.name: case for case in read_emidec_dataset(args.data)}
+        per_fold = {k: score_fold(args, k, cases) for k in folds if trained(args, k)}
     held_out = fold_table(per_fold, "held_out")
     print_table(held_out, "held_out")
     presence = presence_auroc(per_fold)
@@ -239,7 +245,7 @@ def main():
         held_out["scar_presence"] = presence
         print(f"  scar present, pooled over the folds' {presence['cases']} held-out cases: AUROC per stack "
               f"{presence['auroc_per_stack']:.3f}, per slice {presence['auroc_per_slice']:.3f}")
-    extras = {k: fold["extra_train_cases"] for k, fold in per_fold.items() if fold["extra_train_cases"]}
+    extras = {k: fold.get("extra_train_cases") for k, fold in per_fold.items() if fold.get("extra_train_cases")}
     if extras:
         print(f"  also trained on (training only): {extras}")
     if args.fit_cases:
