@@ -93,3 +93,5 @@ def test_the_card_gives_the_scar_present_auroc_of_the_cross_validation():
     assert "AUROC" not in _cv_text(table)
     table["scar_presence"] = {"auroc_per_stack": 0.875, "auroc_per_slice": 0.9125, "cases": 80}
     assert "80 held-out cases: AUROC per stack 0.875, per slice 0.912" in _cv_text(table)
+    table["classifier_auroc"] = {"1": 0.9655, "2": 0.95}
+    assert "fold by fold: 1 0.966, 2 0.950." in _cv_text(table)

@@ -218,3 +218,25 @@ def test_the_rebuild_command_starts_with_the_cascade_the_anatomy_came_from():
     first, then = rebuild_command(entry).split(" && ")
     assert first == "scarsynth train-seg DATASET_DIR -o ANATOMY_DIR --preset cpu"
     assert then.endswith("--anatomy-weights ANATOMY_DIR") and then.startswith("scarsynth train-weak")
+
+
+def test_the_shipped_slice_level_model_segments_a_real_case_by_name(emidec_dir):
+    """scar_weak_slice, learnt from scar yes/no per slice, is found by name and draws scar where
+    the expert did on a real infarct (a case it trained on: a check that it works, not a score)."""
+    from LGECore import labels as L
+    from LGECore.io import read_emidec_dataset
+    from LGECore.volume import Volume
+    from ScarSegmentLib.metrics import dice
+    from ScarSegmentLib.segment import segment
+    from ScarSegmentLib.segmenter import find_entry
+
+    entry = find_entry("scar_weak_slice")
+    assert entry["weak_supervision"]["level"] == "slice" and entry["cross_validation"]["folds"]
+    case = next(c for c in read_emidec_dataset(emidec_dir) if c.name == "Case_P072")
+    image, truth = case.load()
+    spacing = entry["training"]["config"]["lost_spacing_mm"]
+    result = segment(Volume(image.array, (spacing, spacing, 10.0)), "dl", weights="scar_weak_slice")
+    assert dice(L.lv_myocardium(result.labels.array), L.lv_myocardium(truth.array)) > 0.7
+    assert dice(L.scar(result.labels.array), L.scar(truth.array)) > 0.4
+    assert not (result.labels.array == L.MVO).any()  # yes/no labels cannot teach MVO
+    assert result.metrics["scar_presence"]["case"] > 0.5

@@ -145,6 +145,17 @@ def presence_auroc(per_fold, group="held_out"):
             "auroc_per_slice": auroc(*zip(*slices)) if slices else float("nan"), "cases": len(rows)}
 
 
+def classifier_aurocs(runs, per_fold):
+    """{fold: held-out AUROC} of the weak classifiers of the folds' models (empty for train-seg's)."""
+    found = {}
+    for k in per_fold:
+        entry = json.loads((Path(runs) / f"fold_{k}" / MODEL).read_text())
+        value = entry.get("weak_supervision", {}).get("classifier", {}).get("held_out_auroc")
+        if value is not None:
+            found[str(k)] = value
+    return found
+
+
 def summarise(rows):
     def mean(key, kinds=None):
         values = [r[key] for r in rows if r[key] is not None and (kinds is None or r["kind"] in kinds)]
@@ -240,6 +251,10 @@ def main():
         per_fold = {k: score_fold(args, k, cases) for k in folds if trained(args, k)}
     held_out = fold_table(per_fold, "held_out")
     print_table(held_out, "held_out")
+    classifier = classifier_aurocs(args.runs, per_fold)
+    if classifier:
+        held_out["classifier_auroc"] = classifier
+        print("  weak classifier's held-out AUROC: " + ", ".join(f"fold {k} {v:.3f}" for k, v in classifier.items()))
     presence = presence_auroc(per_fold)
     if presence:
         held_out["scar_presence"] = presence

@@ -41,6 +41,10 @@ def _cv_text(cross_validation):
              "command and `--fold K/5`, on the other cases; labels as the plain argmax of the probabilities. Dice "
              "per case, averaged over the cases that hold the structure; the share of normal hearts given any "
              "scar; the median absolute scar-burden error in points of myocardium.\n", *_table_lines(cross_validation)]
+    classifier = cross_validation.get("classifier_auroc")
+    if classifier:
+        lines.append("\nThe weak classifier's AUROC on the held-out fold (its own level), fold by fold: " + ", ".join(
+            f"{fold} {value:.3f}" for fold, value in classifier.items()) + ".")
     presence = cross_validation.get("scar_presence")
     if presence:
         lines.append(f"\nThe pipeline's probability that scar is present (`scar_presence`), pooled over the "
@@ -103,6 +107,26 @@ def _lineage_text(training):
             f"{(parent.get('scar_sha256') or '')[:12]}...) with `--init-weights {parent['name']}`.\n")
 
 
+def _time_text(entry):
+    """Training time per network; a weak model's classifier counts, an anatomy taken as it is does not."""
+    seconds = dict(entry["training"]["seconds"])
+    weak = entry.get("weak_supervision")
+    if weak:
+        seconds["classifier"] = weak["classifier"].get("seconds", 0.0)
+        if weak["anatomy"].get("name"):
+            seconds.pop(ANATOMY, None)
+    parts = ", ".join(f"{role} {_minutes(value)}" for role, value in seconds.items())
+    taken = ""
+    if weak and ANATOMY not in seconds:
+        taken = f"; the anatomy network was taken from `{weak['anatomy']['name']}`"
+    return f"{_minutes(sum(seconds.values()))} ({parts}{taken})"
+
+
+def _trainer_option(entry):
+    weak = entry.get("weak_supervision")
+    return f" --trainer weak-{weak['level']}" if weak else ""
+
+
 def cascade_card_text(entry):
     training, config = entry["training"], entry["training"]["config"]
     held_out = training.get("held_out_cases", [])
@@ -128,7 +152,7 @@ clinical use.
 {_stage_text(ANATOMY, config['anatomy'])}
 {_stage_text(SCAR, config['scar'])}
 
-Trained in {_minutes(sum(training['seconds'].values()))} ({', '.join(f'{r} {_minutes(s)}' for r, s in training['seconds'].items())})
+Trained in {_time_text(entry)}
 on {training['processes']} process(es) ({training['device']}, {_threads(config)}), seed {config['seed']}. Rebuild
 from nothing with
 
@@ -137,7 +161,7 @@ from nothing with
 (`--preset gpu` for a GPU; `--resume` continues from the checkpoints in MODEL_DIR.) The
 cross-validation table and the calibration below are added to the registry entry and this card by
 
-    python benchmarks/cv.py RUNS_DIR --train --preset {config['preset']} --fit-cases 8 --json cv.json --save PREDICTIONS_DIR --card MODEL_DIR/{entry['name']}.json
+    python benchmarks/cv.py RUNS_DIR --train{_trainer_option(entry)} --preset {config['preset']} --fit-cases 8 --json cv.json --save PREDICTIONS_DIR --card MODEL_DIR/{entry['name']}.json
     python benchmarks/scar_calibration.py cv.json PREDICTIONS_DIR --entry MODEL_DIR/{entry['name']}.json
 {_lineage_text(training)}
 ## Cross-validation
