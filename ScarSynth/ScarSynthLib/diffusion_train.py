@@ -22,7 +22,7 @@ from LGECore.models import check_finite_loss
 from . import diffusion_data as data
 from . import diffusion_model as dm
 from .scar_regions import REGION_KINDS
-from .train_processes import mean_over_processes, rank_rng, rank_torch_seed, start_processes, wrap
+from .train_processes import in_processes, mean_over_processes, rank_rng, rank_torch_seed, wrap
 
 # Weight of the noise outside the paint region: the heart-region generator renders the whole crop and
 # pastes the region back; a scar generator keeps the known pixels at every sampling step (scar_regions),
@@ -332,14 +332,13 @@ def train_synth(dataset_dir, out_dir, steps=3000, batch_size=16, learning_rate=2
     state = load_checkpoint(checkpoint_path) if resume else None  # every process resumes from it
     setup = SimpleNamespace(config=config, start=start, state=state, max_cases=max_cases, name=name,
                             paint_region=(state or {}).get("paint_region", "heart" if state else paint_region))
-    dist, device = start_processes(device, threads)
-    options = SimpleNamespace(steps=steps, batch_size=batch_size, learning_rate=learning_rate, device=device,
-                              seed=seed, checkpoint_every=checkpoint_every, progress=progress and dist.main)
-    try:
-        return _train_synth_process(dataset_dir, out_dir, checkpoint_path, setup, options, dist,
-                                    log if dist.main else lambda *_: None)
-    finally:
-        dist.close()
+
+    def work(dist, device, log):
+        options = SimpleNamespace(steps=steps, batch_size=batch_size, learning_rate=learning_rate, device=device,
+                                  seed=seed, checkpoint_every=checkpoint_every, progress=progress and dist.main)
+        return _train_synth_process(dataset_dir, out_dir, checkpoint_path, setup, options, dist, log)
+
+    return in_processes(device, threads, log, work)
 
 
 def _train_synth_process(dataset_dir, out_dir, checkpoint_path, setup, options, dist, log):

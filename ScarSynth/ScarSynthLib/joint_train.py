@@ -27,7 +27,7 @@ from . import diffusion_model as dm
 from . import diffusion_train as dt
 from . import joint_losses as jl
 from .scar_regions import CROP_MARGIN_PIXELS, REGION_KINDS, paint_region, random_scar_labels
-from .train_processes import mean_over_processes, rank_rng, rank_torch_seed, start_processes, wrap
+from .train_processes import in_processes, mean_over_processes, rank_rng, rank_torch_seed, wrap
 
 JOINT_GENERATOR_NAME = "scarsynth_lge_diffusion_joint"
 JOINT_SEGMENTER_NAME = "scarsynth_joint_segmenter"
@@ -215,18 +215,17 @@ def train_joint(dataset_dir, out_dir, steps=200, batch_size=8, learning_rate=1e-
     start = dt.generator_start(generator_weights) if generator_weights and not resume else None
     if resume:
         paint_region = dt.load_checkpoint(checkpoint_path).get("paint_region", "heart")
-    dist, device = start_processes(device, threads)
     setup = SimpleNamespace(config=dict(config or {}), start=start, resume=resume, max_cases=max_cases,
                             generator_start=generator_weights or "scratch", learning_rate=learning_rate)
-    options = SimpleNamespace(steps=steps, batch_size=batch_size, half=max(1, batch_size // 2), device=device,
-                              seed=seed, checkpoint_every=checkpoint_every, refresh_every=refresh_every,
-                              segmenter_warmup=segmenter_warmup, consistency_weight=consistency_weight,
-                              progress=progress and dist.main, region_kind=paint_region)
-    try:
-        return _train_joint_process(dataset_dir, out_dir, checkpoint_path, setup, options, dist,
-                                    log if dist.main else lambda *_: None)
-    finally:
-        dist.close()
+
+    def work(dist, device, log):
+        options = SimpleNamespace(steps=steps, batch_size=batch_size, half=max(1, batch_size // 2), device=device,
+                                  seed=seed, checkpoint_every=checkpoint_every, refresh_every=refresh_every,
+                                  segmenter_warmup=segmenter_warmup, consistency_weight=consistency_weight,
+                                  progress=progress and dist.main, region_kind=paint_region)
+        return _train_joint_process(dataset_dir, out_dir, checkpoint_path, setup, options, dist, log)
+
+    return in_processes(device, threads, log, work)
 
 
 def _train_joint_process(dataset_dir, out_dir, checkpoint_path, setup, options, dist, log):

@@ -61,3 +61,13 @@ def mean_over_processes(dist, losses):
     shared = torch.tensor(values, dtype=torch.float64, device=dist.device)
     torch.distributed.all_reduce(shared)
     return (shared / dist.world_size).tolist()
+
+
+def in_processes(device, threads, log, work):
+    """Start this run's processes, call work(dist, device, log) in this one (log silent but in rank 0)
+    and close torch.distributed again, whatever happens."""
+    dist, device = start_processes(device, threads)
+    try:
+        return work(dist, device, log if dist.main else (lambda *_: None))
+    finally:
+        dist.close()
