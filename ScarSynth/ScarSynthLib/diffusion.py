@@ -230,13 +230,14 @@ def synthesize_slice(image2d, labels2d, seed=0, num_inference_steps=25, weights=
     if not data.lv_mask(labels2d).any():
         return image2d.astype(np.float32, copy=True), 0
     extent = lv_extent or data.lv_extent(labels2d[None])
-    crop = slice_crop(image2d.astype(np.float32), labels2d, extent, paint_region_kind(weights), reference)
+    kind = paint_region_kind(weights)
+    crop = slice_crop(image2d.astype(np.float32), labels2d, extent, kind, reference)
     if crop is None:
         return image2d.astype(np.float32, copy=True), 0
     model = load_generator(weights, device)
     strength, label_means = sampling_settings(weights, strength)
     samples, evaluations = sample_crops(model, [crop], [seed], num_inference_steps, progress, strength,
-                                        label_means, keep_known=paint_region_kind(weights) == "scar")
+                                        label_means, keep_known=kind == "scar")
     return paste_back(image2d, crop, samples[0]), evaluations
 
 

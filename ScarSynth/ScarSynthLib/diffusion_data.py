@@ -16,6 +16,7 @@ from LGECore import labels as L
 from LGECore.errors import InputError
 
 from .diffusion_model import CROP_SIZE
+from .scar_regions import disk, training_regions
 
 CROP_SIDE_PER_EXTENT = 1.7  # crop side / LV extent: room for the dilated region plus context
 REGION_MARGIN_PER_EXTENT = 0.1  # dilation of the LV into the heart region, per LV extent
@@ -42,8 +43,7 @@ def lv_extent(labels):
 def heart_region(labels2d, extent):
     """The pixels the generator renders: the LV of one slice dilated by a margin."""
     radius = max(2, int(round(REGION_MARGIN_PER_EXTENT * extent)))
-    disk = np.hypot(*np.mgrid[-radius:radius + 1, -radius:radius + 1]) <= radius
-    return ndimage.binary_dilation(lv_mask(labels2d), structure=disk)
+    return ndimage.binary_dilation(lv_mask(labels2d), structure=disk(radius))
 
 
 @dataclass(frozen=True)
@@ -142,8 +142,6 @@ def crop_slice(image2d, labels2d, extent, region_full=None):
 def case_crops(image, labels, region_kind="heart", rng=None):
     """SliceCrops of every slice with LV of a case (image, labels: (Z, Y, X) arrays): one per slice
     for the heart region; for "scar", one per training region of the slice (scar_regions)."""
-    from .scar_regions import training_regions
-
     extent = lv_extent(labels)
     crops = []
     for z in range(image.shape[0]):

@@ -190,6 +190,14 @@ def check_run_folder(out_dir, resume):
     return checkpoint_path
 
 
+def run_paint_region(requested, state):
+    """What a run learns to paint: `requested` (checked) for a new run; a resumed run (checkpoint
+    `state`) keeps its own, and checkpoints that name none rendered the heart region."""
+    if requested not in REGION_KINDS:
+        raise InputError(f"The paint region must be one of {', '.join(REGION_KINDS)}; got {requested!r}.")
+    return requested if state is None else state.get("paint_region", "heart")
+
+
 def training_data(dataset_dir, max_cases, progress, region_kind="heart"):
     """(all cases, held-out case names, training cases, their crops) of an EMIDEC-layout dataset."""
     from LGECore.io import read_emidec_dataset
@@ -326,12 +334,10 @@ def train_synth(dataset_dir, out_dir, steps=3000, batch_size=16, learning_rate=2
         raise InputError(f"steps and batch size must be positive (got {steps}, {batch_size}).")
     out_dir = Path(out_dir)
     checkpoint_path = check_run_folder(out_dir, resume)
-    if paint_region not in REGION_KINDS:
-        raise InputError(f"The paint region must be one of {', '.join(REGION_KINDS)}; got {paint_region!r}.")
     start = generator_start(init_weights) if init_weights and not resume else None  # checked before the data
     state = load_checkpoint(checkpoint_path) if resume else None  # every process resumes from it
     setup = SimpleNamespace(config=config, start=start, state=state, max_cases=max_cases, name=name,
-                            paint_region=(state or {}).get("paint_region", "heart" if state else paint_region))
+                            paint_region=run_paint_region(paint_region, state))
 
     def work(dist, device, log):
         options = SimpleNamespace(steps=steps, batch_size=batch_size, learning_rate=learning_rate, device=device,

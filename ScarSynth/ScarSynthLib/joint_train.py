@@ -26,7 +26,7 @@ from . import diffusion_data as data
 from . import diffusion_model as dm
 from . import diffusion_train as dt
 from . import joint_losses as jl
-from .scar_regions import CROP_MARGIN_PIXELS, REGION_KINDS, paint_region, random_scar_labels
+from .scar_regions import CROP_MARGIN_PIXELS, paint_region, random_scar_labels
 from .train_processes import in_processes, mean_over_processes, rank_rng, rank_torch_seed, wrap
 
 JOINT_GENERATOR_NAME = "scarsynth_lge_diffusion_joint"
@@ -68,15 +68,14 @@ def _synthesise_buffer(generator, arrays, size, rng, step, region_kind, dist):
     return regions * samples + (1.0 - regions) * images, labels
 
 
-def _joint_networks(settings, start, resume, checkpoint_path, learning_rate, device):
-    """Generator (with EMA), segmenter, their optimisers and where a resumed run stopped; `start` is
-    dt.generator_start's answer for trained generator weights, or None."""
+def _joint_networks(settings, start, state, learning_rate, device):
+    """Generator (with EMA), segmenter, their optimisers and where a resumed run (checkpoint `state`)
+    stopped; `start` is dt.generator_start's answer for trained generator weights, or None."""
     import torch
 
     start_state = None
     if start is not None:
         settings, start_state, _ = start
-    state = dt.load_checkpoint(checkpoint_path) if resume else None
     if state is not None:
         settings = state["config"]
     generator = dm.build_unet(settings)
@@ -210,12 +209,10 @@ def train_joint(dataset_dir, out_dir, steps=200, batch_size=8, learning_rate=1e-
         raise InputError(f"The segmenter warmup must be a whole number of steps of at least 0; got {segmenter_warmup}.")
     out_dir = Path(out_dir)
     checkpoint_path = dt.check_run_folder(out_dir, resume)
-    if paint_region not in REGION_KINDS:
-        raise InputError(f"The paint region must be one of {', '.join(REGION_KINDS)}; got {paint_region!r}.")
     start = dt.generator_start(generator_weights) if generator_weights and not resume else None
-    if resume:
-        paint_region = dt.load_checkpoint(checkpoint_path).get("paint_region", "heart")
-    setup = SimpleNamespace(config=dict(config or {}), start=start, resume=resume, max_cases=max_cases,
+    state = dt.load_checkpoint(checkpoint_path) if resume else None  # every process resumes from it
+    paint_region = dt.run_paint_region(paint_region, state)
+    setup = SimpleNamespace(config=dict(config or {}), start=start, state=state, max_cases=max_cases,
                             generator_start=generator_weights or "scratch", learning_rate=learning_rate)
 
     def work(dist, device, log):
@@ -237,10 +234,10 @@ def _train_joint_process(dataset_dir, out_dir, checkpoint_path, setup, options, 
     log(f"joint training on {len(train_cases)} cases, {len(arrays['images'])} slices; device {device}, "
         f"{dist.world_size} process(es)")
     torch.manual_seed(options.seed)  # the same initial weights in every process
-    run = _joint_networks(setup.config, setup.start, setup.resume, checkpoint_path, setup.learning_rate, device)
+    run = _joint_networks(setup.config, setup.start, setup.state, setup.learning_rate, device)
     run.region_kind, run.dist = options.region_kind, dist
     run.wrapped_generator, run.wrapped_segmenter = wrap(run.generator, dist), wrap(run.segmenter, dist)
-    if setup.resume:
+    if setup.state is not None:
         log(f"resumed at step {run.start_step}")
     if dist.main:
         out_dir.mkdir(parents=True, exist_ok=True)

@@ -23,7 +23,8 @@ CROP_MARGIN_PIXELS = 2  # the same margin on a 64-pixel crop (about 1.5 input pi
 TRAINING_SECTORS_PER_SLICE = 2
 
 
-def _disk(radius):
+def disk(radius):
+    """A disk of `radius` pixels, the structuring element of every dilation here."""
     return np.hypot(*np.mgrid[-radius:radius + 1, -radius:radius + 1]) <= radius
 
 
@@ -38,7 +39,7 @@ def paint_region(labels2d, reference2d=None, margin=PAINT_MARGIN_PIXELS):
         changed = labels2d != np.asarray(reference2d)
     if not changed.any():
         return changed
-    return ndimage.binary_dilation(changed, structure=_disk(margin))
+    return ndimage.binary_dilation(changed, structure=disk(margin))
 
 
 def random_scar_labels(labels, rng):
@@ -86,5 +87,5 @@ def training_regions(labels2d, rng, sectors=TRAINING_SECTORS_PER_SLICE):
     for _ in range(sectors):
         sector = np.isin(random_scar_labels(labels2d, rng), L.SCAR_LABELS)
         if sector.any():
-            regions.append(ndimage.binary_dilation(sector, structure=_disk(PAINT_MARGIN_PIXELS)))
+            regions.append(ndimage.binary_dilation(sector, structure=disk(PAINT_MARGIN_PIXELS)))
     return regions
