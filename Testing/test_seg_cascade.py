@@ -32,6 +32,27 @@ def test_scar_network_splits_only_the_myocardium():
     assert np.allclose(combined[:, :2], anatomy[:, :2]) and np.allclose(combined[:, 2:].sum(axis=1), anatomy[:, 2])
 
 
+def test_grouped_outputs_read_healthy_and_infarcted_myocardium_as_one_class():
+    import torch
+
+    from ScarSegmentLib.network import NetworkSettings, build_network, grouped_outputs
+
+    settings = NetworkSettings(channels=(4, 8), strides=(2,), num_res_units=0, num_classes=4,
+                               class_groups=((0,), (1,), (2, 3)))
+    assert NetworkSettings.from_dict(settings.to_dict()) == settings
+    network = build_network(settings).eval()
+    grouped = grouped_outputs(network, settings)
+    assert grouped_outputs(grouped, settings) is grouped and grouped.ungrouped is network
+    inputs = torch.randn(2, 1, 16, 16)
+    with torch.no_grad():
+        outputs, probabilities = network(inputs).softmax(1), grouped(inputs).softmax(1)
+    assert probabilities.shape == (2, 3, 16, 16)
+    assert torch.allclose(probabilities[:, :2], outputs[:, :2], atol=1e-6)
+    assert torch.allclose(probabilities[:, 2], outputs[:, 2] + outputs[:, 3], atol=1e-6)
+    plain = NetworkSettings(channels=(4, 8), strides=(2,), num_res_units=0)
+    assert grouped_outputs(network, plain) is network  # no groups: the network as it is
+
+
 def _case():
     from ScarSegmentLib.data import CaseSlices, lv_centres
 
@@ -51,8 +72,12 @@ def test_training_batches_of_both_networks():
 
     config = make_cascade_config("tiny")
     rng = np.random.default_rng(0)
-    anatomy_inputs, anatomy_targets = training_batch(StageCases([_case()], config.anatomy, ANATOMY), rng)
-    assert anatomy_inputs.shape == (2, 3, 32, 32) and set(anatomy_targets.unique().tolist()) <= {0, 1, 2}
+    anatomy_cases = StageCases([_case()], config.anatomy, ANATOMY)
+    anatomy_inputs, anatomy_targets = training_batch(anatomy_cases, rng)
+    assert anatomy_inputs.shape == (2, 3, 32, 32) and set(anatomy_targets.unique().tolist()) <= {0, 1, 2, 3}
+    # The anatomy network learns scar as infarcted myocardium (3), and sees the scarred slice as often.
+    assert set(np.unique(anatomy_cases.targets[0][1]).tolist()) == {0, 1, 2, 3}
+    assert 3 not in anatomy_cases.targets[0][0] and np.allclose(anatomy_cases.weights, np.array([1, 3, 1]) / 5)
     scar_cases = StageCases([_case()], config.scar, SCAR)
     # Slices with scar are drawn three times as often as the others.
     assert np.allclose(scar_cases.weights, np.array([1, 3, 1]) / 5)

@@ -53,6 +53,8 @@ def tiny(**changes):
 def test_cascade_trains_on_phantoms_and_segments_with_both_networks(phantom_dataset, tmp_path):
     """Phantoms carry their true spacing (2 mm) and an RV label, which training leaves out; the
     trained cascade is then what `segment_dl` runs, and its probabilities cover all five classes."""
+    import torch
+
     from LGECore.io import read_emidec_dataset
     from ScarSegmentLib.cascade_train import train_cascade
     from ScarSegmentLib.inference import segment_dl
@@ -70,7 +72,9 @@ def test_cascade_trains_on_phantoms_and_segments_with_both_networks(phantom_data
     assert [row["epoch"] for row in read_log(out, "anatomy")] == ["1"] and read_log(out, "scar")
     anatomy, anatomy_settings = load_segmenter(entry_path)
     scar, scar_settings = load_scar_stage(entry_path)
-    assert anatomy_settings.num_classes == 3 and anatomy_settings.in_channels == 3
+    # Four outputs (healthy and infarcted myocardium apart), read as three classes.
+    assert anatomy_settings.num_classes == 4 and anatomy_settings.in_channels == 3
+    assert anatomy(torch.zeros(1, 3, 32, 32)).shape == (1, 3, 32, 32)
     assert scar_settings.in_channels == 5  # the slice, its two neighbours, blood-pool and myocardium probabilities
     image, _ = read_emidec_dataset(phantom_dataset)[1].load()
     result = segment_dl(image, weights=entry_path, device="cpu", progress=False)
@@ -164,7 +168,7 @@ def test_bad_settings_are_named():
         make_cascade_config("huge")
     with pytest.raises(InputError, match="learning_rat"):
         make_cascade_config("cpu", {"learning_rat": 1.0})
-    with pytest.raises(InputError, match="class weights need 3 positive"):
+    with pytest.raises(InputError, match="class weights need 4 positive"):
         make_cascade_config("cpu", {"class_weights": (1.0, float("nan"), 1.0)})
     for name, value in (("epochs", 0), ("batch_size", 0), ("iterations_per_epoch", 0)):
         with pytest.raises(InputError, match="must be a whole number"):
@@ -236,6 +240,8 @@ def test_fine_tuning_starts_from_a_trained_cascade(small_dataset, tmp_path):
 
 def test_training_phantoms_join_the_training_cases_at_their_weight(small_dataset, tmp_path):
     """Phantoms are made in memory for training only, drawn at their weight; the held-out fold stays real."""
+    from dataclasses import replace
+
     from ScarSegmentLib.cascade_batches import StageCases
     from ScarSegmentLib.cascade_train import train_cascade
     from ScarSegmentLib.data import load_phantoms
@@ -244,7 +250,8 @@ def test_training_phantoms_join_the_training_cases_at_their_weight(small_dataset
     phantoms = load_phantoms(2, config.anatomy.network, 0.5, progress=False)
     assert [case.name for case in phantoms] == ["Phantom_P9000", "Phantom_P9001"]
     assert all(case.sampling_weight == 0.5 and case.labels.max() <= 4 for case in phantoms)
-    stage = StageCases(phantoms[1:], config.anatomy, "anatomy")
+    unweighted = replace(config.anatomy, positive_oversampling=0.0, mvo_oversampling=0.0)
+    stage = StageCases(phantoms[1:], unweighted, "anatomy")
     assert np.allclose(stage.weights, 1 / len(stage.weights))  # relative within the case, normalised overall
     entry = json.loads(train_cascade(small_dataset, tmp_path / "m", config, progress=False).read_text())
     assert [n for n in entry["training"]["train_cases"] if n.startswith("Phantom_")] == ["Phantom_P9000", "Phantom_P9001"]

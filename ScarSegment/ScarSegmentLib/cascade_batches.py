@@ -24,7 +24,9 @@ class StageCases:
     def __init__(self, cases, stage, role):
         self.cases, self.stage, self.role = cases, stage, role
         settings = stage.network
-        self.targets = [scar_targets(c.labels) if role == SCAR else anatomy_targets(c.labels) for c in cases]
+        infarct_class = bool(settings.class_groups)  # the anatomy network's infarcted myocardium is an output
+        self.targets = [scar_targets(c.labels) if role == SCAR else anatomy_targets(c.labels, infarct_class)
+                        for c in cases]
         # Window anchors as inference takes them: around the LV, over all slices.
         self.anchors = [D.window_anchors(c.image, c.centres.mean(axis=0), settings.patch_size, settings.percentiles)
                         for c in cases]
@@ -42,10 +44,8 @@ class StageCases:
         weights = []
         for case_index, z in self.pairs:
             labels = self.cases[case_index].labels[z]
-            weight = 1.0
-            if self.role == SCAR:
-                weight += self.stage.positive_oversampling * bool((labels >= 3).any())
-                weight += self.stage.mvo_oversampling * bool((labels == 4).any())
+            weight = 1.0 + self.stage.positive_oversampling * bool((labels >= 3).any())
+            weight += self.stage.mvo_oversampling * bool((labels == 4).any())
             weights.append(weight * self.cases[case_index].sampling_weight)
         weights = np.asarray(weights)
         return weights / weights.sum()

@@ -1,8 +1,9 @@
 """Settings of a cascade training run (`scarsynth train-seg`): one StageConfig per network.
 
-The anatomy network (background, blood pool, myocardium) learns on LV-centred crops of whole
-slices, with some patches anywhere in the slice so that it can also find the LV; the scar network
-(not scar, scar, MVO) learns on the myocardium region at full resolution, from the image normalised
+The anatomy network (background, blood pool, myocardium; healthy and infarcted myocardium as two
+outputs) learns on LV-centred crops of whole slices, slices with scar drawn three times as often,
+with some patches anywhere in the slice so that it can also find the LV; the scar network (not
+scar, scar, MVO) learns on the myocardium region at full resolution, from the image normalised
 to the myocardium's own statistics, the neighbouring slices and the anatomy probabilities.
 """
 
@@ -32,7 +33,7 @@ class StageConfig:
     kl_weight: float = 0.5
     kl_sigma: float = 1.0  # pixels; smoothing of the soft labels
     class_weights: tuple = (1.0, 1.0, 1.0)
-    positive_oversampling: float = 2.0  # extra sampling weight of slices with scar (scar stage)
+    positive_oversampling: float = 2.0  # extra sampling weight of slices with scar
     mvo_oversampling: float = 2.0  # ... and with MVO
     jitter: float = 0.15  # random offset of the LV in a patch, as a fraction of the patch size
     background_patches: float = 0.0  # fraction of patches anywhere in the slice
@@ -49,9 +50,11 @@ class StageConfig:
 
 
 def _anatomy(channels, **changes):
-    network = NetworkSettings(channels=channels, num_classes=3, patch_size=128, context_slices=1,
-                              window_normalisation=True, dropout=0.0)
-    return StageConfig(class_weights=(1.0, 1.0, 1.0), background_patches=0.2, network=network, **changes)
+    # Four outputs, read as three classes: infarcted myocardium is learnt apart from healthy myocardium
+    # (with three outputs it called 30 % of the scar pixels blood pool or background, in 5-fold CV).
+    network = NetworkSettings(channels=channels, num_classes=4, class_groups=((0,), (1,), (2, 3)), patch_size=128,
+                              context_slices=1, window_normalisation=True, dropout=0.0)
+    return StageConfig(class_weights=(1.0, 1.0, 1.0, 1.0), background_patches=0.2, network=network, **changes)
 
 
 def _scar(channels, **changes):

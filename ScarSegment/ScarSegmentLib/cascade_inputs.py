@@ -13,11 +13,14 @@ Z_RANGE = (-5.0, 15.0)  # robust z-scores kept; beyond is air or artefact
 Z_SCALE = 5.0  # z-scores divided by this, so that the network's input stays near [-1, 3]
 
 
-def anatomy_targets(labels):
-    """0 background, 1 blood pool, 2 myocardium (scar and MVO are myocardium)."""
+def anatomy_targets(labels, infarct_class=False):
+    """0 background, 1 blood pool, 2 myocardium (scar and MVO are myocardium); with
+    `infarct_class`, scar and MVO are 3, infarcted myocardium, instead."""
     targets = np.zeros(labels.shape, dtype=np.uint8)
     targets[labels == L.BLOOD_POOL] = 1
     targets[np.isin(labels, L.LV_MYOCARDIUM_LABELS)] = 2
+    if infarct_class:
+        targets[np.isin(labels, L.SCAR_LABELS)] = 3
     return targets
 
 

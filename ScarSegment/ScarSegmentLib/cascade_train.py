@@ -84,7 +84,7 @@ def initial_state_of(init_weights, role, stage):
     if settings.to_dict() != stage.network.to_dict():
         raise InputError(f"The {role} network of {find_entry(init_weights)['name']} was built with other settings "
                          f"than the --preset asks for; fine-tune with the preset it was trained with.")
-    return network.state_dict()
+    return getattr(network, "ungrouped", network).state_dict()
 
 
 def stage_model(stage, dist, checkpoint, init_weights="", role=ANATOMY, initial_state=None):

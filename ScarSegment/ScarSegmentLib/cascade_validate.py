@@ -8,6 +8,7 @@ from . import data as D
 from .cascade_config import SCAR
 from .cascade_inputs import anatomy_targets, myocardium_normalised, robust_statistics
 from .metrics import dice
+from .network import grouped_outputs
 
 
 def case_windows(case, stage, role):
@@ -57,7 +58,7 @@ def validate_stage(network, cases, stage, role, device):
     scores = {"dice_blood_pool": [], "dice_myocardium": [], "dice_scar": [], "dice_mvo": []}
     for case in cases:
         inputs, truth = case_windows(case, stage, role)
-        predicted = _predict(network, inputs, device)
+        predicted = _predict(grouped_outputs(network, stage.network), inputs, device)
         if role == SCAR:
             pairs = {"dice_scar": (predicted >= 1, truth >= 3), "dice_mvo": (predicted == 2, truth == 4)}
         else:

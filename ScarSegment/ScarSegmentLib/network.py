@@ -5,6 +5,7 @@ exactly as it was trained.
 """
 
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 
 NUM_CLASSES = 5  # background, LV blood pool, healthy myocardium, scar, MVO
 
@@ -33,6 +34,11 @@ class NetworkSettings:
     # The cascade's scar network also sees the anatomy network's blood-pool and myocardium
     # probabilities: 2 more input channels. 0 for the anatomy network.
     anatomy_channels: int = 0
+    # Groups of the network's outputs that the pipeline reads as one class each (their probabilities
+    # summed): the anatomy network learns infarcted myocardium as an output of its own, so that
+    # bright scar is not one shade of "myocardium" among many, and the pipeline reads it as
+    # myocardium. () = each output is its own class.
+    class_groups: tuple = ()
     extra: dict = field(default_factory=dict)
 
     @property
@@ -44,6 +50,7 @@ class NetworkSettings:
         values["channels"] = list(self.channels)
         values["strides"] = list(self.strides)
         values["percentiles"] = list(self.percentiles)
+        values["class_groups"] = [list(group) for group in self.class_groups]
         return values
 
     @classmethod
@@ -52,6 +59,8 @@ class NetworkSettings:
         for name in ("channels", "strides", "percentiles"):
             if name in known:
                 known[name] = tuple(known[name])
+        if "class_groups" in known:
+            known["class_groups"] = tuple(tuple(group) for group in known["class_groups"])
         return cls(**known)
 
 
@@ -70,3 +79,29 @@ def build_network(settings):
         dropout=settings.dropout,
         norm="instance",
     )
+
+
+def grouped_outputs(network, settings):
+    """`network` whose logits are those of `settings.class_groups` (the log of each group's summed
+    exponentials, so that softmax gives each group's summed probability); `network` itself without
+    groups, or where it is grouped already. The trained network stays `.ungrouped`."""
+    if not settings.class_groups or hasattr(network, "ungrouped"):
+        return network
+    return _grouped_class()(network, settings.class_groups)
+
+
+@lru_cache(maxsize=1)
+def _grouped_class():
+    import torch
+
+    class GroupedOutputs(torch.nn.Module):
+        def __init__(self, network, groups):
+            super().__init__()
+            self.ungrouped = network
+            self.groups = [list(group) for group in groups]
+
+        def forward(self, inputs):
+            logits = self.ungrouped(inputs)
+            return torch.cat([torch.logsumexp(logits[:, g], dim=1, keepdim=True) for g in self.groups], dim=1)
+
+    return GroupedOutputs

@@ -7,7 +7,7 @@ from pathlib import Path
 from LGECore import models
 from LGECore.errors import WeightsError
 
-from .network import NetworkSettings, build_network
+from .network import NetworkSettings, build_network, grouped_outputs
 
 SHIPPED_MODEL = "scar_segmenter_2d"
 WEIGHTS_DIR = Path(__file__).parent / "weights"
@@ -31,7 +31,7 @@ def _load(path, sha256, settings_json, modified):
     except RuntimeError as error:
         raise WeightsError(f"{Path(path).name} does not fit the network its registry entry describes: "
                            f"{str(error).splitlines()[0]}") from None
-    return network.eval(), settings
+    return grouped_outputs(network, settings).eval(), settings
 
 
 def _load_file(path, sha256, settings):
@@ -43,7 +43,8 @@ def _load_file(path, sha256, settings):
 
 def load_segmenter(weights=None):
     """(network in eval mode on the CPU, NetworkSettings); the sha256 is checked on every new file.
-    For a cascade this is its first, anatomy network."""
+    For a cascade this is its first, anatomy network; its outputs are the classes the pipeline reads
+    (NetworkSettings.class_groups), the trained network is then its `.ungrouped`."""
     entry = find_entry(weights)
     return _load_file(entry["path"], entry.get("sha256"), entry["settings"])
 
