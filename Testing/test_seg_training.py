@@ -69,6 +69,7 @@ def test_cascade_trains_on_phantoms_and_segments_with_both_networks(phantom_data
     assert len(entry["training"]["train_cases"]) == 3 and entry["training"]["held_out_cases"] == []
     card = (out / "scar_cascade.md").read_text()
     assert "CC BY-NC-SA 4.0" in card and "scarsynth train-seg DATASET_DIR -o MODEL_DIR --preset tiny" in card
+    assert "4 outputs read as 3 classes" in card and card.count("slices with scar drawn 3 times as often") == 2
     assert [row["epoch"] for row in read_log(out, "anatomy")] == ["1"] and read_log(out, "scar")
     anatomy, anatomy_settings = load_segmenter(entry_path)
     scar, scar_settings = load_scar_stage(entry_path)

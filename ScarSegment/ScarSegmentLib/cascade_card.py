@@ -16,7 +16,19 @@ def _stage_text(role, stage):
             f"{stage['epochs']} x {stage['iterations_per_epoch']} steps of {stage['batch_size']}, AdamW at "
             f"{stage['learning_rate']:g} with cosine decay, Dice + cross-entropy (weights "
             f"{tuple(stage['class_weights'])}) + {stage['kl_weight']:g} x KL to labels smoothed by "
-            f"{stage['kl_sigma']:g} pixel; bfloat16 autocast.")
+            f"{stage['kl_sigma']:g} pixel; bfloat16 autocast{_sampling_text(stage)}.")
+
+
+def _sampling_text(stage):
+    """How the stage draws its slices and reads its outputs. Anatomy networks drew slices with scar
+    more often only from the recipe that gave them a separate infarcted-myocardium output on."""
+    network = stage["network"]
+    scar, mvo = stage.get("positive_oversampling", 0.0), stage.get("mvo_oversampling", 0.0)
+    oversampled = f"slices with scar drawn {1 + scar:g} times as often ({1 + scar + mvo:g} with MVO)"
+    if network.get("class_groups"):
+        return (f"; {network['num_classes']} outputs read as {len(network['class_groups'])} classes (infarcted "
+                f"myocardium learnt apart, read as myocardium); {oversampled}")
+    return f"; {oversampled}" if network.get("anatomy_channels") else ""
 
 
 CV_KEYS = ("myocardium", "scar", "mvo", "normals_with_scar", "median_burden_error")
