@@ -323,6 +323,7 @@ def save_montage(normal, examples, path):
     """PNG, one row per case: real | real with the new scar outlined (red; MVO yellow) | one column per
     generator (shared window)."""
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -345,7 +346,8 @@ def save_montage(normal, examples, path):
             axis.set_title(title[:24], fontsize=8)
             axis.set_xticks([]), axis.set_yticks([])
         row[0].set_ylabel(f"{name} z={z}", fontsize=8)
-    figure.tight_layout(), figure.savefig(path, dpi=110)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
     plt.close(figure)
 
 

@@ -56,9 +56,10 @@ def _mean(values):
 def validate_stage(network, cases, stage, role, device):
     """Mean Dice per structure over the held-out cases that hold it (3D per case)."""
     scores = {"dice_blood_pool": [], "dice_myocardium": [], "dice_scar": [], "dice_mvo": []}
+    network = grouped_outputs(network, stage.network)  # the classes the pipeline reads
     for case in cases:
         inputs, truth = case_windows(case, stage, role)
-        predicted = _predict(grouped_outputs(network, stage.network), inputs, device)
+        predicted = _predict(network, inputs, device)
         if role == SCAR:
             pairs = {"dice_scar": (predicted >= 1, truth >= 3), "dice_mvo": (predicted == 2, truth == 4)}
         else:
