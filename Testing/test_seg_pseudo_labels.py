@@ -42,3 +42,24 @@ def test_no_scar_without_a_map_to_split():
     maps, masks, images, _, _ = _ring_case()
     flat = np.zeros_like(maps)
     assert not pseudo_scar(flat, masks, np.array([True, True, True]), images).any()
+
+
+def test_at_stack_level_the_darker_half_is_remote_where_the_cold_map_holds_scar():
+    from ScarSegmentLib.pseudo_labels import pseudo_scar
+
+    maps, masks, images, scar, _ = _ring_case()
+    images[:, scar] = images[1][scar]  # the same scar on every slice of a stack labelled yes
+    rows, cols = np.indices(masks.shape[1:]) - masks.shape[1] / 2
+    angle = np.degrees(np.arctan2(rows, cols))
+    # A map learnt from whole stacks: hot over a sliver of the scar only, cold over the rest of it.
+    maps = np.where(masks[1] & (angle > 40) & (angle < 50), 4.0, -4.0)
+    maps[masks[1] & (angle < -150)] = 0.0  # a middle class, so that the map splits three ways
+    maps = np.repeat(maps[None], 3, 0)
+    may_hold = np.array([True, True, True])
+
+    def dice(found):
+        return 2 * (found & scar).sum() / (found.sum() + 3 * scar.sum())
+
+    assert dice(pseudo_scar(maps, masks, may_hold, images, remote="darker_half")) > 0.8
+    # Statistics of the cold map count most of the scar as remote, and so miss it.
+    assert dice(pseudo_scar(maps, masks, may_hold, images)) < 0.5
