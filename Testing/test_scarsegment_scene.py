@@ -87,7 +87,8 @@ def test_failed_command_reports_the_problem_and_imports_nothing(scene_with_case,
 
 
 def test_panel_weights_field(tmp_path):
-    """An empty field means the shipped model; a named file is passed on; a missing one is named."""
+    """An empty field means the shipped model; a named file or installed model is passed on; a
+    missing one is named."""
     import pathlib
 
     from LGECore.errors import WeightsError
@@ -99,6 +100,9 @@ def test_panel_weights_field(tmp_path):
     assert SS.segment_command("in.nrrd", "out", weights=SS.chosen_weights(weights))[-2:] == ["--weights", str(weights)]
     with pytest.raises(WeightsError, match="do not exist"):
         SS.chosen_weights(tmp_path / "missing.safetensors")
+    assert SS.chosen_weights(pathlib.Path("scar_weak_slice")) == "scar_weak_slice"
+    with pytest.raises(WeightsError, match="scar_weak_sllce"):
+        SS.chosen_weights(pathlib.Path("scar_weak_sllce"))
 
 
 @pytest.fixture(scope="module")

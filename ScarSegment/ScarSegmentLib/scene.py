@@ -122,13 +122,22 @@ def export_inputs(volume_node, folder, myocardium_node=None, remote_node=None):
 
 
 def chosen_weights(path):
-    """The weights a panel's path field names, or None for the shipped model when it is empty."""
+    """The weights a panel's path field names (a weights file, its entry, a model folder, or the name
+    of an installed model such as scar_weak_stack typed in), or None for the shipped model when it
+    is empty."""
+    from LGECore.models import is_model_name
+
+    from .segmenter import find_entry
+
     text = str(path or "").strip()
     if text in ("", "."):  # an empty path field reads back as Path(".")
         return None
-    if not Path(text).is_file():
-        raise WeightsError(f"The chosen network weights do not exist: {text}")
-    return text
+    if Path(text).exists():  # a weights file, its entry or a model folder
+        return text
+    if is_model_name(text):
+        find_entry(text)  # WeightsError naming the installed models when there is none of that name
+        return text
+    raise WeightsError(f"The chosen network weights do not exist: {text}")
 
 
 def segment_command(image_path, outdir, method="dl", n_sd=5.0, myocardium_path=None,
