@@ -189,8 +189,7 @@ def _weak_cases():
         ("train-weak-epochs", weak + ["--epochs", "0"], "epochs"),
         ("train-weak-fold", weak + ["--fold", "6/5"], "fold"),
         ("train-weak-resume-nothing", weak + ["--resume"], "Nothing to resume"),
-        # scar_weak_slice ships; no stack-level model does yet
-        ("train-weak-init-shipped", weak + ["--level", "stack", "--init-weights", "shipped"], "ships with this version yet"),
+        ("train-weak-init-single-network", weak + ["--init-weights", "scar_segmenter_2d"], "not a cascade"),
         ("train-weak-anatomy-single-network", weak + ["--anatomy-weights", "{in}/wrong_sha/model.json"], "not a cascade"),
         ("train-weak-anatomy-pickle", weak + ["--anatomy-weights", "{in}/pickle.safetensors"], "pickle.safetensors"),
     ]

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from LGECore.errors import InputError, WeightsError
+from LGECore.errors import InputError
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 KINDS = {"Case_N001": {}, "Case_N002": {}, "Case_P001": {"territory": "LAD"},
@@ -202,10 +202,9 @@ def test_weak_settings_are_checked(tmp_path):
         make_weak_config("slice", pooling_sharpness=0.0)
     config = make_weak_config("stack", "tiny", init_weights="shipped")
     assert config.init_weights == "scar_weak_stack" and config.classifier.network == config.scar.network
-    with pytest.raises(WeightsError, match="ships with this version yet"):
-        _cascade_entry(config.init_weights, "--init-weights", "stack")
+    assert _cascade_entry(config.init_weights, "--init-weights")["weak_supervision"]["level"] == "stack"
     with pytest.raises(InputError, match="not a cascade"):
-        _cascade_entry("scar_segmenter_2d", "--anatomy-weights", "stack")
+        _cascade_entry("scar_segmenter_2d", "--anatomy-weights")
 
 
 def test_the_rebuild_command_starts_with_the_cascade_the_anatomy_came_from():
@@ -220,9 +219,11 @@ def test_the_rebuild_command_starts_with_the_cascade_the_anatomy_came_from():
     assert then.endswith("--anatomy-weights ANATOMY_DIR") and then.startswith("scarsynth train-weak")
 
 
-def test_the_shipped_slice_level_model_segments_a_real_case_by_name(emidec_dir):
-    """scar_weak_slice, learnt from scar yes/no per slice, is found by name and draws scar where
-    the expert did on a real infarct (a case it trained on: a check that it works, not a score)."""
+@pytest.mark.parametrize("level", ["slice", "stack"])
+def test_the_shipped_weak_models_segment_a_real_case_by_name(emidec_dir, level):
+    """scar_weak_slice and scar_weak_stack, learnt from scar yes/no per slice or per stack, are
+    found by name and draw scar where the expert did on a real infarct (a case they trained on: a
+    check that they work, not a score)."""
     from LGECore import labels as L
     from LGECore.io import read_emidec_dataset
     from LGECore.volume import Volume
@@ -230,12 +231,13 @@ def test_the_shipped_slice_level_model_segments_a_real_case_by_name(emidec_dir):
     from ScarSegmentLib.segment import segment
     from ScarSegmentLib.segmenter import find_entry
 
-    entry = find_entry("scar_weak_slice")
-    assert entry["weak_supervision"]["level"] == "slice" and entry["cross_validation"]["folds"]
+    name = f"scar_weak_{level}"
+    entry = find_entry(name)
+    assert entry["weak_supervision"]["level"] == level and entry["cross_validation"]["folds"]
     case = next(c for c in read_emidec_dataset(emidec_dir) if c.name == "Case_P072")
     image, truth = case.load()
     spacing = entry["training"]["config"]["lost_spacing_mm"]
-    result = segment(Volume(image.array, (spacing, spacing, 10.0)), "dl", weights="scar_weak_slice")
+    result = segment(Volume(image.array, (spacing, spacing, 10.0)), "dl", weights=name)
     assert dice(L.lv_myocardium(result.labels.array), L.lv_myocardium(truth.array)) > 0.7
     assert dice(L.scar(result.labels.array), L.scar(truth.array)) > 0.4
     assert not (result.labels.array == L.MVO).any()  # yes/no labels cannot teach MVO

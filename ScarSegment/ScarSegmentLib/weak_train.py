@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 from types import SimpleNamespace
 
-from LGECore.errors import InputError, WeightsError
+from LGECore.errors import InputError
 from LGECore.io import read_emidec_dataset
 
 from .cascade_config import ANATOMY, SCAR
@@ -26,24 +26,17 @@ from .cascade_train import (check_resumed_config, check_run_folder, initial_stat
 from .cascade_validate import validate_stage
 from .pseudo_labels import pseudo_labelled_cases
 from .weak_classifier import anatomy_only, train_classifier
-from .weak_config import SHIPPED, shipped_model_name
 from .weak_labels import check_case_names, read_labels_file, weak_labels
 
 DERIVED = ("derived from the dataset: for stacks the EMIDEC names (Case_P* yes, Case_N* no), for slices the label "
            "maps read as yes/no")
 
 
-def _cascade_entry(weights, option, level):
-    """The registry entry of the cascade `option` names; WeightsError with what to give instead."""
+def _cascade_entry(weights, option):
+    """The registry entry of the cascade `option` names; InputError when it is not a cascade."""
     from .segmenter import find_entry
 
-    try:
-        entry = find_entry(weights)
-    except WeightsError:
-        if weights == shipped_model_name(level):
-            raise WeightsError(f"{option} {SHIPPED}: no weakly supervised model of {level}s ({weights}) ships with "
-                               "this version yet; give a trained cascade's model folder or name.") from None
-        raise
+    entry = find_entry(weights)
     if "scar_stage" not in entry:
         raise InputError(f"{option}: {entry['name']} is not a cascade (no scar network); give a model that "
                          "`scarsynth train-seg` or `scarsynth train-weak` wrote.")
@@ -56,7 +49,7 @@ def _anatomy_source(config):
     weights = config.anatomy_weights or config.init_weights
     if not weights:
         return None
-    entry = _cascade_entry(weights, option, config.level)
+    entry = _cascade_entry(weights, option)
     return initial_state_of(weights, ANATOMY, config.anatomy), {"name": entry["name"], "sha256": entry["sha256"]}
 
 
@@ -151,7 +144,7 @@ def train_weak(dataset_dir, out_dir, config, resume=False, progress=True):
     found = _read_labels(dataset_dir, config)
     source = _anatomy_source(config)
     if config.init_weights:
-        _cascade_entry(config.init_weights, "--init-weights", config.level)
+        _cascade_entry(config.init_weights, "--init-weights")
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise InputError("train-weak runs as one process (one GPU or the CPU); start it without torchrun.")
     dist = Distributed(config.device)
