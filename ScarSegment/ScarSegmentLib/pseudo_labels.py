@@ -134,7 +134,15 @@ def on_case_grid(windows, case):
     return full
 
 
-REMOTE_BY_LEVEL = {"slice": "map", "stack": "darker_half"}
+REMOTE_BY_LEVEL = {"slice": "map", "stack": "darker_half"}  # where remote statistics come from
+RULE_TEXT_BY_LEVEL = {  # the rule as the registry entry and model card state it
+    "slice": "three-class Otsu of each case's scar map in the myocardium of its yes slices; scar: the myocardium "
+             "brighter than the remote (map below the lower threshold) mean + 2 SD, in regions touching the upper "
+             "class; none on no slices",
+    "stack": "three-class Otsu of each case's scar map in the myocardium of its yes stacks; scar: the myocardium "
+             "brighter than the darker half of the case's myocardium (median + 3 SD from its median absolute "
+             "deviation), in regions touching the upper class; none in no stacks",
+}
 
 
 def _may_hold(case, answer):

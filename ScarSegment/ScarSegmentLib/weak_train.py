@@ -24,7 +24,7 @@ from .cascade_output import write_cascade
 from .cascade_train import (check_resumed_config, check_run_folder, initial_state_of, load_training_cases,
                             parent_lineage, steps_per_epoch, train_stage)
 from .cascade_validate import validate_stage
-from .pseudo_labels import pseudo_labelled_cases
+from .pseudo_labels import RULE_TEXT_BY_LEVEL, pseudo_labelled_cases
 from .weak_classifier import anatomy_only, train_classifier
 from .weak_labels import check_case_names, read_labels_file, weak_labels
 
@@ -74,16 +74,6 @@ def _read_labels(dataset_dir, config):
     return found
 
 
-PSEUDO_LABEL_RULES = {
-    "slice": "three-class Otsu of each case's scar map in the myocardium of its yes slices; scar: the myocardium "
-             "brighter than the remote (map below the lower threshold) mean + 2 SD, in regions touching the upper "
-             "class; none on no slices",
-    "stack": "three-class Otsu of each case's scar map in the myocardium of its yes stacks; scar: the myocardium "
-             "brighter than the darker half of the case's myocardium (median + 3 SD from its median absolute "
-             "deviation), in regions touching the upper class; none in no stacks",
-}
-
-
 def _record(config, labels, anatomy_lineage, classifier, pseudo_summary):
     """The registry entry's `weak_supervision`: what the model learnt from, and how."""
     import numpy as np
@@ -100,7 +90,7 @@ def _record(config, labels, anatomy_lineage, classifier, pseudo_summary):
         "anatomy": anatomy,
         "classifier": {"pooling_sharpness": config.pooling_sharpness, "seconds": round(classifier[2], 1),
                        **({"held_out_auroc": round(classifier[1]["auroc"], 4)} if "auroc" in classifier[1] else {})},
-        "pseudo_labels": {"rule": PSEUDO_LABEL_RULES[config.level], **pseudo_summary},
+        "pseudo_labels": {"rule": RULE_TEXT_BY_LEVEL[config.level], **pseudo_summary},
     }
 
 
