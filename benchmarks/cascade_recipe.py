@@ -1,17 +1,20 @@
-"""What each part of the anatomy network's training recipe costs in fit and buys in held-out Dice:
-short anatomy-only runs, one recipe change each, on chosen folds of the 5-fold split that cv.py and
-`train-seg --fold` use (same seed). Each run is scored on its held-out fold and on every fourth of
-its real training cases, on windows centred on the true LV (the per-epoch validation), so that fit
-and generalisation show side by side.
+"""What each part of a cascade network's training recipe costs in fit and buys in held-out Dice:
+short runs of one network (the anatomy network, or with --network scar the scar network, which
+trains on the true anatomy), one recipe change each, on chosen folds of the 5-fold split that cv.py
+and `train-seg --fold` use (same seed). Each run is scored on its held-out fold and on every fourth
+of its real training cases (of those with scar, for the scar network), on windows centred on the
+true LV (the per-epoch validation), so that fit and generalisation show side by side.
 
-    python benchmarks/anatomy_recipe.py RUNS_DIR [--data data/emidec] [--folds 1,4] [--epochs 10]
-                                        [--variants base,light,nokl,norot,int05] [--preset cpu] [--json FILE]
+    python benchmarks/cascade_recipe.py RUNS_DIR [--data data/emidec] [--folds 1,4] [--epochs 10]
+                                        [--variants base,light,nokl,norot,int05] [--preset cpu]
+                                        [--network anatomy|scar] [--json FILE]
 
-Variants (changes to the preset's anatomy network): base, nokl (no KL to the smoothed labels),
-int05 (half-strength gamma, contrast, brightness and noise), norot (right-angle turns and flips only,
-no zoom), nobg (no patches away from the LV), nophantom (no LGE phantoms), light (nokl, int05 and norot
-together). Each run trains in RUNS_DIR/VARIANT_fK and resumes from its checkpoint; its figures go to
-result.json there. Two processes with different --folds share two cores well (--threads 1 each).
+Variants (changes to the preset's recipe of that network): base, nokl (no KL to the smoothed
+labels), int05 (half-strength gamma, contrast, brightness and noise), norot (right-angle turns and
+flips only, no zoom), nobg (no patches away from the LV), nophantom (no LGE phantoms), light (nokl,
+int05 and norot together). Each run trains in RUNS_DIR/VARIANT_fK (scar_VARIANT_fK for the scar
+network) and resumes from its checkpoint; its figures go to result.json there. Two processes with
+different --folds share two cores well (--threads 1 each).
 """
 
 import argparse
@@ -27,7 +30,7 @@ for module in ("", "AHABullseye", "ScarSegment", "ScarSynth"):  # "": LGECore at
     sys.path.insert(0, str(REPO / module))
 
 LIGHT = {"kl_weight": 0.0, "intensity": 0.5, "rotation": False, "scale": 0.0}
-# variant: (anatomy StageConfig changes, CascadeConfig changes)
+# variant: (StageConfig changes of the network, CascadeConfig changes)
 VARIANTS = {
     "base": ({}, {}),
     "nokl": ({"kl_weight": 0.0}, {}),
@@ -50,6 +53,7 @@ def parse_args(argv=None):
     parser.add_argument("--preset", default="cpu")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", help="write every run's figures here")
+    parser.add_argument("--network", default="anatomy", choices=("anatomy", "scar"))
     args = parser.parse_args(argv)
     args.variants = args.variants.split(",")
     unknown = [v for v in args.variants if v not in VARIANTS]
@@ -66,55 +70,65 @@ def variant_config(args, variant, k):
 
     stage_changes, overrides = VARIANTS[variant]
     config = make_cascade_config(args.preset, fold=(k - 1, args.fold_count), threads=args.threads, **overrides)
-    return replace(config, anatomy=replace(config.anatomy, epochs=args.epochs, **stage_changes))
+    stage = replace(getattr(config, args.network), epochs=args.epochs, **stage_changes)
+    return replace(config, **{args.network: stage})
 
 
 def run_variant(args, variant, k):
-    """Train (or resume) one variant's anatomy network on fold k's training cases; its figures."""
+    """Train (or resume) one variant's network on fold k's training cases; its figures."""
     import torch
     from tqdm import tqdm
 
-    from ScarSegmentLib.cascade_config import ANATOMY
     from ScarSegmentLib.cascade_train import load_training_cases, train_stage
     from ScarSegmentLib.cascade_validate import validate_stage
     from ScarSegmentLib.train_distributed import Distributed
 
-    out = Path(args.runs) / f"{variant}_f{k}"
+    out = Path(args.runs) / f"{'scar_' if args.network == 'scar' else ''}{variant}_f{k}"
     if (out / "result.json").exists():
         return json.loads((out / "result.json").read_text())
     out.mkdir(parents=True, exist_ok=True)
     config = variant_config(args, variant, k)
+    stage = getattr(config, args.network)
     torch.set_num_threads(args.threads)
     torch.manual_seed(config.seed)
     train, held_out = load_training_cases(args.data, config, show_progress=False)
     real = [case for case in train if not case.name.startswith("Phantom")]
+    if args.network == "scar":  # the scar network's fit is read on hearts with scar
+        real = [case for case in real if case.kind != "normal"]
     run = SimpleNamespace(config=config, dist=Distributed(""), out_dir=out, model_parts=None,
-                          bar=tqdm(total=config.anatomy.epochs * config.anatomy.iterations_per_epoch,
-                                   desc=f"{variant} fold {k}", unit="it"))
-    network, held_scores, seconds = train_stage(run, ANATOMY, train, held_out)
+                          bar=tqdm(total=args.epochs * stage.iterations_per_epoch, desc=f"{variant} fold {k}",
+                                   unit="it"))
+    network, held_scores, seconds = train_stage(run, args.network, train, held_out)
     run.bar.close()
-    fit = validate_stage(network, real[::4], config.anatomy, ANATOMY, run.dist.device)
-    result = {"variant": variant, "fold": k, "epochs": args.epochs, "train_seconds": round(seconds, 1),
-              "anatomy": config.anatomy.to_dict(), "phantoms": config.phantoms,
+    fit = validate_stage(network, real[::4], stage, args.network, run.dist.device)
+    result = {"variant": variant, "fold": k, "network": args.network, "epochs": args.epochs,
+              "train_seconds": round(seconds, 1), "recipe": stage.to_dict(), "phantoms": config.phantoms,
               "held_out": held_scores, "training_cases": fit, "training_cases_scored": len(real[::4])}
     (out / "result.json").write_text(json.dumps(result, indent=1))
     return result
 
 
+# (the figure compared, the second one shown) of each network's validation
+FIGURES = {"anatomy": ("dice_myocardium", "dice_blood_pool"), "scar": ("dice_scar", "dice_mvo")}
+
+
 def print_table(results):
     """Held-out and training-case Dice per run, and each variant's mean change from base."""
-    print(f"{'variant':10s} {'fold':>4s} {'held-out myo':>12s} {'pool':>6s} {'training myo':>12s} {'gap':>6s}")
+    main_figure, other = FIGURES[results[0].get("network", "anatomy")]
+    names = main_figure[5:], other[5:]
+    print(f"{'variant':10s} {'fold':>4s} {'held-out ' + names[0]:>16s} {names[1]:>10s} {'training ' + names[0]:>16s} "
+          f"{'gap':>6s}")
     for r in results:
-        held, fit = r["held_out"]["dice_myocardium"], r["training_cases"]["dice_myocardium"]
-        print(f"{r['variant']:10s} {r['fold']:4d} {held:12.3f} {r['held_out']['dice_blood_pool']:6.3f} "
-              f"{fit:12.3f} {fit - held:6.3f}")
+        held, fit = (r[part].get(main_figure, float("nan")) for part in ("held_out", "training_cases"))
+        print(f"{r['variant']:10s} {r['fold']:4d} {held:16.3f} {r['held_out'].get(other, float('nan')):10.3f} "
+              f"{fit:16.3f} {fit - held:6.3f}")
     base = {r["fold"]: r for r in results if r["variant"] == "base"}
     for variant in dict.fromkeys(r["variant"] for r in results if r["variant"] != "base"):
         pairs = [(r, base[r["fold"]]) for r in results if r["variant"] == variant and r["fold"] in base]
         if pairs:
-            held = [r["held_out"]["dice_myocardium"] - b["held_out"]["dice_myocardium"] for r, b in pairs]
-            fit = [r["training_cases"]["dice_myocardium"] - b["training_cases"]["dice_myocardium"] for r, b in pairs]
-            print(f"  {variant} against base over {len(pairs)} folds: held-out myocardium "
+            held, fit = ([r[part].get(main_figure, float("nan")) - b[part].get(main_figure, float("nan"))
+                          for r, b in pairs] for part in ("held_out", "training_cases"))
+            print(f"  {variant} against base over {len(pairs)} folds: held-out {names[0]} "
                   f"{sum(held) / len(held):+.3f}, training cases {sum(fit) / len(fit):+.3f}")
 
 

@@ -1,4 +1,4 @@
-"""benchmarks/anatomy_recipe.py: each variant trains with its own recipe change on the fold train-seg
+"""benchmarks/cascade_recipe.py: each variant trains with its own recipe change on the fold train-seg
 holds out, and reports held-out and training-case Dice beside the base recipe's."""
 
 import json
@@ -9,7 +9,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
-import anatomy_recipe  # noqa: E402
+import cascade_recipe  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -23,33 +23,46 @@ def small_dataset(emidec_dir, tmp_path_factory):
 
 def test_unknown_variants_and_folds_are_refused(tmp_path):
     with pytest.raises(SystemExit):
-        anatomy_recipe.parse_args([str(tmp_path), "--variants", "base,heavy"])
+        cascade_recipe.parse_args([str(tmp_path), "--variants", "base,heavy"])
     with pytest.raises(SystemExit):
-        anatomy_recipe.parse_args([str(tmp_path), "--folds", "6"])
+        cascade_recipe.parse_args([str(tmp_path), "--folds", "6"])
 
 
 def test_each_variant_changes_only_its_own_settings(tmp_path):
-    args = anatomy_recipe.parse_args([str(tmp_path), "--preset", "tiny", "--epochs", "3"])
-    base = anatomy_recipe.variant_config(args, "base", 2)
-    light = anatomy_recipe.variant_config(args, "light", 2)
+    args = cascade_recipe.parse_args([str(tmp_path), "--preset", "tiny", "--epochs", "3"])
+    base = cascade_recipe.variant_config(args, "base", 2)
+    light = cascade_recipe.variant_config(args, "light", 2)
     assert base.fold == light.fold == (1, 5) and base.anatomy.epochs == light.anatomy.epochs == 3
     assert (base.anatomy.kl_weight, base.anatomy.rotation) != (light.anatomy.kl_weight, light.anatomy.rotation)
     assert (light.anatomy.kl_weight, light.anatomy.intensity, light.anatomy.rotation, light.anatomy.scale) == \
         (0.0, 0.5, False, 0.0)
     assert light.scar == base.scar  # the scar network is not part of this benchmark
-    assert anatomy_recipe.variant_config(args, "nophantom", 2).phantoms == 0
+    assert cascade_recipe.variant_config(args, "nophantom", 2).phantoms == 0
+    scar_args = cascade_recipe.parse_args([str(tmp_path), "--preset", "tiny", "--network", "scar"])
+    scar_light = cascade_recipe.variant_config(scar_args, "light", 2)
+    assert scar_light.anatomy == cascade_recipe.variant_config(scar_args, "base", 2).anatomy
+    assert (scar_light.scar.kl_weight, scar_light.scar.rotation) == (0.0, False)
 
 
 def test_short_runs_report_fit_and_held_out_side_by_side(small_dataset, tmp_path, one_torch_thread, capsys):
     argv = [str(tmp_path), "--data", str(small_dataset), "--preset", "tiny", "--epochs", "1", "--fold-count", "2",
             "--folds", "1", "--variants", "base,nokl", "--json", str(tmp_path / "all.json")]
-    results = anatomy_recipe.main(argv)
+    results = cascade_recipe.main(argv)
     assert [r["variant"] for r in results] == ["base", "nokl"]
     saved = json.loads((tmp_path / "nokl_f1" / "result.json").read_text())
-    assert saved["anatomy"]["kl_weight"] == 0.0 and results[0]["anatomy"]["kl_weight"] > 0
+    assert saved["recipe"]["kl_weight"] == 0.0 and results[0]["recipe"]["kl_weight"] > 0
     for result in results:
         assert 0.0 <= result["held_out"]["dice_myocardium"] <= 1.0
         assert 0.0 <= result["training_cases"]["dice_myocardium"] <= 1.0
         assert result["training_cases_scored"] == 1  # every fourth of the 2 training cases
     assert "nokl against base over 1 folds" in capsys.readouterr().out
-    assert anatomy_recipe.main(argv) == results  # a finished run is read back, not trained again
+    assert cascade_recipe.main(argv) == results  # a finished run is read back, not trained again
+
+
+def test_the_scar_network_is_scored_on_scar(small_dataset, tmp_path, one_torch_thread):
+    argv = [str(tmp_path), "--data", str(small_dataset), "--preset", "tiny", "--epochs", "1", "--fold-count", "2",
+            "--folds", "2", "--variants", "base", "--network", "scar"]
+    (result,) = cascade_recipe.main(argv)
+    assert (tmp_path / "scar_base_f2" / "result.json").exists()
+    assert set(result["held_out"]) <= {"dice_scar", "dice_mvo"} and "dice_scar" in result["training_cases"]
+    assert result["training_cases_scored"] == 1  # the training fold's one infarct heart
