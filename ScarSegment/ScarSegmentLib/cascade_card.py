@@ -15,8 +15,24 @@ def _stage_text(role, stage):
             f"{network['patch_size']}x{network['patch_size']} patches of {network['pixel_spacing_mm']} mm pixels, "
             f"{stage['epochs']} x {stage['iterations_per_epoch']} steps of {stage['batch_size']}, AdamW at "
             f"{stage['learning_rate']:g} with cosine decay, Dice + cross-entropy (weights "
-            f"{tuple(stage['class_weights'])}) + {stage['kl_weight']:g} x KL to labels smoothed by "
-            f"{stage['kl_sigma']:g} pixel; bfloat16 autocast{_sampling_text(stage)}.")
+            f"{tuple(stage['class_weights'])}){_kl_text(stage)}; {_augmentation_text(stage)}; bfloat16 autocast"
+            f"{_sampling_text(stage)}.")
+
+
+def _kl_text(stage):
+    if not stage["kl_weight"]:
+        return ""
+    return f" + {stage['kl_weight']:g} x KL to labels smoothed by {stage['kl_sigma']:g} pixel"
+
+
+def _augmentation_text(stage):
+    """The recipe's augmentation (entries older than these settings had the defaults)."""
+    turns = "any in-plane angle and flips" if stage.get("rotation", True) else "right-angle turns and flips"
+    scale = stage.get("scale", 0.15)
+    zoom = f", zoom +-{100 * scale:g} %" if scale else ""
+    # The scar network's input is normalised to the myocardium, which cancels contrast and brightness.
+    looks = "gamma and noise" if stage["network"].get("anatomy_channels") else "gamma, contrast, brightness and noise"
+    return f"augmentation: {turns}{zoom}, {looks} at strength {stage.get('intensity', 1.0):g}"
 
 
 def _sampling_text(stage):
