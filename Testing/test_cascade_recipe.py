@@ -23,7 +23,7 @@ def small_dataset(emidec_dir, tmp_path_factory):
 
 def test_unknown_variants_and_folds_are_refused(tmp_path):
     with pytest.raises(SystemExit):
-        cascade_recipe.parse_args([str(tmp_path), "--variants", "base,heavy"])
+        cascade_recipe.parse_args([str(tmp_path), "--variants", "base,strongest"])
     with pytest.raises(SystemExit):
         cascade_recipe.parse_args([str(tmp_path), "--folds", "6"])
 
@@ -31,12 +31,14 @@ def test_unknown_variants_and_folds_are_refused(tmp_path):
 def test_each_variant_changes_only_its_own_settings(tmp_path):
     args = cascade_recipe.parse_args([str(tmp_path), "--preset", "tiny", "--epochs", "3"])
     base = cascade_recipe.variant_config(args, "base", 2)
+    heavy = cascade_recipe.variant_config(args, "heavy", 2)
     light = cascade_recipe.variant_config(args, "light", 2)
-    assert base.fold == light.fold == (1, 5) and base.anatomy.epochs == light.anatomy.epochs == 3
-    assert (base.anatomy.kl_weight, base.anatomy.rotation) != (light.anatomy.kl_weight, light.anatomy.rotation)
+    assert base.fold == heavy.fold == (1, 5) and base.anatomy.epochs == heavy.anatomy.epochs == 3
+    assert (heavy.anatomy.kl_weight, heavy.anatomy.intensity, heavy.anatomy.rotation, heavy.anatomy.scale) == \
+        (0.5, 1.0, True, 0.15)
     assert (light.anatomy.kl_weight, light.anatomy.intensity, light.anatomy.rotation, light.anatomy.scale) == \
         (0.0, 0.5, False, 0.0)
-    assert light.scar == base.scar  # the scar network is not part of this benchmark
+    assert heavy.scar == base.scar  # only the network asked for changes
     assert cascade_recipe.variant_config(args, "nophantom", 2).phantoms == 0
     scar_args = cascade_recipe.parse_args([str(tmp_path), "--preset", "tiny", "--network", "scar"])
     scar_light = cascade_recipe.variant_config(scar_args, "light", 2)
@@ -46,16 +48,16 @@ def test_each_variant_changes_only_its_own_settings(tmp_path):
 
 def test_short_runs_report_fit_and_held_out_side_by_side(small_dataset, tmp_path, one_torch_thread, capsys):
     argv = [str(tmp_path), "--data", str(small_dataset), "--preset", "tiny", "--epochs", "1", "--fold-count", "2",
-            "--folds", "1", "--variants", "base,nokl", "--json", str(tmp_path / "all.json")]
+            "--folds", "1", "--variants", "base,heavy", "--json", str(tmp_path / "all.json")]
     results = cascade_recipe.main(argv)
-    assert [r["variant"] for r in results] == ["base", "nokl"]
-    saved = json.loads((tmp_path / "nokl_f1" / "result.json").read_text())
-    assert saved["recipe"]["kl_weight"] == 0.0 and results[0]["recipe"]["kl_weight"] > 0
+    assert [r["variant"] for r in results] == ["base", "heavy"]
+    saved = json.loads((tmp_path / "heavy_f1" / "result.json").read_text())
+    assert saved["recipe"]["kl_weight"] == 0.5 and results[0]["recipe"]["kl_weight"] == 0.0
     for result in results:
         assert 0.0 <= result["held_out"]["dice_myocardium"] <= 1.0
         assert 0.0 <= result["training_cases"]["dice_myocardium"] <= 1.0
         assert result["training_cases_scored"] == 1  # every fourth of the 2 training cases
-    assert "nokl against base over 1 folds" in capsys.readouterr().out
+    assert "heavy against base over 1 folds" in capsys.readouterr().out
     assert cascade_recipe.main(argv) == results  # a finished run is read back, not trained again
 
 

@@ -12,7 +12,7 @@ true LV (the per-epoch validation), so that fit and generalisation show side by 
 Variants (changes to the preset's recipe of that network): base, nokl (no KL to the smoothed
 labels), int05 (half-strength gamma, contrast, brightness and noise), norot (right-angle turns and
 flips only, no zoom), nobg (no patches away from the LV), nophantom (no LGE phantoms), light (nokl,
-int05 and norot together). Each run trains in RUNS_DIR/VARIANT_fK (scar_VARIANT_fK for the scar
+int05 and norot together), heavy (KL weight 0.5, full-strength appearance, any angle, zoom +-15 %). Each run trains in RUNS_DIR/VARIANT_fK (scar_VARIANT_fK for the scar
 network) and resumes from its checkpoint; its figures go to result.json there. Two processes with
 different --folds share two cores well (--threads 1 each).
 """
@@ -29,7 +29,8 @@ REPO = Path(__file__).resolve().parents[1]
 for module in ("", "AHABullseye", "ScarSegment", "ScarSynth"):  # "": LGECore at the root
     sys.path.insert(0, str(REPO / module))
 
-LIGHT = {"kl_weight": 0.0, "intensity": 0.5, "rotation": False, "scale": 0.0}
+LIGHT = {"kl_weight": 0.0, "intensity": 0.5, "rotation": False, "scale": 0.0}  # the anatomy network's preset
+HEAVY = {"kl_weight": 0.5, "intensity": 1.0, "rotation": True, "scale": 0.15}  # the scar network's preset
 # variant: (StageConfig changes of the network, CascadeConfig changes)
 VARIANTS = {
     "base": ({}, {}),
@@ -39,6 +40,7 @@ VARIANTS = {
     "nobg": ({"background_patches": 0.0}, {}),
     "nophantom": ({}, {"phantoms": 0}),
     "light": (LIGHT, {}),
+    "heavy": (HEAVY, {}),
 }
 
 
