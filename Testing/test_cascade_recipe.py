@@ -48,16 +48,16 @@ def test_each_variant_changes_only_its_own_settings(tmp_path):
 
 def test_short_runs_report_fit_and_held_out_side_by_side(small_dataset, tmp_path, one_torch_thread, capsys):
     argv = [str(tmp_path), "--data", str(small_dataset), "--preset", "tiny", "--epochs", "1", "--fold-count", "2",
-            "--folds", "1", "--variants", "base,heavy", "--json", str(tmp_path / "all.json")]
+            "--folds", "1", "--variants", "base,light", "--json", str(tmp_path / "all.json")]
     results = cascade_recipe.main(argv)
-    assert [r["variant"] for r in results] == ["base", "heavy"]
-    saved = json.loads((tmp_path / "heavy_f1" / "result.json").read_text())
-    assert saved["recipe"]["kl_weight"] == 0.5 and results[0]["recipe"]["kl_weight"] == 0.0
+    assert [r["variant"] for r in results] == ["base", "light"]
+    saved = json.loads((tmp_path / "light_f1" / "result.json").read_text())
+    assert saved["recipe"]["kl_weight"] == 0.0 and results[0]["recipe"]["kl_weight"] == 0.5
     for result in results:
         assert 0.0 <= result["held_out"]["dice_myocardium"] <= 1.0
         assert 0.0 <= result["training_cases"]["dice_myocardium"] <= 1.0
         assert result["training_cases_scored"] == 1  # every fourth of the 2 training cases
-    assert "heavy against base over 1 folds" in capsys.readouterr().out
+    assert "light against base over 1 folds" in capsys.readouterr().out
     assert cascade_recipe.main(argv) == results  # a finished run is read back, not trained again
 
 

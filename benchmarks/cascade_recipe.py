@@ -29,8 +29,8 @@ REPO = Path(__file__).resolve().parents[1]
 for module in ("", "AHABullseye", "ScarSegment", "ScarSynth"):  # "": LGECore at the root
     sys.path.insert(0, str(REPO / module))
 
-LIGHT = {"kl_weight": 0.0, "intensity": 0.5, "rotation": False, "scale": 0.0}  # the anatomy network's preset
-HEAVY = {"kl_weight": 0.5, "intensity": 1.0, "rotation": True, "scale": 0.15}  # the scar network's preset
+LIGHT = {"kl_weight": 0.0, "intensity": 0.5, "rotation": False, "scale": 0.0}
+HEAVY = {"kl_weight": 0.5, "intensity": 1.0, "rotation": True, "scale": 0.15}  # both networks' preset
 # variant: (StageConfig changes of the network, CascadeConfig changes)
 VARIANTS = {
     "base": ({}, {}),
