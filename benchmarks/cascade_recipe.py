@@ -12,9 +12,11 @@ true LV (the per-epoch validation), so that fit and generalisation show side by 
 Variants (changes to the preset's recipe of that network): base, nokl (no KL to the smoothed
 labels), int05 (half-strength gamma, contrast, brightness and noise), norot (right-angle turns and
 flips only, no zoom), nobg (no patches away from the LV), nophantom (no LGE phantoms), light (nokl,
-int05 and norot together), heavy (KL weight 0.5, full-strength appearance, any angle, zoom +-15 %). Each run trains in RUNS_DIR/VARIANT_fK (scar_VARIANT_fK for the scar
-network) and resumes from its checkpoint; its figures go to result.json there. Two processes with
-different --folds share two cores well (--threads 1 each).
+int05 and norot together), heavy (KL weight 0.5, full-strength appearance, any angle, zoom +-15 %:
+the presets' recipe). Each run trains in RUNS_DIR/VARIANT_fK (scar_VARIANT_fK for the scar network)
+and resumes from its checkpoint; its figures go to result.json there. Two processes with different
+--folds share two cores well (--threads 1 each). The runs score windows on the EMIDEC grid only:
+check a chosen recipe on other grids too (benchmarks/segment.py), as the five-fold runs did.
 """
 
 import argparse
