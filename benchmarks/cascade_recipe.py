@@ -31,8 +31,10 @@ REPO = Path(__file__).resolve().parents[1]
 for module in ("", "AHABullseye", "ScarSegment", "ScarSynth"):  # "": LGECore at the root
     sys.path.insert(0, str(REPO / module))
 
+from ScarSegmentLib.cascade_config import StageConfig  # noqa: E402
+
 LIGHT = {"kl_weight": 0.0, "intensity": 0.5, "rotation": False, "scale": 0.0}
-HEAVY = {"kl_weight": 0.5, "intensity": 1.0, "rotation": True, "scale": 0.15}  # both networks' preset
+HEAVY = {name: getattr(StageConfig(), name) for name in LIGHT}  # the defaults, both networks' preset
 # variant: (StageConfig changes of the network, CascadeConfig changes)
 VARIANTS = {
     "base": ({}, {}),
@@ -96,18 +98,19 @@ def run_variant(args, variant, k):
     torch.set_num_threads(args.threads)
     torch.manual_seed(config.seed)
     train, held_out = load_training_cases(args.data, config, show_progress=False)
-    real = [case for case in train if not case.name.startswith("Phantom")]
+    real = [case for case in train if not case.name.startswith("Phantom_")]
     if args.network == "scar":  # the scar network's fit is read on hearts with scar
         real = [case for case in real if case.kind != "normal"]
+    scored = real[::4]
     run = SimpleNamespace(config=config, dist=Distributed(""), out_dir=out, model_parts=None,
                           bar=tqdm(total=args.epochs * stage.iterations_per_epoch, desc=f"{variant} fold {k}",
                                    unit="it"))
     network, held_scores, seconds = train_stage(run, args.network, train, held_out)
     run.bar.close()
-    fit = validate_stage(network, real[::4], stage, args.network, run.dist.device)
+    fit = validate_stage(network, scored, stage, args.network, run.dist.device)
     result = {"variant": variant, "fold": k, "network": args.network, "epochs": args.epochs,
               "train_seconds": round(seconds, 1), "recipe": stage.to_dict(), "phantoms": config.phantoms,
-              "held_out": held_scores, "training_cases": fit, "training_cases_scored": len(real[::4])}
+              "held_out": held_scores, "training_cases": fit, "training_cases_scored": len(scored)}
     (out / "result.json").write_text(json.dumps(result, indent=1))
     return result
 
