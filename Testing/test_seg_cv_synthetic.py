@@ -33,13 +33,14 @@ def test_fold_training_cases_are_those_train_seg_trains_on(small_dataset):
         assert folds[k] == [case.name for case in train] and not set(folds[k]) & {c.name for c in held_out}
 
 
-def entry(extra=(), held_out=("Case_N006",)):
-    return {"training": {"config": {"extra_train_dirs": list(extra)}, "held_out_cases": list(held_out)}}
+def entry(extra=(), held_out=("Case_N006",), networks=("anatomy", "scar")):
+    config = {"extra_train_dirs": list(extra), "extra_train_networks": list(networks)}
+    return {"training": {"config": config, "held_out_cases": list(held_out)}}
 
 
 def test_a_fold_model_of_the_other_arm_is_refused(tmp_path):
-    real = SimpleNamespace(runs=str(tmp_path), synthetic=0, synthetic_from="normal")
-    synthetic = SimpleNamespace(runs=str(tmp_path), synthetic=2, synthetic_from="normal")
+    real = SimpleNamespace(runs=str(tmp_path), synthetic=0, synthetic_from="normal", synthetic_for="both")
+    synthetic = SimpleNamespace(runs=str(tmp_path), synthetic=2, synthetic_from="normal", synthetic_for="both")
     cv_synthetic.check_arm(real, 1, entry())
     with pytest.raises(SystemExit, match="own RUNS_DIR"):
         cv_synthetic.check_arm(synthetic, 1, entry())
@@ -52,6 +53,11 @@ def test_a_fold_model_of_the_other_arm_is_refused(tmp_path):
     with pytest.raises(SystemExit, match="held-out hearts"):
         cv_synthetic.check_arm(synthetic, 1, entry(["synthetic_fold_1"]))
     cv_synthetic.check_arm(synthetic, 1, entry(["synthetic_fold_1"], held_out=("Case_P007",)))
+    with pytest.raises(SystemExit, match="--synthetic-for both"):
+        cv_synthetic.check_arm(synthetic, 1, entry(["synthetic_fold_1"], ("Case_P007",), networks=("scar",)))
+    scar_only = SimpleNamespace(**{**vars(synthetic), "synthetic_for": "scar"})
+    cv_synthetic.check_arm(scar_only, 1, entry(["synthetic_fold_1"], ("Case_P007",), networks=("scar",)))
+    assert cv_synthetic.extra_training(scar_only, 1)[-2:] == ["--extra-train-for", "scar"]
     with pytest.raises(SystemExit, match="not the 3 from infarct"):
         cv_synthetic.made_set(SimpleNamespace(runs=str(tmp_path), synthetic=3, synthetic_from="infarct"), 1)
 

@@ -6,8 +6,10 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
+
 import pytest
 
 from LGECore.errors import InputError
@@ -164,6 +166,26 @@ def test_train_seg_cli(small_dataset, tmp_path):
         bad = subprocess.run(command[:4] + args + ["--preset", "tiny"], capture_output=True, text=True, timeout=120)
         assert bad.returncode == 2 and message in bad.stderr and "Traceback" not in bad.stderr
         assert not Path(args[2]).exists()  # refused before any work
+
+
+def test_extra_training_cases_reach_only_the_networks_asked_for():
+    from ScarSegmentLib.cascade_card import _extra_text
+    from ScarSegmentLib.cascade_config import make_cascade_config
+    from ScarSegmentLib.cascade_train import stage_training_cases
+    from ScarSegmentLib.weak_card import rebuild_command
+
+    cases = [SimpleNamespace(name="Case_N001", extra_set=""), SimpleNamespace(name="Case_Psyn01", extra_set="syn")]
+    both = make_cascade_config("tiny", extra_train_dirs=("runs/syn",))
+    scar_only = make_cascade_config("tiny", extra_train_dirs=("runs/syn",), extra_train_networks=("scar",))
+    assert [len(stage_training_cases(cases, both, role)) for role in ("anatomy", "scar")] == [2, 2]
+    assert [len(stage_training_cases(cases, scar_only, role)) for role in ("anatomy", "scar")] == [1, 2]
+    with pytest.raises(InputError, match="--extra-train-for"):
+        make_cascade_config("tiny", extra_train_networks=("heart",))
+    for config, said, option in ((both, "Both networks were", ""), (scar_only, "The scar network alone was",
+                                                                     " --extra-train-for scar")):
+        training = {"config": config.to_dict(), "extra_train_cases": {"syn": ["Case_Psyn01"]}}
+        assert said in _extra_text(training)
+        assert rebuild_command({"training": training}).endswith(f"--extra-train syn{option}")
 
 
 def test_bad_settings_are_named():

@@ -4,7 +4,8 @@ fold, with the same folds, seeds and budget as the real-only arm.
 
 The synthetic cases of fold K are made by `scarsynth synth-dataset` into RUNS_DIR/synthetic_fold_K
 (kept, and completed by a later run), from a temporary folder of links to the fold's training cases,
-and given to `scarsynth train-seg` as `--extra-train RUNS_DIR/synthetic_fold_K`.
+and given to `scarsynth train-seg` as `--extra-train RUNS_DIR/synthetic_fold_K`; with `--synthetic-for scar`
+only the scar network trains on them, so that the two arms share their anatomy networks.
 """
 
 import json
@@ -12,6 +13,7 @@ import tempfile
 from pathlib import Path
 
 SOURCES = ("normal", "infarct", "both")
+EXTRA_TRAIN_FOR = {"both": ["anatomy", "scar"], "scar": ["scar"]}  # as the registry entry lists them
 
 
 def add_options(parser):
@@ -21,6 +23,8 @@ def add_options(parser):
                         help="hearts the synthetic scars are drawn on (synth-dataset --from; default normal)")
     parser.add_argument("--synthetic-steps", type=int, default=25, help="diffusion sampling steps per slice")
     parser.add_argument("--generator", metavar="WEIGHTS", help="diffusion weights (default: the shipped model)")
+    parser.add_argument("--synthetic-for", default="both", choices=("both", "scar"),
+                        help="the networks that train on them (train-seg --extra-train-for; default both)")
 
 
 def check_options(parser, args):
@@ -36,7 +40,9 @@ def synthetic_dir(runs, k):
 
 def extra_training(args, k):
     """The train-seg options of fold K's arm: its synthetic set, or none."""
-    return ["--extra-train", str(synthetic_dir(args.runs, k))] if args.synthetic else []
+    if not args.synthetic:
+        return []
+    return ["--extra-train", str(synthetic_dir(args.runs, k)), "--extra-train-for", args.synthetic_for]
 
 
 def fold_training_cases(data, preset, folds, count):
@@ -109,10 +115,15 @@ def check_arm(args, k, entry):
     """SystemExit unless fold K's model was trained as this run's arm asks (its synthetic set, or
     none) and none of its synthetic cases was drawn on a held-out heart."""
     expected = [synthetic_dir(args.runs, k).name] if args.synthetic else []
-    trained = entry["training"]["config"].get("extra_train_dirs", [])
+    config = entry["training"]["config"]
+    trained = config.get("extra_train_dirs", [])
     if trained != expected:
         raise SystemExit(f"{args.runs}/fold_{k} was trained with extra training sets {trained}, not {expected}; "
                          "score each arm in its own RUNS_DIR.")
+    networks = config.get("extra_train_networks", ["anatomy", "scar"])
+    if expected and networks != EXTRA_TRAIN_FOR[args.synthetic_for]:
+        raise SystemExit(f"{args.runs}/fold_{k}: the synthetic cases trained the {' and '.join(networks)} "
+                         f"network(s), not --synthetic-for {args.synthetic_for}; score each arm in its own RUNS_DIR.")
     manifest = made_set(args, k) if args.synthetic else None
     leaked = sorted({case["source"] for case in (manifest or {}).get("cases", [])}
                     & set(entry["training"]["held_out_cases"]))

@@ -109,8 +109,10 @@ def _extra_text(training):
     if not sets:
         return ""
     listed = ", ".join(f"{len(names)} from `{folder}`" for folder, names in sets.items())
-    return (f"\nAlso trained on the cases of other EMIDEC-layout folders ({listed}; `--extra-train`, synthetic "
-            "cases for instance), for training only: none of them is ever held out.\n")
+    networks = training["config"].get("extra_train_networks", ["anatomy", "scar"])
+    which = "Both networks were" if len(networks) == 2 else f"The {networks[0]} network alone was"
+    return (f"\n{which} also trained on the cases of other EMIDEC-layout folders ({listed}; `--extra-train`, "
+            "synthetic cases for instance), for training only: none of them is ever held out.\n")
 
 
 def _phantom_text(training, config):

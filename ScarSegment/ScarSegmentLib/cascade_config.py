@@ -73,6 +73,7 @@ class CascadeConfig:
     scar: StageConfig
     fold: tuple = ()  # (index, count): hold out fold `index` of `count` stratified folds; () = train on all
     extra_train_dirs: tuple = ()  # more EMIDEC-layout datasets for training only (phantoms, synthetic cases)
+    extra_train_networks: tuple = (ANATOMY, SCAR)  # the networks that train on them
     phantoms: int = 0  # LGE phantoms made for training only (scanner contrast, other grids)
     phantom_weight: float = 0.5  # how often a phantom's slices are drawn, against a real case's
     init_weights: str = ""  # a trained cascade to start from (fine-tuning on local scans); "" = from scratch
@@ -88,6 +89,7 @@ class CascadeConfig:
         values["anatomy"], values["scar"] = self.anatomy.to_dict(), self.scar.to_dict()
         values["fold"] = list(self.fold)
         values["extra_train_dirs"] = [Path(folder).name for folder in self.extra_train_dirs]
+        values["extra_train_networks"] = list(self.extra_train_networks)
         values["init_weights"] = Path(self.init_weights).name  # a name, never a machine path
         return values
 
@@ -147,6 +149,8 @@ def make_cascade_config(preset="cpu", stage_changes=None, **overrides):
         raise InputError(f"--name must be a plain file name (letters, digits, _ . -); got {config.name!r}.")
     if not (math.isfinite(config.phantom_weight) and config.phantom_weight > 0):
         raise InputError(f"--phantom-weight must be a finite number above 0; got {config.phantom_weight}.")
+    if not config.extra_train_networks or set(config.extra_train_networks) - {ANATOMY, SCAR}:
+        raise InputError(f"--extra-train-for must name {ANATOMY}, {SCAR} or both; got {config.extra_train_networks}.")
     check_stage(config.anatomy, "The anatomy network's")
     check_stage(config.scar, "The scar network's")
     return config

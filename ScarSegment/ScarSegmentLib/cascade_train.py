@@ -235,6 +235,13 @@ def load_training_cases(dataset_dir, config, show_progress):
     return train, held_out
 
 
+def stage_training_cases(cases, config, role):
+    """The cases one network trains on: the --extra-train sets' only if config.extra_train_networks names it."""
+    if role in config.extra_train_networks:
+        return cases
+    return [case for case in cases if not getattr(case, "extra_set", "")]
+
+
 def train_cascade(dataset_dir, out_dir, config=None, resume=False, progress=True):
     """Train both networks; returns the registry entry's path (main process), None elsewhere."""
     import torch
@@ -258,7 +265,8 @@ def train_cascade(dataset_dir, out_dir, config=None, resume=False, progress=True
                     for r in (ANATOMY, SCAR))
         bar = tqdm(total=total, desc="training", unit="it", disable=not (progress and dist.main))
         run = SimpleNamespace(config=config, dist=dist, out_dir=out_dir, bar=bar, model_parts=None)
-        results = {role: train_stage(run, role, train, held_out) for role in (ANATOMY, SCAR)}
+        results = {role: train_stage(run, role, stage_training_cases(train, config, role), held_out)
+                   for role in (ANATOMY, SCAR)}
         bar.close()
         if not dist.main:
             return None

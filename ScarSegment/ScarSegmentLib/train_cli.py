@@ -7,6 +7,9 @@ from LGECore.device import COMMAND_LINE_DEVICES
 from LGECore.errors import InputError
 from LGECore.requests import number_in, seed
 
+# --extra-train-for: the networks that train on the extra cases
+EXTRA_TRAIN_FOR = {"both": ("anatomy", "scar"), "scar": ("scar",), "anatomy": ("anatomy",)}
+
 
 def register(subparsers):
     parser = subparsers.add_parser(
@@ -25,6 +28,8 @@ def register(subparsers):
                         "grids and orientations; default 40, 0 for none)")
     parser.add_argument("--extra-train", action="append", metavar="DIR", help="another EMIDEC-layout dataset "
                         "(synthetic cases, say) for training only, never held out; repeat for more")
+    parser.add_argument("--extra-train-for", choices=EXTRA_TRAIN_FOR, default="both",
+                        help="which networks train on the --extra-train cases (default both)")
     parser.add_argument("--name", help="model name (default scar_cascade)")
     add_run_options(parser)
     parser.set_defaults(func=run)
@@ -62,6 +67,7 @@ def run(args):
 
     stage_changes, overrides = config_changes(args)
     overrides["extra_train_dirs"] = extra_training_sets(args.extra_train, args.dataset_dir)
+    overrides["extra_train_networks"] = EXTRA_TRAIN_FOR[args.extra_train_for]
     config = make_cascade_config(args.preset, stage_changes, **overrides)
     entry = train_cascade(args.dataset_dir, args.output, config, resume=args.resume, progress=not args.no_progress)
     if entry is not None:

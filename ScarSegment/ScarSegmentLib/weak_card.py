@@ -50,8 +50,10 @@ def rebuild_command(entry):
     preset = entry["training"]["config"]["preset"]
     weak = entry.get("weak_supervision")
     if not weak:
-        folders = entry["training"]["config"].get("extra_train_dirs", ())
-        extra = "".join(f" --extra-train {folder}" for folder in folders)
+        config = entry["training"]["config"]
+        extra = "".join(f" --extra-train {folder}" for folder in config.get("extra_train_dirs", ()))
+        networks = config.get("extra_train_networks", ["anatomy", "scar"])
+        extra += f" --extra-train-for {networks[0]}" if extra and len(networks) == 1 else ""
         return f"scarsynth train-seg DATASET_DIR -o MODEL_DIR --preset {preset}{extra}"
     labels = f" --labels {weak['labels']}" if weak.get("labels_sha256") else ""
     command = f"scarsynth train-weak DATASET_DIR -o MODEL_DIR --level {weak['level']}{labels} --preset {preset}"
