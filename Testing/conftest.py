@@ -29,6 +29,17 @@ def emidec_dir():
     return EMIDEC
 
 
+@pytest.fixture(scope="session")
+def linked_cases(emidec_dir, tmp_path_factory):
+    """linked_cases(*names): a new EMIDEC-layout folder of links to those real cases."""
+    def link(*names):
+        root = tmp_path_factory.mktemp("small_emidec")
+        for name in names:
+            (root / name).symlink_to(emidec_dir / name)
+        return root
+    return link
+
+
 @pytest.fixture(scope="module")
 def one_torch_thread():
     """One torch thread: on a busy shared CPU, two threads of small ops wait on each other."""

@@ -13,12 +13,9 @@ import cascade_recipe  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def small_dataset(emidec_dir, tmp_path_factory):
+def small_dataset(linked_cases):
     """Two normal hearts and two infarct hearts, linked into an EMIDEC-layout folder."""
-    root = tmp_path_factory.mktemp("small_emidec")
-    for name in ("Case_N006", "Case_N012", "Case_P007", "Case_P010"):
-        (root / name).symlink_to(emidec_dir / name)
-    return root
+    return linked_cases("Case_N006", "Case_N012", "Case_P007", "Case_P010")
 
 
 def test_unknown_variants_and_folds_are_refused(tmp_path):

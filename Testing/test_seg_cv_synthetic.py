@@ -14,12 +14,9 @@ import cv_synthetic  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def small_dataset(emidec_dir, tmp_path_factory):
+def small_dataset(linked_cases):
     """Two normal hearts, an infarct heart and two MVO hearts, linked into an EMIDEC-layout folder."""
-    root = tmp_path_factory.mktemp("small_emidec")
-    for name in ("Case_N006", "Case_N012", "Case_P007", "Case_P008", "Case_P010"):
-        (root / name).symlink_to(emidec_dir / name)
-    return root
+    return linked_cases("Case_N006", "Case_N012", "Case_P007", "Case_P008", "Case_P010")
 
 
 def test_fold_training_cases_are_those_train_seg_trains_on(small_dataset):

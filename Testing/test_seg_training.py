@@ -17,12 +17,9 @@ from LGECore.models import load_state_dict, sha256_of
 
 
 @pytest.fixture(scope="module")
-def small_dataset(emidec_dir, tmp_path_factory):
+def small_dataset(linked_cases):
     """Four real cases (normal, infarct, MVO), linked into an EMIDEC-layout folder."""
-    root = tmp_path_factory.mktemp("small_emidec")
-    for name in ("Case_N006", "Case_N012", "Case_P001", "Case_P002"):
-        (root / name).symlink_to(emidec_dir / name)
-    return root
+    return linked_cases("Case_N006", "Case_N012", "Case_P001", "Case_P002")
 
 
 @pytest.fixture(scope="module")
