@@ -5,7 +5,7 @@ pipeline `scarsynth segment` runs: LV search on whole slices, anatomy, scar, cle
     python benchmarks/cv.py RUNS_DIR [--data data/emidec] [--train] [--jobs 2] [--preset cpu]
                             [--trainer train-seg|weak-slice|weak-stack]
                             [--fit-cases 8] [--json cv.json] [--save DIR] [--card MODEL_DIR/NAME.json]
-                            [--synthetic N [--synthetic-from normal|infarct|both] [--synthetic-for both|scar]
+                            [--synthetic N [--synthetic-from normal|infarct|both] [--synthetic-for both|scar|anatomy]
                                           [--generator WEIGHTS]]
                             [--compare OTHER_CV.json]
 

@@ -4,8 +4,8 @@ fold, with the same folds, seeds and budget as the real-only arm.
 
 The synthetic cases of fold K are made by `scarsynth synth-dataset` into RUNS_DIR/synthetic_fold_K
 (kept, and completed by a later run), from a temporary folder of links to the fold's training cases,
-and given to `scarsynth train-seg` as `--extra-train RUNS_DIR/synthetic_fold_K`; with `--synthetic-for scar`
-only the scar network trains on them, so that the two arms share their anatomy networks.
+and given to `scarsynth train-seg` as `--extra-train RUNS_DIR/synthetic_fold_K`; with `--synthetic-for scar` (or
+`anatomy`) only that network trains on them, so that the two arms share the other network.
 """
 
 import json
@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 
 SOURCES = ("normal", "infarct", "both")
-EXTRA_TRAIN_FOR = {"both": ["anatomy", "scar"], "scar": ["scar"]}  # as the registry entry lists them
+EXTRA_TRAIN_FOR = {"both": ["anatomy", "scar"], "scar": ["scar"], "anatomy": ["anatomy"]}  # as entries list them
 
 
 def add_options(parser):
@@ -23,7 +23,7 @@ def add_options(parser):
                         help="hearts the synthetic scars are drawn on (synth-dataset --from; default normal)")
     parser.add_argument("--synthetic-steps", type=int, default=25, help="diffusion sampling steps per slice")
     parser.add_argument("--generator", metavar="WEIGHTS", help="diffusion weights (default: the shipped model)")
-    parser.add_argument("--synthetic-for", default="both", choices=("both", "scar"),
+    parser.add_argument("--synthetic-for", default="both", choices=tuple(EXTRA_TRAIN_FOR),
                         help="the networks that train on them (train-seg --extra-train-for; default both)")
 
 
