@@ -9,7 +9,6 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
-
 import pytest
 
 from LGECore.errors import InputError

@@ -13,10 +13,11 @@ import tempfile
 from pathlib import Path
 
 SOURCES = ("normal", "infarct", "both")
-EXTRA_TRAIN_FOR = {"both": ["anatomy", "scar"], "scar": ["scar"], "anatomy": ["anatomy"]}  # as entries list them
 
 
 def add_options(parser):
+    from ScarSegmentLib.cascade_config import EXTRA_TRAIN_FOR
+
     parser.add_argument("--synthetic", type=int, default=0, metavar="N",
                         help="train each fold on N synthetic cases too, made from its training cases only")
     parser.add_argument("--synthetic-from", default="normal", choices=SOURCES,
@@ -114,14 +115,16 @@ def _note_paint_region(args):
 def check_arm(args, k, entry):
     """SystemExit unless fold K's model was trained as this run's arm asks (its synthetic set, or
     none) and none of its synthetic cases was drawn on a held-out heart."""
+    from ScarSegmentLib.cascade_config import EXTRA_TRAIN_FOR, extra_train_networks
+
     expected = [synthetic_dir(args.runs, k).name] if args.synthetic else []
     config = entry["training"]["config"]
     trained = config.get("extra_train_dirs", [])
     if trained != expected:
         raise SystemExit(f"{args.runs}/fold_{k} was trained with extra training sets {trained}, not {expected}; "
                          "score each arm in its own RUNS_DIR.")
-    networks = config.get("extra_train_networks", ["anatomy", "scar"])
-    if expected and networks != EXTRA_TRAIN_FOR[args.synthetic_for]:
+    networks = extra_train_networks(config)
+    if expected and networks != list(EXTRA_TRAIN_FOR[args.synthetic_for]):
         raise SystemExit(f"{args.runs}/fold_{k}: the synthetic cases trained the {' and '.join(networks)} "
                          f"network(s), not --synthetic-for {args.synthetic_for}; score each arm in its own RUNS_DIR.")
     manifest = made_set(args, k) if args.synthetic else None

@@ -1,7 +1,7 @@
 """The model card (NAME.md) of a trained cascade, from its registry entry (with, once
 benchmarks/cv.py has added it, the cross-validation table of the recipe)."""
 
-from .cascade_config import ANATOMY, SCAR
+from .cascade_config import ANATOMY, SCAR, extra_train_networks
 from .weak_card import rebuild_command, weak_supervision_text
 
 
@@ -109,7 +109,7 @@ def _extra_text(training):
     if not sets:
         return ""
     listed = ", ".join(f"{len(names)} from `{folder}`" for folder, names in sets.items())
-    networks = training["config"].get("extra_train_networks", ["anatomy", "scar"])
+    networks = extra_train_networks(training["config"])
     which = "Both networks were" if len(networks) == 2 else f"The {networks[0]} network alone was"
     return (f"\n{which} also trained on the cases of other EMIDEC-layout folders ({listed}; `--extra-train`, "
             "synthetic cases for instance), for training only: none of them is ever held out.\n")

@@ -18,6 +18,8 @@ from .network import NetworkSettings
 
 MODEL_NAME = "scar_cascade"
 ANATOMY, SCAR = "anatomy", "scar"
+# train-seg --extra-train-for: the networks that train on the extra cases
+EXTRA_TRAIN_FOR = {"both": (ANATOMY, SCAR), SCAR: (SCAR,), ANATOMY: (ANATOMY,)}
 
 
 @dataclass
@@ -73,7 +75,7 @@ class CascadeConfig:
     scar: StageConfig
     fold: tuple = ()  # (index, count): hold out fold `index` of `count` stratified folds; () = train on all
     extra_train_dirs: tuple = ()  # more EMIDEC-layout datasets for training only (phantoms, synthetic cases)
-    extra_train_networks: tuple = (ANATOMY, SCAR)  # the networks that train on them
+    extra_train_networks: tuple = EXTRA_TRAIN_FOR["both"]  # the networks that train on them
     phantoms: int = 0  # LGE phantoms made for training only (scanner contrast, other grids)
     phantom_weight: float = 0.5  # how often a phantom's slices are drawn, against a real case's
     init_weights: str = ""  # a trained cascade to start from (fine-tuning on local scans); "" = from scratch
@@ -126,6 +128,11 @@ def check_stage(stage, what):
     weights = stage.class_weights
     if len(weights) != stage.network.num_classes or not all(math.isfinite(w) and w > 0 for w in weights):
         raise InputError(f"{what} class weights need {stage.network.num_classes} positive numbers; got {list(weights)}.")
+
+
+def extra_train_networks(config_values):
+    """The networks that trained on a saved run's extra cases (both, in entries older than the choice)."""
+    return list(config_values.get("extra_train_networks", EXTRA_TRAIN_FOR["both"]))
 
 
 def make_cascade_config(preset="cpu", stage_changes=None, **overrides):

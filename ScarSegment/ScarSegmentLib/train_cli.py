@@ -6,9 +6,7 @@ Several GPUs or nodes: `torchrun --nproc_per_node N -m ScarSynthLib.cli train-se
 from LGECore.device import COMMAND_LINE_DEVICES
 from LGECore.errors import InputError
 from LGECore.requests import number_in, seed
-
-# --extra-train-for: the networks that train on the extra cases
-EXTRA_TRAIN_FOR = {"both": ("anatomy", "scar"), "scar": ("scar",), "anatomy": ("anatomy",)}
+from ScarSegmentLib.cascade_config import EXTRA_TRAIN_FOR
 
 
 def register(subparsers):

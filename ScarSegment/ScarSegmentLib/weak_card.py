@@ -1,6 +1,8 @@
 """The model card's words on a weakly supervised cascade (`scarsynth train-weak`), from the
 `weak_supervision` of its registry entry; nothing for a train-seg cascade."""
 
+from .cascade_config import extra_train_networks
+
 
 def _anatomy_text(anatomy):
     if anatomy.get("name"):
@@ -52,7 +54,7 @@ def rebuild_command(entry):
     if not weak:
         config = entry["training"]["config"]
         extra = "".join(f" --extra-train {folder}" for folder in config.get("extra_train_dirs", ()))
-        networks = config.get("extra_train_networks", ["anatomy", "scar"])
+        networks = extra_train_networks(config)
         extra += f" --extra-train-for {networks[0]}" if extra and len(networks) == 1 else ""
         return f"scarsynth train-seg DATASET_DIR -o MODEL_DIR --preset {preset}{extra}"
     labels = f" --labels {weak['labels']}" if weak.get("labels_sha256") else ""
