@@ -161,6 +161,23 @@ def test_train_joint_runs_with_consistency_loss(phantom_dataset, tmp_path):
     assert (out / f"{JOINT_SEGMENTER_NAME}.json").is_file()
 
 
+def test_train_joint_records_the_generator_it_started_from_across_a_resume(phantom_dataset, tmp_path):
+    from LGECore.models import sha256_of
+    from ScarSynthLib.diffusion_train import train_synth
+    from ScarSynthLib.joint_train import JOINT_GENERATOR_NAME, train_joint
+
+    quiet = dict(max_cases=1, progress=False, log=lambda *_: None)
+    train_synth(phantom_dataset, tmp_path / "parent", steps=2, batch_size=2, config=TINY_CONFIG, **quiet)
+    parent = tmp_path / "parent" / "scarsynth_lge_diffusion.safetensors"
+    joint = dict(batch_size=2, segmenter_warmup=0, refresh_every=2, **quiet)
+    train_joint(phantom_dataset, tmp_path / "joint", steps=1, generator_weights=str(parent), **joint)
+    summary = train_joint(phantom_dataset, tmp_path / "joint", steps=2, resume=True, **joint)
+    assert summary["started_from"]["sha256"] == sha256_of(parent) and summary["started_from"]["steps"] == 2
+    entry = json.loads((tmp_path / "joint" / f"{JOINT_GENERATOR_NAME}.json").read_text())
+    assert entry["training"]["started_from"] == summary["started_from"]
+    assert entry["training"]["exported_weights"] in ("ema", "raw")
+
+
 def test_cli_refuses_a_missing_dataset(tmp_path):
     result = subprocess.run([sys.executable, "-m", "ScarSynthLib.cli", "train-synth", str(tmp_path / "none"),
                              "-o", str(tmp_path / "out")], capture_output=True, text=True)

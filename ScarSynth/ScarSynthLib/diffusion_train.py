@@ -304,9 +304,10 @@ def _train_generator_steps(run, arrays, out_dir, checkpoint_path, options):
                 _save_generator_run(run, checkpoint_path, step + 1)
 
 
-def _export_generator(run, cases, held_out, arrays, summary, out_dir, name):
-    """Ship the EMA unless the raw weights do better on held-out slices (e.g. in a very short run);
-    small datasets have no held-out case, and then the EMA is shipped."""
+def export_generator(run, cases, held_out, arrays, summary, out_dir, name):
+    """Export `run`'s generator (run.model, run.ema, run.config, run.region_kind): the EMA unless the
+    raw weights do better on held-out slices (e.g. in a very short run); small datasets have no
+    held-out case, and then the EMA is shipped."""
     chosen, context_weight = "ema", CONTEXT_LOSS_WEIGHTS[run.region_kind]
     if held_out:
         held_out_arrays = data.load_training_arrays([c for c in cases if c.name in held_out], False, run.region_kind)
@@ -371,7 +372,7 @@ def _train_synth_process(dataset_dir, out_dir, checkpoint_path, setup, options, 
                    training_crops=int(len(arrays["images"])), training_cases=len(train_cases),
                    paint_region=paint_region, held_out_cases=sorted(held_out), train_time_s=round(run.elapsed, 1),
                    device=str(device), started_from=run.lineage, **last_losses(out_dir / "losses.csv", window=50))
-    _export_generator(run, cases, held_out, arrays, summary, out_dir, setup.name)
+    export_generator(run, cases, held_out, arrays, summary, out_dir, setup.name)
     log(f"done: {summary['steps']} steps in {run.elapsed:.0f} s, {summary}; "
         f"weights in {out_dir / (setup.name + '.safetensors')}")
     return summary

@@ -73,11 +73,11 @@ def _joint_networks(settings, start, state, learning_rate, device):
     stopped; `start` is dt.generator_start's answer for trained generator weights, or None."""
     import torch
 
-    start_state = None
+    start_state, lineage = None, None
     if start is not None:
-        settings, start_state, _ = start
+        settings, start_state, lineage = start
     if state is not None:
-        settings = state["config"]
+        settings, lineage = state["config"], state.get("lineage")
     generator = dm.build_unet(settings)
     if start_state is not None:
         generator.load_state_dict(start_state)
@@ -91,7 +91,7 @@ def _joint_networks(settings, start, state, learning_rate, device):
     segmenter_optimizer = torch.optim.AdamW(segmenter.parameters(), lr=1e-3, weight_decay=1e-4)
     run = SimpleNamespace(settings=settings, generator=generator, segmenter=segmenter, ema=ema,
                           generator_optimizer=generator_optimizer, segmenter_optimizer=segmenter_optimizer,
-                          start_step=0, elapsed=0.0)
+                          start_step=0, elapsed=0.0, lineage=lineage)
     if state is not None:
         ema.load_state_dict(state["ema"])
         segmenter.load_state_dict(state["segmenter"])
@@ -148,7 +148,7 @@ def _save_joint_run(run, checkpoint_path, step):
         generator=run.generator.state_dict(), ema=run.ema.state_dict(), segmenter=run.segmenter.state_dict(),
         generator_optimizer=run.generator_optimizer.state_dict(),
         segmenter_optimizer=run.segmenter_optimizer.state_dict(), step=step,
-        elapsed_s=run.elapsed, config=run.settings, paint_region=run.region_kind))
+        elapsed_s=run.elapsed, config=run.settings, lineage=run.lineage, paint_region=run.region_kind))
 
 
 def _joint_steps(run, arrays, out_dir, checkpoint_path, options):
@@ -181,10 +181,12 @@ def _joint_steps(run, arrays, out_dir, checkpoint_path, options):
                 _save_joint_run(run, checkpoint_path, step + 1)
 
 
-def _export_joint(run, arrays, summary, out_dir):
-    dt.export_weights(run.ema.module, out_dir, JOINT_GENERATOR_NAME,
-                      dict(dt.generator_settings(dm.DEFAULT_CONFIG | run.settings, run.region_kind),
-                           label_means=data.label_intensity_means(arrays), training=summary))
+def _export_joint(run, data_split, summary, out_dir):
+    """The generator as train-synth exports it (EMA or raw, whichever does better on held-out slices),
+    and the segmenter; `data_split`: (all cases, held-out names, training crops)."""
+    cases, held_out, arrays = data_split
+    generator = SimpleNamespace(model=run.generator, ema=run.ema, config=run.settings, region_kind=run.region_kind)
+    dt.export_generator(generator, cases, held_out, arrays, summary, out_dir, JOINT_GENERATOR_NAME)
     dt.export_weights(run.segmenter, out_dir, JOINT_SEGMENTER_NAME,
                       dict(kind="joint-training-segmenter",
                            architecture="ScarSegmentLib.network.build_network (MONAI residual UNet), "
@@ -213,7 +215,7 @@ def train_joint(dataset_dir, out_dir, steps=200, batch_size=8, learning_rate=1e-
     state = dt.load_checkpoint(checkpoint_path) if resume else None  # every process resumes from it
     paint_region = dt.run_paint_region(paint_region, state)
     setup = SimpleNamespace(config=dict(config or {}), start=start, state=state, max_cases=max_cases,
-                            generator_start=generator_weights or "scratch", learning_rate=learning_rate)
+                            learning_rate=learning_rate)
 
     def work(dist, device, log):
         options = SimpleNamespace(steps=steps, batch_size=batch_size, half=max(1, batch_size // 2), device=device,
@@ -230,7 +232,8 @@ def _train_joint_process(dataset_dir, out_dir, checkpoint_path, setup, options, 
     import torch
 
     device = options.device
-    _, _, train_cases, arrays = dt.training_data(dataset_dir, setup.max_cases, options.progress, options.region_kind)
+    cases, held_out, train_cases, arrays = dt.training_data(dataset_dir, setup.max_cases, options.progress,
+                                                            options.region_kind)
     log(f"joint training on {len(train_cases)} cases, {len(arrays['images'])} slices; device {device}, "
         f"{dist.world_size} process(es)")
     torch.manual_seed(options.seed)  # the same initial weights in every process
@@ -246,9 +249,11 @@ def _train_joint_process(dataset_dir, out_dir, checkpoint_path, setup, options, 
     if not dist.main:
         return None
     summary = dict(steps=options.steps, batch_size=options.batch_size, world_size=dist.world_size,
-                   consistency_weight=options.consistency_weight, generator_start=setup.generator_start,
-                   training_crops=int(len(arrays["images"])), paint_region=options.region_kind,
-                   train_time_s=round(run.elapsed, 1), device=str(device), **dt.last_losses(out_dir / "losses.csv"))
-    _export_joint(run, arrays, summary, out_dir)
+                   learning_rate=setup.learning_rate, consistency_weight=options.consistency_weight,
+                   training_crops=int(len(arrays["images"])), training_cases=len(train_cases),
+                   paint_region=options.region_kind, held_out_cases=sorted(held_out),
+                   train_time_s=round(run.elapsed, 1), device=str(device), started_from=run.lineage,
+                   **dt.last_losses(out_dir / "losses.csv"))
+    _export_joint(run, (cases, held_out, arrays), summary, out_dir)
     log(f"done: {options.steps} joint steps in {run.elapsed:.0f} s; {summary}")
     return summary
