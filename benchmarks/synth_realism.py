@@ -206,6 +206,8 @@ def auroc(is_synthetic, scores):
 
 def _patch_set(real, synthetic, names):
     parts = [(real[n], 0.0) for n in names if n in real] + [(synthetic[n], 1.0) for n in names if n in synthetic]
+    if not parts:  # --cases no more than the held-out ones: nothing to train the classifier on
+        return np.zeros((0, PATCH, PATCH), np.float32), np.zeros(0, np.float32)
     x = np.concatenate([p for p, _ in parts])
     y = np.concatenate([np.full(len(p), label, np.float32) for p, label in parts])
     return x, y
