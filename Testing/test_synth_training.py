@@ -176,6 +176,7 @@ def test_train_joint_records_the_generator_it_started_from_across_a_resume(phant
     entry = json.loads((tmp_path / "joint" / f"{JOINT_GENERATOR_NAME}.json").read_text())
     assert entry["training"]["started_from"] == summary["started_from"]
     assert entry["training"]["exported_weights"] in ("ema", "raw")
+    assert (entry["training"]["segmenter_warmup"], entry["training"]["refresh_every"]) == (0, 2)
 
 
 def test_cli_refuses_a_missing_dataset(tmp_path):

@@ -250,6 +250,7 @@ def _train_joint_process(dataset_dir, out_dir, checkpoint_path, setup, options, 
         return None
     summary = dict(steps=options.steps, batch_size=options.batch_size, world_size=dist.world_size,
                    learning_rate=setup.learning_rate, consistency_weight=options.consistency_weight,
+                   segmenter_warmup=options.segmenter_warmup, refresh_every=options.refresh_every,
                    training_crops=int(len(arrays["images"])), training_cases=len(train_cases),
                    paint_region=options.region_kind, held_out_cases=sorted(held_out),
                    train_time_s=round(run.elapsed, 1), device=str(device), started_from=run.lineage,
