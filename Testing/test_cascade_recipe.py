@@ -37,6 +37,8 @@ def test_each_variant_changes_only_its_own_settings(tmp_path):
         (0.0, 0.5, False, 0.0)
     assert heavy.scar == base.scar  # only the network asked for changes
     assert cascade_recipe.variant_config(args, "nophantom", 2).phantoms == 0
+    lightrot = cascade_recipe.variant_config(args, "lightrot", 2).anatomy
+    assert (lightrot.kl_weight, lightrot.intensity, lightrot.rotation, lightrot.scale) == (0.0, 0.5, True, 0.15)
     scar_args = cascade_recipe.parse_args([str(tmp_path), "--preset", "tiny", "--network", "scar"])
     scar_light = cascade_recipe.variant_config(scar_args, "light", 2)
     assert scar_light.anatomy == cascade_recipe.variant_config(scar_args, "base", 2).anatomy
@@ -53,6 +55,7 @@ def test_short_runs_report_fit_and_held_out_side_by_side(small_dataset, tmp_path
     for result in results:
         assert 0.0 <= result["held_out"]["dice_myocardium"] <= 1.0
         assert 0.0 <= result["training_cases"]["dice_myocardium"] <= 1.0
+        assert 0.0 <= result["held_out_moved"]["dice_myocardium"] <= 1.0
         assert result["training_cases_scored"] == 1  # every fourth of the 2 training cases
     assert "light against base over 1 folds" in capsys.readouterr().out
     assert cascade_recipe.main(argv) == results  # a finished run is read back, not trained again
@@ -65,3 +68,22 @@ def test_the_scar_network_is_scored_on_scar(small_dataset, tmp_path, one_torch_t
     assert (tmp_path / "scar_base_f2" / "result.json").exists()
     assert set(result["held_out"]) <= {"dice_scar", "dice_mvo"} and "dice_scar" in result["training_cases"]
     assert result["training_cases_scored"] == 1  # the training fold's one infarct heart
+
+
+def test_a_moved_case_keeps_its_labels_on_its_image(linked_cases):
+    """Turned, flipped and blurred, the LV's labels still sit where its blood pool is brightest."""
+    import numpy as np
+
+    from ScarSegmentLib.cascade_config import make_cascade_config
+    from ScarSegmentLib.cascade_train import load_training_cases
+
+    folder = linked_cases("Case_N006", "Case_P007")
+    cases, _ = load_training_cases(folder, make_cascade_config("tiny", phantoms=0), show_progress=False)
+    case = cases[0]
+    moved = cascade_recipe.moved_case(case, np.random.default_rng(3))
+    assert moved.image.shape == case.image.shape and moved is not case
+    assert not np.array_equal(moved.labels, case.labels)  # turned
+    assert set(np.unique(moved.labels)) <= set(np.unique(case.labels))  # nearest neighbour: no new labels
+    blood = moved.labels == 1
+    assert moved.image[blood].mean() > moved.image[moved.labels == 0].mean()  # still the bright blood pool
+    assert abs(int(blood.sum()) - int((case.labels == 1).sum())) < 0.1 * (case.labels == 1).sum()

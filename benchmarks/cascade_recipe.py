@@ -13,10 +13,12 @@ Variants (changes to the preset's recipe of that network): base, nokl (no KL to 
 labels), int05 (half-strength gamma, contrast, brightness and noise), norot (right-angle turns and
 flips only, no zoom), nobg (no patches away from the LV), nophantom (no LGE phantoms), light (nokl,
 int05 and norot together), heavy (KL weight 0.5, full-strength appearance, any angle, zoom +-15 %:
-the presets' recipe). Each run trains in RUNS_DIR/VARIANT_fK (scar_VARIANT_fK for the scar network)
+the presets' recipe), lightrot (nokl and int05: rotations and zoom kept). Each run trains in RUNS_DIR/VARIANT_fK (scar_VARIANT_fK for the scar network)
 and resumes from its checkpoint; its figures go to result.json there. Two processes with different
---folds share two cores well (--threads 1 each). The runs score windows on the EMIDEC grid only:
-check a chosen recipe on other grids too (benchmarks/segment.py), as the five-fold runs did.
+--folds share two cores well (--threads 1 each). Held-out cases are also scored "moved": each
+slice turned by a random angle about the LV, perhaps flipped, blurred as a coarser grid would
+(Gaussian, sigma up to half a pixel) and given another gamma, a quick proxy for other scanners'
+grids; check a chosen recipe on those grids too (benchmarks/segment.py), as the five-fold runs did.
 """
 
 import argparse
@@ -26,6 +28,8 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
+
+import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 for module in ("", "AHABullseye", "ScarSegment", "ScarSynth"):  # "": LGECore at the root
@@ -45,6 +49,7 @@ VARIANTS = {
     "nophantom": ({}, {"phantoms": 0}),
     "light": (LIGHT, {}),
     "heavy": (HEAVY, {}),
+    "lightrot": ({"kl_weight": 0.0, "intensity": 0.5}, {}),
 }
 
 
@@ -80,6 +85,30 @@ def variant_config(args, variant, k):
     return replace(config, **{args.network: stage})
 
 
+def moved_case(case, rng):
+    """`case` as another scanner might show it (see the module's docstring); labels follow the image."""
+    from scipy import ndimage
+
+    from ScarSegmentLib.data import lv_centres
+
+    angle, flip = rng.uniform(0, 360), rng.random() < 0.5
+    coarser, gamma = rng.uniform(1.0, 1.5), rng.uniform(0.7, 1.4)
+
+    def move(slices, order):
+        out = []
+        for z in range(slices.shape[0]):
+            plane = np.flip(slices[z], 1) if flip else slices[z]
+            plane = ndimage.rotate(plane, angle, reshape=False, order=order, mode="constant")
+            if order:  # a coarser grid's blur
+                plane = ndimage.gaussian_filter(plane, coarser - 1.0)
+            out.append(plane)
+        return np.stack(out)
+
+    image = np.clip(move(case.image, 1), 0, None) ** gamma
+    labels = move(case.labels, 0)
+    return replace(case, image=image.astype(np.float32), labels=labels, centres=lv_centres(labels))
+
+
 def run_variant(args, variant, k):
     """Train (or resume) one variant's network on fold k's training cases; its figures."""
     import torch
@@ -108,9 +137,13 @@ def run_variant(args, variant, k):
     network, held_scores, seconds = train_stage(run, args.network, train, held_out)
     run.bar.close()
     fit = validate_stage(network, scored, stage, args.network, run.dist.device)
+    rng = np.random.default_rng(k)  # the same moved cases for every variant of a fold
+    moved = validate_stage(network, [moved_case(case, rng) for case in held_out], stage, args.network,
+                           run.dist.device)
     result = {"variant": variant, "fold": k, "network": args.network, "epochs": args.epochs,
               "train_seconds": round(seconds, 1), "recipe": stage.to_dict(), "phantoms": config.phantoms,
-              "held_out": held_scores, "training_cases": fit, "training_cases_scored": len(scored)}
+              "held_out": held_scores, "held_out_moved": moved, "training_cases": fit,
+              "training_cases_scored": len(scored)}
     (out / "result.json").write_text(json.dumps(result, indent=1))
     return result
 
@@ -124,19 +157,22 @@ def print_table(results):
     main_figure, other = FIGURES[results[0].get("network", "anatomy")]
     names = main_figure[5:], other[5:]
     print(f"{'variant':10s} {'fold':>4s} {'held-out ' + names[0]:>16s} {names[1]:>10s} {'training ' + names[0]:>16s} "
-          f"{'gap':>6s}")
+          f"{'gap':>6s} {'moved ' + names[0]:>16s}")
     for r in results:
-        held, fit = (r[part].get(main_figure, float("nan")) for part in ("held_out", "training_cases"))
+        held, fit, moved = (r.get(part, {}).get(main_figure, float("nan"))
+                            for part in ("held_out", "training_cases", "held_out_moved"))
         print(f"{r['variant']:10s} {r['fold']:4d} {held:16.3f} {r['held_out'].get(other, float('nan')):10.3f} "
-              f"{fit:16.3f} {fit - held:6.3f}")
+              f"{fit:16.3f} {fit - held:6.3f} {moved:16.3f}")
     base = {r["fold"]: r for r in results if r["variant"] == "base"}
     for variant in dict.fromkeys(r["variant"] for r in results if r["variant"] != "base"):
         pairs = [(r, base[r["fold"]]) for r in results if r["variant"] == variant and r["fold"] in base]
         if pairs:
-            held, fit = ([r[part].get(main_figure, float("nan")) - b[part].get(main_figure, float("nan"))
-                          for r, b in pairs] for part in ("held_out", "training_cases"))
+            held, fit, moved = ([r.get(part, {}).get(main_figure, float("nan"))
+                                 - b.get(part, {}).get(main_figure, float("nan")) for r, b in pairs]
+                                for part in ("held_out", "training_cases", "held_out_moved"))
             print(f"  {variant} against base over {len(pairs)} folds: held-out {names[0]} "
-                  f"{sum(held) / len(held):+.3f}, training cases {sum(fit) / len(fit):+.3f}")
+                  f"{sum(held) / len(held):+.3f}, training cases {sum(fit) / len(fit):+.3f}, "
+                  f"moved {sum(moved) / len(moved):+.3f}")
 
 
 def main(argv=None):
