@@ -179,6 +179,32 @@ def test_train_joint_records_the_generator_it_started_from_across_a_resume(phant
     assert (entry["training"]["segmenter_warmup"], entry["training"]["refresh_every"]) == (0, 2)
 
 
+def test_the_cosine_schedule_decays_the_generator_learning_rate_to_zero():
+    from ScarSynthLib.joint_train import generator_learning_rate
+
+    rates = [generator_learning_rate(2e-4, "cosine", step, 100) for step in (0, 50, 99)]
+    assert rates[0] == pytest.approx(2e-4) and rates[1] == pytest.approx(1e-4) and 0 < rates[2] < 1e-6
+    assert generator_learning_rate(2e-4, "constant", 99, 100) == 2e-4
+
+
+def test_train_joint_follows_and_records_its_learning_rate_schedule(phantom_dataset, tmp_path):
+    import torch
+
+    from LGECore.errors import InputError
+    from ScarSynthLib.joint_train import train_joint
+
+    quiet = dict(max_cases=1, batch_size=2, config=TINY_CONFIG, segmenter_warmup=0, progress=False,
+                 log=lambda *_: None)
+    with pytest.raises(InputError, match="schedule"):
+        train_joint(phantom_dataset, tmp_path / "bad", steps=2, lr_schedule="linear", **quiet)
+    summary = train_joint(phantom_dataset, tmp_path / "joint", steps=2, learning_rate=2e-4, lr_schedule="cosine",
+                          **quiet)
+    assert summary["lr_schedule"] == "cosine"
+    state = torch.load(tmp_path / "joint" / "checkpoint.pt", weights_only=False)
+    # the last step (step 1 of 2) ran at half the rate, which the optimiser keeps
+    assert state["generator_optimizer"]["param_groups"][0]["lr"] == pytest.approx(1e-4)
+
+
 def test_cli_refuses_a_missing_dataset(tmp_path):
     result = subprocess.run([sys.executable, "-m", "ScarSynthLib.cli", "train-synth", str(tmp_path / "none"),
                              "-o", str(tmp_path / "out")], capture_output=True, text=True)

@@ -33,6 +33,15 @@ JOINT_GENERATOR_NAME = "scarsynth_lge_diffusion_joint"
 JOINT_SEGMENTER_NAME = "scarsynth_joint_segmenter"
 BUFFER_SAMPLING_STEPS = 10
 SEGMENTER_WARMUP_STEPS = 20  # default: the consistency loss starts once the segmenter learnt a little
+LR_SCHEDULES = ("constant", "cosine")
+
+
+def generator_learning_rate(learning_rate, schedule, step, steps):
+    """The generator's learning rate at `step` of `steps`: constant, or cosine decay to zero, which
+    lets the weights (and their EMA) settle at the end of a long run instead of drifting."""
+    if schedule == "cosine":
+        return learning_rate * 0.5 * (1.0 + math.cos(math.pi * step / steps))
+    return learning_rate
 
 
 def _new_scar_batch(arrays, size, rng, region_kind):
@@ -110,6 +119,8 @@ def _generator_update(run, arrays, options, step, rng, torch_rng):
     images, labels, regions = (t.to(device) for t in data.random_batch(arrays, options.batch_size, rng))
     ddpm, _ = dt.diffusion_loss(run.wrapped_generator, options.scheduler, images, labels, regions, torch_rng,
                                 dt.CONTEXT_LOSS_WEIGHTS[options.region_kind])
+    for group in run.generator_optimizer.param_groups:
+        group["lr"] = generator_learning_rate(options.learning_rate, options.lr_schedule, step, options.steps)
     total, consistency = ddpm, torch.zeros(())
     if step >= options.segmenter_warmup and options.consistency_weight > 0:
         new_images, new_labels, new_regions = (t.to(device) for t in _new_scar_batch(arrays, options.half, rng,
@@ -198,15 +209,18 @@ def _export_joint(run, data_split, summary, out_dir):
 def train_joint(dataset_dir, out_dir, steps=200, batch_size=8, learning_rate=1e-4, resume=False,
                 device=None, seed=0, checkpoint_every=50, max_cases=None, generator_weights=None,
                 consistency_weight=0.1, refresh_every=25, segmenter_warmup=SEGMENTER_WARMUP_STEPS, config=None,
-                progress=True, log=print, paint_region="scar", threads=None):
+                progress=True, log=print, paint_region="scar", threads=None, lr_schedule="constant"):
     """Train generator and segmenter together; returns a summary dict (also in the registry JSON),
     None in the processes other than rank 0 of a torchrun run, where each process draws
     `batch_size` slices per step. `paint_region`: what the generator paints
-    (scar_regions.REGION_KINDS); a resumed run keeps its own."""
+    (scar_regions.REGION_KINDS); a resumed run keeps its own. `lr_schedule`: the generator's
+    learning rate, constant or decayed to zero by a cosine over the `steps`."""
     if steps < 1 or batch_size < 2:
         raise InputError(f"steps must be positive and batch size at least 2 (got {steps}, {batch_size}).")
     if not (math.isfinite(consistency_weight) and consistency_weight >= 0):
         raise InputError(f"The consistency weight must be a finite number of at least 0; got {consistency_weight}.")
+    if lr_schedule not in LR_SCHEDULES:
+        raise InputError(f"The learning-rate schedule must be one of {', '.join(LR_SCHEDULES)}; got {lr_schedule}.")
     if segmenter_warmup < 0:
         raise InputError(f"The segmenter warmup must be a whole number of steps of at least 0; got {segmenter_warmup}.")
     out_dir = Path(out_dir)
@@ -221,7 +235,8 @@ def train_joint(dataset_dir, out_dir, steps=200, batch_size=8, learning_rate=1e-
         options = SimpleNamespace(steps=steps, batch_size=batch_size, half=max(1, batch_size // 2), device=device,
                                   seed=seed, checkpoint_every=checkpoint_every, refresh_every=refresh_every,
                                   segmenter_warmup=segmenter_warmup, consistency_weight=consistency_weight,
-                                  progress=progress and dist.main, region_kind=paint_region)
+                                  progress=progress and dist.main, region_kind=paint_region,
+                                  learning_rate=learning_rate, lr_schedule=lr_schedule)
         return _train_joint_process(dataset_dir, out_dir, checkpoint_path, setup, options, dist, log)
 
     return in_processes(device, threads, log, work)
@@ -249,7 +264,7 @@ def _train_joint_process(dataset_dir, out_dir, checkpoint_path, setup, options, 
     if not dist.main:
         return None
     summary = dict(steps=options.steps, batch_size=options.batch_size, world_size=dist.world_size,
-                   learning_rate=setup.learning_rate, consistency_weight=options.consistency_weight,
+                   learning_rate=setup.learning_rate, lr_schedule=options.lr_schedule, consistency_weight=options.consistency_weight,
                    segmenter_warmup=options.segmenter_warmup, refresh_every=options.refresh_every,
                    training_crops=int(len(arrays["images"])), training_cases=len(train_cases),
                    paint_region=options.region_kind, held_out_cases=sorted(held_out),

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from LGECore.requests import add_arguments, from_args, number_in, seed
 
+from .joint_train import LR_SCHEDULES
 from .request import GeneratorTrainingRequest
 
 _SEVERAL_GPUS = ("On several GPUs: torchrun --nproc_per_node N -m ScarSynthLib.cli {command} DATASET_DIR -o OUT ...; "
@@ -42,6 +43,7 @@ def _train_joint(args):
 
     train_joint(args.dataset_dir, args.output, generator_weights=args.generator_weights,
                 consistency_weight=args.consistency_weight, segmenter_warmup=args.segmenter_warmup,
+                lr_schedule=args.lr_schedule,
                 **from_args(GeneratorTrainingRequest, args).run_options())
     return 0
 
@@ -130,4 +132,7 @@ def register(subparsers):
                        help="weight of the segmentation-consistency loss on the generator")
     joint.add_argument("--segmenter-warmup", type=number_in(int, 0), default=20,
                        help="steps of segmenter training before the consistency loss starts (default 20)")
+    joint.add_argument("--lr-schedule", choices=LR_SCHEDULES, default="constant",
+                       help="the generator's learning rate: constant, or cosine decay to zero over --steps "
+                            "(lets a long run settle; default constant)")
     joint.set_defaults(func=_train_joint)
