@@ -111,6 +111,12 @@ def _extra_text(training):
     listed = ", ".join(f"{len(names)} from `{folder}`" for folder, names in sets.items())
     networks = extra_train_networks(training["config"])
     which = "Both networks were" if len(networks) == 2 else f"The {networks[0]} network alone was"
+    made = training["config"].get("synthetic_set")
+    if made:  # train-seg --synthetic drew them on the run's own training hearts
+        return (f"\n{which} also trained on {made['cases']} synthetic cases ({listed}), which the diffusion generator "
+                f"`{made['generator']}` (sha256 {made['generator_sha256'][:12]}...) painted with random scars into "
+                f"{made['sources']} hearts of the training cases, never into held-out ones ({made['steps']} sampling "
+                "steps; `--synthetic`).\n")
     return (f"\n{which} also trained on the cases of other EMIDEC-layout folders ({listed}; `--extra-train`, "
             "synthetic cases for instance), for training only: none of them is ever held out.\n")
 

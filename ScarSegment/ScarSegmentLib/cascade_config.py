@@ -76,6 +76,9 @@ class CascadeConfig:
     fold: tuple = ()  # (index, count): hold out fold `index` of `count` stratified folds; () = train on all
     extra_train_dirs: tuple = ()  # more EMIDEC-layout datasets for training only (phantoms, synthetic cases)
     extra_train_networks: tuple = EXTRA_TRAIN_FOR["both"]  # the networks that train on them
+    # how the extra set "synthetic" was made, when `train-seg --synthetic` (ScarSynth) made it: {cases,
+    # sources, steps, generator, generator_sha256}; {} for none. Read by the card's rebuild command.
+    synthetic_set: dict = field(default_factory=dict)
     phantoms: int = 0  # LGE phantoms made for training only (scanner contrast, other grids)
     phantom_weight: float = 0.5  # how often a phantom's slices are drawn, against a real case's
     init_weights: str = ""  # a trained cascade to start from (fine-tuning on local scans); "" = from scratch

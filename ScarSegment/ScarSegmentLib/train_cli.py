@@ -56,6 +56,8 @@ def config_changes(args):
                  if getattr(args, name) is not None}
     if args.fold:
         overrides["fold"] = parse_fold(args.fold)
+    if getattr(args, "synthetic_set", None):  # set where `--synthetic` made an extra set (ScarSynthLib)
+        overrides["synthetic_set"] = args.synthetic_set
     return stage_changes, overrides
 
 

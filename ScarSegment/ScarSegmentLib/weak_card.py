@@ -47,16 +47,27 @@ def weak_supervision_text(entry):
     return "## Weak supervision\n\n" + " ".join(sentences) + "\n\n"
 
 
+def _extra_options(entry):
+    """train-seg's options for the extra training sets: --extra-train, or --synthetic for the set it made."""
+    config = entry["training"]["config"]
+    made = config.get("synthetic_set") or {}
+    folders = [folder for folder in config.get("extra_train_dirs", ()) if not (made and folder == "synthetic")]
+    extra = "".join(f" --extra-train {folder}" for folder in folders)
+    networks = extra_train_networks(config)
+    only = networks[0] if len(networks) == 1 else "both"
+    if made:
+        generator = "" if made.get("generator", "shipped") == "shipped" else f" --generator {made['generator']}"
+        return (f"{extra} --synthetic {made['cases']} --synthetic-from {made['sources']} --synthetic-for {only}"
+                f"{generator}")
+    return extra + (f" --extra-train-for {only}" if extra and only != "both" else "")
+
+
 def rebuild_command(entry):
     """The command that trains this model again."""
     preset = entry["training"]["config"]["preset"]
     weak = entry.get("weak_supervision")
     if not weak:
-        config = entry["training"]["config"]
-        extra = "".join(f" --extra-train {folder}" for folder in config.get("extra_train_dirs", ()))
-        networks = extra_train_networks(config)
-        extra += f" --extra-train-for {networks[0]}" if extra and len(networks) == 1 else ""
-        return f"scarsynth train-seg DATASET_DIR -o MODEL_DIR --preset {preset}{extra}"
+        return f"scarsynth train-seg DATASET_DIR -o MODEL_DIR --preset {preset}{_extra_options(entry)}"
     labels = f" --labels {weak['labels']}" if weak.get("labels_sha256") else ""
     command = f"scarsynth train-weak DATASET_DIR -o MODEL_DIR --level {weak['level']}{labels} --preset {preset}"
     if not weak["anatomy"].get("name"):

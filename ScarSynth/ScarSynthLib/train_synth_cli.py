@@ -11,6 +11,7 @@ from LGECore.requests import add_arguments, from_args, number_in, seed
 
 from .joint_train import LR_SCHEDULES
 from .request import GeneratorTrainingRequest
+from .synth_train_seg import add_synthetic_options
 
 _SEVERAL_GPUS = ("On several GPUs: torchrun --nproc_per_node N -m ScarSynthLib.cli {command} DATASET_DIR -o OUT ...; "
                  "each process then draws --batch-size slices per step, and the first one writes the loss log, "
@@ -136,3 +137,4 @@ def register(subparsers):
                        help="the generator's learning rate: constant, or cosine decay to zero over --steps "
                             "(lets a long run settle; default constant)")
     joint.set_defaults(func=_train_joint)
+    add_synthetic_options(subparsers)  # train-seg --synthetic: synthesis lives in this layer
