@@ -54,7 +54,7 @@ def test_consistency_loss_alone_sends_gradient_into_the_generator(crops):
     generator, segmenter = dm.build_unet(TINY_CONFIG), jl.build_segmenter()
     rng = np.random.default_rng(0)
     labels = np.stack([random_scar_labels(l, rng) for l in crops["labels"][:2]]).astype(np.int64)
-    loss, composite = jl.consistency_loss(
+    loss, composite, _ = jl.consistency_loss(
         generator, segmenter, dm.build_train_scheduler(), torch.from_numpy(crops["images"][:2]),
         torch.from_numpy(labels), torch.from_numpy(crops["regions"][:2]), jl.segmentation_loss(),
         torch.Generator().manual_seed(0))
@@ -69,7 +69,7 @@ def test_consistency_loss_alone_sends_gradient_into_the_generator(crops):
     assert all(p.requires_grad for p in segmenter.parameters())  # ... and trainable again after it
     # Outside the heart region the composite is the real context.
     outside = crops["regions"][:2] < 0.5
-    assert np.allclose(composite.numpy()[outside], crops["images"][:2][outside])
+    assert np.allclose(composite.detach().numpy()[outside], crops["images"][:2][outside])
 
 
 def test_random_scar_labels_stay_inside_the_myocardium(crops):
@@ -205,6 +205,49 @@ def test_train_joint_follows_and_records_its_learning_rate_schedule(phantom_data
     assert state["generator_optimizer"]["param_groups"][0]["lr"] == pytest.approx(1e-4)
 
 
+def test_the_critic_learns_to_tell_painted_from_real_scar_and_the_generator_to_fool_it(crops):
+    import torch
+
+    from ScarSynthLib import joint_adversarial as ja
+
+    torch.manual_seed(0)
+    critic = ja.build_critic()
+    index = ja.real_scar_crops(crops)
+    assert len(index) and all(((crops["labels"][i] >= 3) & (crops["regions"][i] > 0.5)).any() for i in index)
+    real, regions = ja.real_scar_batch(crops, index, 4, np.random.default_rng(0))
+    painted = (real + 0.5).requires_grad_(True)  # far too bright: easy to tell apart
+    low, high = torch.tensor([10, 10, 10, 10]), torch.tensor([900, 900, 900, 900])
+    optimizer = ja.critic_optimizer(critic)
+    before = float(ja.critic_term(critic, real, regions, painted, regions, low).detach())
+    for _ in range(30):
+        optimizer.zero_grad()
+        ja.critic_term(critic, real, regions, painted, regions, low).backward()
+        optimizer.step()
+    assert float(ja.critic_term(critic, real, regions, painted, regions, low).detach()) < before
+    # at high noise levels the painted crops weigh nothing; at low ones the generator's term sends
+    # gradient into the painted pixels, not into the critic
+    assert float(ja.generator_term(critic, painted, regions, high).detach()) == 0.0
+    optimizer.zero_grad(set_to_none=True)
+    ja.generator_term(critic, painted, regions, low).backward()
+    assert float(painted.grad.abs().sum()) > 0 and all(p.grad is None for p in critic.parameters())
+    assert all(p.requires_grad for p in critic.parameters())
+
+
+def test_train_joint_with_the_adversarial_term_trains_and_resumes_the_critic(phantom_dataset, tmp_path):
+    import torch
+
+    from ScarSynthLib.joint_train import train_joint
+
+    quiet = dict(max_cases=1, batch_size=2, config=TINY_CONFIG, segmenter_warmup=0, progress=False,
+                 log=lambda *_: None, adversarial_weight=0.05)
+    train_joint(phantom_dataset, tmp_path / "joint", steps=1, **quiet)
+    first = torch.load(tmp_path / "joint" / "checkpoint.pt", weights_only=False)["critic"]
+    summary = train_joint(phantom_dataset, tmp_path / "joint", steps=2, resume=True, **quiet)
+    second = torch.load(tmp_path / "joint" / "checkpoint.pt", weights_only=False)["critic"]
+    assert summary["adversarial_weight"] == 0.05 and summary["final_critic_loss_mean_last_2"] > 0
+    assert any(not torch.equal(first[k], second[k]) for k in first)  # the resumed critic learnt on
+
+
 def test_cli_refuses_a_missing_dataset(tmp_path):
     result = subprocess.run([sys.executable, "-m", "ScarSynthLib.cli", "train-synth", str(tmp_path / "none"),
                              "-o", str(tmp_path / "out")], capture_output=True, text=True)
@@ -288,13 +331,14 @@ def test_train_joint_under_torchrun_writes_one_run_from_rank_zero(phantom_datase
 
     out = tmp_path / "joint"
     done = torchrun_tiny_cli(tmp_path, ["train-joint", phantom_dataset, "-o", out, "--steps", "2", "--batch-size", "2",
-                                        "--max-cases", "1", "--segmenter-warmup", "0"])
+                                        "--max-cases", "1", "--segmenter-warmup", "0", "--adversarial-weight", "0.05"])
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.count("done: 2 joint steps") == 1
     with open(out / "losses.csv") as handle:
         rows = list(csv.DictReader(handle))
     assert [row["step"] for row in rows] == ["1", "2"]
     assert all(float(row["consistency_loss"]) > 0 for row in rows)  # both networks ran under DDP
+    assert all(float(row["critic_loss"]) > 0 for row in rows)  # ... and the critic
     assert sorted(p.name for p in out.glob("*.safetensors")) == sorted(
         [f"{JOINT_GENERATOR_NAME}.safetensors", f"{JOINT_SEGMENTER_NAME}.safetensors"])
     assert json.loads((out / f"{JOINT_SEGMENTER_NAME}.json").read_text())["training"]["world_size"] == 2

@@ -142,6 +142,10 @@ def parse_args():
     parser.add_argument("--data", default=os.environ.get("SCARSYNTH_EMIDEC", str(REPO / "data" / "emidec")))
     parser.add_argument("--weights", default=None, help="model (default: the shipped one)")
     parser.add_argument("--cases", type=int, default=0, help="first N held-out cases (0 = all)")
+    parser.add_argument("--held-out-of", metavar="MODEL", default=None,
+                        help="score on the cases this other model held out (e.g. 'scar_segmenter_2d', to compare "
+                             "a cascade trained on its training cases with it); refused where --weights trained "
+                             "on any of them")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--baseline-cases", type=int, default=4,
                         help="time the (slow) nnU-Net-sized baseline and measure memory on the first N "
@@ -220,6 +224,21 @@ def held_out_cases(entry):
     return training.get("held_out_cases", training.get("validation_cases", []))
 
 
+def scored_cases(entry, held_out_of=None):
+    """The model's own held-out cases, or those of the model `held_out_of`, none of which it may have
+    trained on (SystemExit otherwise)."""
+    from ScarSegmentLib.segmenter import find_entry
+
+    if held_out_of is None:
+        return held_out_cases(entry)
+    names = held_out_cases(find_entry(held_out_of))
+    seen = sorted(set(names) & set(entry.get("training", {}).get("train_cases", [])))
+    if seen:
+        raise SystemExit(f"{entry['name']} trained on {len(seen)} of the cases {held_out_of} held out "
+                         f"({', '.join(seen[:3])}, ...); a comparison on them would show fit.")
+    return names
+
+
 def main():
     args = parse_args()
     import torch
@@ -232,7 +251,7 @@ def main():
     assumed = entry["training"]["config"]["lost_spacing_mm"]
     network, _ = load_segmenter(args.weights)
     cases = {case.name: case for case in read_emidec_dataset(args.data)}
-    names = [name for name in held_out_cases(entry) if name in cases][: args.cases or None]
+    names = [name for name in scored_cases(entry, args.held_out_of) if name in cases][: args.cases or None]
     if not names:
         names = sorted(cases)[: args.cases or None]
         print("The model holds out no cases (it was trained on all of them): the accuracy figures below show fit, "

@@ -6,6 +6,8 @@ label map, is segmented back into that label map by the segmenter. The segmenter
 frozen for this term, so its gradient flows only into the generator.
 """
 
+import contextlib
+
 from . import diffusion_model as dm
 
 CONSISTENCY_MAX_TIMESTEP = 400  # beyond this x0_hat is too blurred to segment meaningfully
@@ -39,7 +41,8 @@ def consistency_loss(generator, segmenter, scheduler, images, labels, regions, l
     """Segmentation loss of the segmenter on the generator's x0_hat composited into the context.
 
     images, regions: (N, S, S) normalised crops and heart-region masks; labels: (N, S, S) integers
-    describing what the generator must render. Returns (loss, x0_hat composite detached).
+    describing what the generator must render. Returns (loss, x0_hat composite, timesteps); the
+    composite keeps its graph, for the adversarial term (joint_adversarial).
     """
     import torch
 
@@ -51,12 +54,19 @@ def consistency_loss(generator, segmenter, scheduler, images, labels, regions, l
     epsilon = generator(torch.cat([noisy[:, None], condition], 1), timesteps).sample[:, 0]
     x0_hat = dm.x0_from_epsilon(noisy, epsilon, timesteps, scheduler)
     composite = regions * x0_hat + (1.0 - regions) * images
-    trainable = [p.requires_grad for p in segmenter.parameters()]
-    for parameter in segmenter.parameters():
+    with frozen(segmenter):
+        loss = loss_function(segmenter(composite[:, None]), labels[:, None].long())
+    return loss, composite, timesteps
+
+
+@contextlib.contextmanager
+def frozen(network):
+    """`network` passes gradient to its input but takes none itself (its DDP wrapper would wait for it)."""
+    trainable = [p.requires_grad for p in network.parameters()]
+    for parameter in network.parameters():
         parameter.requires_grad_(False)
     try:
-        loss = loss_function(segmenter(composite[:, None]), labels[:, None].long())
+        yield network
     finally:
-        for parameter, flag in zip(segmenter.parameters(), trainable):
+        for parameter, flag in zip(network.parameters(), trainable):
             parameter.requires_grad_(flag)
-    return loss, composite.detach()

@@ -44,7 +44,7 @@ def _train_joint(args):
 
     train_joint(args.dataset_dir, args.output, generator_weights=args.generator_weights,
                 consistency_weight=args.consistency_weight, segmenter_warmup=args.segmenter_warmup,
-                lr_schedule=args.lr_schedule,
+                lr_schedule=args.lr_schedule, adversarial_weight=args.adversarial_weight,
                 **from_args(GeneratorTrainingRequest, args).run_options())
     return 0
 
@@ -133,6 +133,9 @@ def register(subparsers):
                        help="weight of the segmentation-consistency loss on the generator")
     joint.add_argument("--segmenter-warmup", type=number_in(int, 0), default=20,
                        help="steps of segmenter training before the consistency loss starts (default 20)")
+    joint.add_argument("--adversarial-weight", type=number_in(float, 0), default=0.0,
+                       help="weight of a patch critic's term on the generator, which asks painted scar to look "
+                            "like real scar patch by patch (default 0: none)")
     joint.add_argument("--lr-schedule", choices=LR_SCHEDULES, default="constant",
                        help="the generator's learning rate: constant, or cosine decay to zero over --steps "
                             "(lets a long run settle; default constant)")
