@@ -1,7 +1,8 @@
 """Deep scar segmentation on held-out real cases: accuracy, and time and peak memory per case on
 CPU, side by side in one process with an nnU-Net-sized 2D network on the same input.
 
-    python benchmarks/segment.py [--data data/emidec] [--cases 16] [--threads 1]
+    python benchmarks/segment.py [--data data/emidec] [--weights MODEL] [--held-out-of MODEL] [--cases 16]
+                                 [--threads 1]
 
 Accuracy: per-structure Dice (LV myocardium, scar incl. MVO, MVO, blood pool; mean over the cases
 whose truth holds the structure, and over all cases counting 1 where both are empty, as EMIDEC and
