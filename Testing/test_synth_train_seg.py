@@ -39,6 +39,7 @@ def test_synthetic_cases_come_from_the_training_fold_and_train_the_anatomy_netwo
     card = (out / "scar_cascade.md").read_text()
     assert "--synthetic 2 --synthetic-from both --synthetic-for anatomy" in card and "--extra-train syn" not in card
     assert "The anatomy network alone was also trained on 2 synthetic cases" in card
+    assert "into normal and infarct hearts of the training cases" in card
 
 
 def test_settings_that_cannot_be_honoured_are_refused_before_any_work(small_dataset, tmp_path):

@@ -104,6 +104,9 @@ def _real(training):
     return [name for name in training["train_cases"] if not name.startswith("Phantom_") and name not in extra]
 
 
+_HEARTS = {"normal": "normal hearts", "infarct": "infarct hearts", "both": "normal and infarct hearts"}
+
+
 def _extra_text(training):
     sets = training.get("extra_train_cases")
     if not sets:
@@ -115,8 +118,8 @@ def _extra_text(training):
     if made:  # train-seg --synthetic drew them on the run's own training hearts
         return (f"\n{which} also trained on {made['cases']} synthetic cases ({listed}), which the diffusion generator "
                 f"`{made['generator']}` (sha256 {made['generator_sha256'][:12]}...) painted with random scars into "
-                f"{made['sources']} hearts of the training cases, never into held-out ones ({made['steps']} sampling "
-                "steps; `--synthetic`).\n")
+                f"{_HEARTS.get(made['sources'], made['sources'])} of the training cases, never into held-out ones "
+                f"({made['steps']} sampling steps; `--synthetic`).\n")
     return (f"\n{which} also trained on the cases of other EMIDEC-layout folders ({listed}; `--extra-train`, "
             "synthetic cases for instance), for training only: none of them is ever held out.\n")
 
