@@ -188,9 +188,8 @@ def test_the_cosine_schedule_decays_the_generator_learning_rate_to_zero():
 
 
 def test_train_joint_follows_and_records_its_learning_rate_schedule(phantom_dataset, tmp_path):
-    import torch
-
     from LGECore.errors import InputError
+    from ScarSynthLib.diffusion_train import load_checkpoint
     from ScarSynthLib.joint_train import train_joint
 
     quiet = dict(max_cases=1, batch_size=2, config=TINY_CONFIG, segmenter_warmup=0, progress=False,
@@ -200,7 +199,7 @@ def test_train_joint_follows_and_records_its_learning_rate_schedule(phantom_data
     summary = train_joint(phantom_dataset, tmp_path / "joint", steps=2, learning_rate=2e-4, lr_schedule="cosine",
                           **quiet)
     assert summary["lr_schedule"] == "cosine"
-    state = torch.load(tmp_path / "joint" / "checkpoint.pt", weights_only=False)
+    state = load_checkpoint(tmp_path / "joint" / "checkpoint.pt")
     # the last step (step 1 of 2) ran at half the rate, which the optimiser keeps
     assert state["generator_optimizer"]["param_groups"][0]["lr"] == pytest.approx(1e-4)
 
@@ -236,14 +235,15 @@ def test_the_critic_learns_to_tell_painted_from_real_scar_and_the_generator_to_f
 def test_train_joint_with_the_adversarial_term_trains_and_resumes_the_critic(phantom_dataset, tmp_path):
     import torch
 
+    from ScarSynthLib.diffusion_train import load_checkpoint
     from ScarSynthLib.joint_train import train_joint
 
     quiet = dict(max_cases=1, batch_size=2, config=TINY_CONFIG, segmenter_warmup=0, progress=False,
                  log=lambda *_: None, adversarial_weight=0.05)
     train_joint(phantom_dataset, tmp_path / "joint", steps=1, **quiet)
-    first = torch.load(tmp_path / "joint" / "checkpoint.pt", weights_only=False)["critic"]
+    first = load_checkpoint(tmp_path / "joint" / "checkpoint.pt")["critic"]
     summary = train_joint(phantom_dataset, tmp_path / "joint", steps=2, resume=True, **quiet)
-    second = torch.load(tmp_path / "joint" / "checkpoint.pt", weights_only=False)["critic"]
+    second = load_checkpoint(tmp_path / "joint" / "checkpoint.pt")["critic"]
     assert summary["adversarial_weight"] == 0.05 and summary["final_critic_loss_mean_last_2"] > 0
     assert any(not torch.equal(first[k], second[k]) for k in first)  # the resumed critic learnt on
 
