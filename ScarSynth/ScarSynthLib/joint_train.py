@@ -29,6 +29,7 @@ from . import diffusion_model as dm
 from . import diffusion_train as dt
 from . import joint_adversarial as ja
 from . import joint_losses as jl
+from .request import LR_SCHEDULES
 from .scar_regions import CROP_MARGIN_PIXELS, paint_region, random_scar_labels
 from .train_processes import in_processes, mean_over_processes, rank_rng, rank_torch_seed, wrap
 
@@ -36,7 +37,6 @@ JOINT_GENERATOR_NAME = "scarsynth_lge_diffusion_joint"
 JOINT_SEGMENTER_NAME = "scarsynth_joint_segmenter"
 BUFFER_SAMPLING_STEPS = 10
 SEGMENTER_WARMUP_STEPS = 20  # default: the consistency loss starts once the segmenter learnt a little
-LR_SCHEDULES = ("constant", "cosine")
 
 
 def generator_learning_rate(learning_rate, schedule, step, steps):

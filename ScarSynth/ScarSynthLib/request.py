@@ -12,6 +12,9 @@ from .scar_patterns import PATTERNS
 from .scar_regions import REGION_KINDS
 
 
+LR_SCHEDULES = ("constant", "cosine")  # train-joint's generator learning rate
+
+
 @dataclass(frozen=True)
 class ScarRequest:
     transmurality: float = option(0.5, "--transmurality", "mean fraction of the wall the scar spans, 0..1 "

@@ -9,8 +9,7 @@ from pathlib import Path
 
 from LGECore.requests import add_arguments, from_args, number_in, seed
 
-from .joint_train import LR_SCHEDULES
-from .request import GeneratorTrainingRequest
+from .request import LR_SCHEDULES, GeneratorTrainingRequest
 from .synth_train_seg import add_synthetic_options
 
 _SEVERAL_GPUS = ("On several GPUs: torchrun --nproc_per_node N -m ScarSynthLib.cli {command} DATASET_DIR -o OUT ...; "
