@@ -9,14 +9,12 @@ and given to `scarsynth train-seg` as `--extra-train RUNS_DIR/synthetic_fold_K`;
 """
 
 import json
-import tempfile
 from pathlib import Path
-
-SOURCES = ("normal", "infarct", "both")
 
 
 def add_options(parser):
     from ScarSegmentLib.cascade_config import EXTRA_TRAIN_FOR
+    from ScarSynthLib.synth_train_seg import SOURCES
 
     parser.add_argument("--synthetic", type=int, default=0, metavar="N",
                         help="train each fold on N synthetic cases too, made from its training cases only")
@@ -47,21 +45,12 @@ def extra_training(args, k):
 
 
 def fold_training_cases(data, preset, folds, count):
-    """{fold: its training case names}, split exactly as `train-seg --fold K/count` splits them (the
-    kind of each case read from its labels on the network's grid, the preset's seed)."""
-    from dataclasses import replace
-    from types import SimpleNamespace
-
-    from LGECore.io import read_emidec_dataset
+    """{fold: its training case names}, split exactly as `train-seg --fold K/count` splits them."""
     from ScarSegmentLib.cascade_config import make_cascade_config
-    from ScarSegmentLib.cascade_train import split_cases
-    from ScarSegmentLib.data import load_case_slices
+    from ScarSynthLib.synth_train_seg import runs_training_cases
 
-    config = make_cascade_config(preset)
-    cases = [SimpleNamespace(name=case.name, kind=load_case_slices(case, config.anatomy.network,
-                                                                   config.lost_spacing_mm).kind)
-             for case in read_emidec_dataset(data)]  # one at a time: only the kind is kept
-    return {k: [case.name for case in split_cases(cases, replace(config, fold=(k - 1, count)))[0]] for k in folds}
+    configs = [make_cascade_config(preset, fold=(k - 1, count)) for k in folds]
+    return dict(zip(folds, runs_training_cases(data, configs)))
 
 
 def made_set(args, k):
@@ -82,7 +71,8 @@ def made_set(args, k):
 def make_synthetic_sets(args, folds, count):
     """Fold K's synthetic set from its training cases, for each of `folds` (those still to train) that
     lacks one; nothing without --synthetic."""
-    from ScarSynthLib.cli import main as scarsynth
+    from LGECore.errors import InputError
+    from ScarSynthLib.synth_train_seg import make_synthetic_set
 
     todo = [k for k in folds if args.synthetic and made_set(args, k) is None]
     if not todo:
@@ -92,15 +82,12 @@ def make_synthetic_sets(args, folds, count):
     training = fold_training_cases(args.data, args.preset, todo, count)
     for k in todo:
         folder = synthetic_dir(args.runs, k)
-        with tempfile.TemporaryDirectory(prefix=f".fold_{k}_training_", dir=args.runs) as links:
-            for name in training[k]:  # the held-out fold is not even in sight
-                (Path(links) / name).symlink_to((Path(args.data) / name).resolve())
-            code = scarsynth(["synth-dataset", links, "-n", str(args.synthetic), "--from", args.synthetic_from,
-                              "--steps", str(args.synthetic_steps), "-o", str(folder)]
-                             + (["--weights", args.generator] if args.generator else [])
-                             + (["--resume"] if folder.exists() else []))
-        if code:
-            raise SystemExit(f"synth-dataset failed for fold {k}; what it made so far is kept in {folder}.")
+        try:  # the held-out fold is not even in sight of the generator
+            make_synthetic_set(args.data, training[k], folder, args.synthetic, args.synthetic_from,
+                               args.synthetic_steps, args.generator)
+        except InputError as error:
+            raise SystemExit(f"synth-dataset failed for fold {k} ({error}); what it made so far is kept in "
+                             f"{folder}.") from None
 
 
 def _note_paint_region(args):

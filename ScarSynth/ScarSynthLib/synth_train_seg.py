@@ -17,7 +17,7 @@ from LGECore.errors import InputError
 from LGECore.requests import number_in
 
 SYNTHETIC_DIR = "synthetic"
-SOURCES = ("normal", "infarct", "both")
+SOURCES = ("normal", "infarct", "both")  # synth-dataset --from
 
 
 def add_synthetic_options(subparsers):
@@ -52,7 +52,9 @@ def train_with_synthetic(args, train):
                          "with --extra-train; --synthetic makes it in a single process.")
     _check_model_folder(Path(args.output), args.resume)
     folder = Path(args.output) / SYNTHETIC_DIR
-    make_synthetic_set(args, training_case_names(args), folder)
+    _check_earlier_set(folder, args)
+    make_synthetic_set(args.dataset_dir, training_case_names(args), folder, args.synthetic, args.synthetic_from,
+                       args.synthetic_steps, args.generator, args.seed)
     args.extra_train = list(args.extra_train or []) + [str(folder)]
     args.extra_train_for = args.synthetic_for
     args.synthetic_set = synthetic_set_record(args)
@@ -78,39 +80,45 @@ def _check_model_folder(out_dir, resume):
 
 
 def training_case_names(args):
-    """The names of the cases this train-seg run trains on: all, or those outside its held-out fold
-    (the kind of each case read from its labels on the network's grid, split with the run's seed)."""
-    from types import SimpleNamespace
-
-    from LGECore.io import read_emidec_dataset
+    """The names of the cases this train-seg run trains on: all, or those outside its held-out fold."""
     from ScarSegmentLib.cascade_config import make_cascade_config
-    from ScarSegmentLib.cascade_train import split_cases
-    from ScarSegmentLib.data import load_case_slices
     from ScarSegmentLib.train_cli import config_changes
 
     stage_changes, overrides = config_changes(args)
-    config = make_cascade_config(args.preset, stage_changes, **overrides)
-    cases = read_emidec_dataset(args.dataset_dir)
-    if not config.fold:
-        return [case.name for case in cases]
-    kinds = [SimpleNamespace(name=case.name, kind=load_case_slices(case, config.anatomy.network,
-                                                                   config.lost_spacing_mm).kind)
+    return runs_training_cases(args.dataset_dir, [make_cascade_config(args.preset, stage_changes, **overrides)])[0]
+
+
+def runs_training_cases(dataset_dir, configs):
+    """For each train-seg run config (of one preset), the names of the cases it trains on, split as
+    train-seg splits them: the kind of each case read once from its labels on the network's grid."""
+    from types import SimpleNamespace
+
+    from LGECore.io import read_emidec_dataset
+    from ScarSegmentLib.cascade_train import split_cases
+    from ScarSegmentLib.data import load_case_slices
+
+    cases = read_emidec_dataset(dataset_dir)
+    if not any(config.fold for config in configs):
+        return [[case.name for case in cases] for _ in configs]
+    grid = configs[0]
+    kinds = [SimpleNamespace(name=case.name, kind=load_case_slices(case, grid.anatomy.network,
+                                                                   grid.lost_spacing_mm).kind)
              for case in cases]  # one at a time: only the kind is kept
-    return [case.name for case in split_cases(kinds, config)[0]]
+    return [[case.name for case in split_cases(kinds, config)[0]] for config in configs]
 
 
-def make_synthetic_set(args, names, folder):
-    """`synth-dataset` on links to the named cases into `folder`, completing a set made before; an
-    InputError when the folder holds a set made from other settings."""
-    _check_earlier_set(folder, args)
+def make_synthetic_set(dataset_dir, names, folder, count, sources, steps=25, generator=None, seed=None):
+    """`synth-dataset` on links to the named cases of `dataset_dir` into `folder`, completing a set
+    made there before; InputError where it fails (what it made is kept)."""
+    folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".training_cases_", dir=folder.parent) as links:
-        for name in names:  # the held-out fold is not even in sight of the generator
-            (Path(links) / name).symlink_to((Path(args.dataset_dir) / name).resolve())
-        _synth_dataset(["synth-dataset", links, "-n", str(args.synthetic), "--from", args.synthetic_from,
-                        "--steps", str(args.synthetic_steps), "-o", str(folder)]
-                       + (["--weights", args.generator] if args.generator else [])
-                       + (["--seed", str(args.seed)] if args.seed is not None else [])
+        for name in names:  # the other cases (a held-out fold) are not even in sight of the generator
+            (Path(links) / name).symlink_to((Path(dataset_dir) / name).resolve())
+        _synth_dataset(["synth-dataset", links, "-n", str(count), "--from", sources, "--steps", str(steps),
+                        "-o", str(folder)]
+                       + (["--weights", generator] if generator else [])
+                       + (["--seed", str(seed)] if seed is not None else [])
                        + (["--resume"] if folder.exists() else []))
 
 
