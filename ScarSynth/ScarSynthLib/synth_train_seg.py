@@ -43,6 +43,8 @@ def add_synthetic_options(subparsers):
 def train_with_synthetic(args, train):
     """Make the synthetic set the options ask for, then run train-seg's own `train` on the dataset
     with that set added to its --extra-train folders."""
+    from ScarSegmentLib.cascade_train import check_run_folder
+
     if not args.synthetic:
         return train(args)
     if args.extra_train_for != "both" and args.extra_train:  # "both" is the default: not asked for
@@ -50,7 +52,7 @@ def train_with_synthetic(args, train):
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise InputError("Under torchrun, make the synthetic set first (`scarsynth synth-dataset`) and pass it "
                          "with --extra-train; --synthetic makes it in a single process.")
-    _check_model_folder(Path(args.output), args.resume)
+    check_run_folder(Path(args.output), args.resume)  # train-seg's own check, before minutes of synthesis
     folder = Path(args.output) / SYNTHETIC_DIR
     _check_earlier_set(folder, args)
     make_synthetic_set(args.dataset_dir, training_case_names(args), folder, args.synthetic, args.synthetic_from,
@@ -70,13 +72,6 @@ def synthetic_set_record(args):
     generator = "shipped" if args.generator is None else Path(args.generator).name
     return dict(cases=args.synthetic, sources=args.synthetic_from, steps=args.synthetic_steps,
                 generator=generator, generator_sha256=entry["sha256"])
-
-
-def _check_model_folder(out_dir, resume):
-    """train-seg's own check, before minutes of synthesis rather than after."""
-    from ScarSegmentLib.cascade_train import check_run_folder
-
-    check_run_folder(out_dir, resume)
 
 
 def training_case_names(args):
