@@ -87,6 +87,37 @@ def test_training_batches_of_both_networks():
     assert anatomy.min() >= 0 and anatomy.max() <= 1 and anatomy[:, 1].max() > 0.5  # the myocardium is there
 
 
+def test_blurred_patches_and_the_statistics_they_are_normalised_with():
+    """A blurring stage blurs some windows by half or all of its blur and keeps the myocardial
+    intensities of the stack at each blur, so that the scar network normalises a blurred patch with
+    the statistics of a stack blurred alike (as inference takes them on another scanner's image)."""
+    from dataclasses import replace
+
+    from scipy import ndimage
+
+    from ScarSegmentLib.cascade_batches import StageCases, _blur, blur_levels, training_batch
+    from ScarSegmentLib.cascade_config import SCAR, make_cascade_config
+
+    stage = replace(make_cascade_config("tiny").scar, blur=2.0, batch_size=64)
+    assert blur_levels(stage) == (0.0, 1.0, 2.0) and blur_levels(replace(stage, blur=0.0)) == (0.0,)
+    case = _case()
+    cases = StageCases([case], stage, SCAR)
+    sample = cases.myocardium_values[0]
+    myocardium = np.isin(case.labels, (2, 3, 4))
+    assert sample.shape == (3, myocardium.sum())
+    assert np.array_equal(np.sort(sample[0]), np.sort(case.image[myocardium]))
+    assert np.allclose(np.sort(sample[2]), np.sort(ndimage.gaussian_filter(case.image, (0, 2, 2))[myocardium]))
+
+    windows = np.random.default_rng(1).random((64, 3, 24, 24)).astype(np.float32)
+    blurred, levels = _blur(windows, np.random.default_rng(0), stage)
+    assert set(levels.tolist()) == {0, 1, 2} and 20 < (levels == 0).sum() < 44
+    roughness = np.abs(np.diff(blurred, axis=-1)).mean(axis=(1, 2, 3))
+    assert np.array_equal(blurred[levels == 0], windows[levels == 0])
+    assert roughness[levels == 2].max() < roughness[levels == 1].min() < roughness[levels == 0].min()
+    inputs, _ = training_batch(cases, np.random.default_rng(0))
+    assert inputs.shape == (64, 5, 24, 24) and np.isfinite(inputs.numpy()).all()
+
+
 def test_scar_stage_fills_the_slices_and_keeps_the_anatomy():
     import torch
 

@@ -2,9 +2,10 @@
 then augmentation on the whole batch at once in torch (cheap enough to leave the 2 CPU cores to
 the network).
 
-Geometry: any in-plane angle, flips and a zoom (pixel and heart size). Appearance: gamma, contrast,
-brightness and noise for the anatomy network; for the scar network gamma and noise act before
-the myocardium normalisation, which cancels any linear change of contrast by construction.
+Geometry: any in-plane angle, flips and a zoom (pixel and heart size); a Gaussian blur where the
+stage asks for one (pixels coarser than the grid's, or interpolated by another scanner). Appearance:
+gamma, contrast, brightness and noise for the anatomy network; for the scar network gamma and noise
+act before the myocardium normalisation, which cancels any linear change of contrast by construction.
 """
 
 import math
@@ -16,6 +17,20 @@ from .cascade_config import SCAR
 from .cascade_inputs import anatomy_targets, myocardium_normalised, robust_statistics, scar_targets
 
 MYOCARDIUM_SAMPLE = 4000  # myocardial intensities kept per case, to renormalise after a gamma
+BLUR_SHARES = (0.5, 0.25, 0.25)  # patches left sharp, blurred by half the stage's blur, by all of it
+
+
+def blur_levels(stage):
+    """The Gaussian blurs (pixels) a patch may get: none, half and all of `stage.blur`."""
+    return (0.0, stage.blur / 2, stage.blur) if stage.blur > 0 else (0.0,)
+
+
+def _blurred_in_plane(array, sigma):
+    from scipy import ndimage
+
+    if sigma <= 0:
+        return array
+    return ndimage.gaussian_filter(array, (0,) * (array.ndim - 2) + (sigma, sigma))
 
 
 class StageCases:
@@ -30,15 +45,18 @@ class StageCases:
         # Window anchors as inference takes them: around the LV, over all slices.
         self.anchors = [D.window_anchors(c.image, c.centres.mean(axis=0), settings.patch_size, settings.percentiles)
                         for c in cases]
-        rng = np.random.default_rng(0)
-        self.myocardium_values = []
-        for case in cases:
-            values = case.image[np.isin(case.labels, (2, 3, 4))]
-            if values.size > MYOCARDIUM_SAMPLE:
-                values = rng.choice(values, MYOCARDIUM_SAMPLE, replace=False)
-            self.myocardium_values.append(values.astype(np.float32))
+        self.myocardium_values = [self._myocardium_sample(case) for case in cases]
         self.pairs = [(i, z) for i, c in enumerate(cases) for z in range(c.image.shape[0])]
         self.weights = self._slice_weights()
+
+    def _myocardium_sample(self, case):
+        """(blur levels, sample) myocardial intensities of the case at each of the stage's blurs: the
+        statistics the scar network normalises a patch with are those of the stack as blurred as it."""
+        where = np.flatnonzero(np.isin(case.labels, (2, 3, 4)))
+        if where.size > MYOCARDIUM_SAMPLE:
+            where = np.random.default_rng(0).choice(where, MYOCARDIUM_SAMPLE, replace=False)
+        return np.stack([_blurred_in_plane(case.image, sigma).ravel()[where]
+                         for sigma in blur_levels(self.stage)]).astype(np.float32)
 
     def _slice_weights(self):
         weights = []
@@ -145,8 +163,18 @@ def _anatomy_appearance(images, rng, strength):
     return _noise(images, rng, strength)
 
 
-def _scar_appearance(images, anatomy, cases, stage_cases, rng, strength):
-    """Gamma and noise, then the myocardium normalisation with the case's statistics after the same gamma."""
+def _blur(images, rng, stage):
+    """Windows (N, C, S, S) each blurred by one of the stage's levels, and the level of each."""
+    levels = blur_levels(stage)
+    if len(levels) == 1:
+        return images, np.zeros(len(images), dtype=int)
+    chosen = rng.choice(len(levels), len(images), p=BLUR_SHARES)
+    return np.stack([_blurred_in_plane(image, levels[k]) for image, k in zip(images, chosen)]), chosen
+
+
+def _scar_appearance(images, anatomy, cases, blurs, stage_cases, rng, strength):
+    """Gamma and noise, then the myocardium normalisation with the case's statistics after the same
+    blur and gamma."""
     import torch
 
     gamma = np.exp(rng.uniform(-1, 1, len(images)) * 0.4 * strength) if strength > 0 else np.ones(len(images))
@@ -154,7 +182,7 @@ def _scar_appearance(images, anatomy, cases, stage_cases, rng, strength):
     images = _noise(images, rng, strength).numpy()
     normalised = np.empty_like(images)
     for k, case_index in enumerate(cases):
-        values = np.clip(stage_cases.myocardium_values[case_index], 0, None) ** gamma[k]
+        values = np.clip(stage_cases.myocardium_values[case_index][blurs[k]], 0, None) ** gamma[k]
         normalised[k] = myocardium_normalised(images[k], robust_statistics(values))
     return torch.from_numpy(np.concatenate([normalised, _softened(anatomy, rng)], axis=1))
 
@@ -183,11 +211,12 @@ def training_batch(stage_cases, rng, chosen=None):
     stage = stage_cases.stage
     patch = stage.network.patch_size
     images, anatomy, targets, cases = draw_windows(stage_cases, rng, stage.batch_size, chosen)
+    images, blurs = _blur(images, rng, stage)
     theta = _affine(rng, len(images), patch, images.shape[-1], stage)
     grid = F.affine_grid(theta, (len(images), 1, patch, patch), align_corners=False)
     images = _warp(torch.from_numpy(images), grid, "bilinear")
     targets = _warp(torch.from_numpy(targets[:, None].astype(np.float32)), grid, "nearest").long()
     if stage_cases.role == SCAR:
         anatomy = _warp(torch.from_numpy(anatomy), grid, "bilinear").numpy()
-        return _scar_appearance(images, anatomy, cases, stage_cases, rng, stage.intensity), targets
+        return _scar_appearance(images, anatomy, cases, blurs, stage_cases, rng, stage.intensity), targets
     return _anatomy_appearance(images, rng, stage.intensity), targets

@@ -42,6 +42,7 @@ class StageConfig:
     rotation: bool = True  # any in-plane angle (else right angles and flips only)
     scale: float = 0.15  # random zoom of +- this fraction
     intensity: float = 1.0  # strength of gamma, contrast, shift and noise (0 = none)
+    blur: float = 0.0  # largest Gaussian blur (pixels) of a patch: coarser or resampled pixels of other scanners
     network: NetworkSettings = field(default_factory=NetworkSettings)
 
     def to_dict(self):
