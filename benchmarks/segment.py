@@ -39,6 +39,7 @@ for module in ("", "AHABullseye", "ScarSegment", "ScarSynth"):  # "": LGECore at
 
 from LGECore.io import read_emidec_dataset  # noqa: E402
 from LGECore.volume import Volume  # noqa: E402
+from other_grid import draw_move, moved_case  # noqa: E402
 
 
 def peak_memory_mb(function):
@@ -111,31 +112,9 @@ def run_nnunet_sized(network, image):
 
 
 def other_scanner(image, labels, rng, prediction=None):
-    """The case moved onto another scanner's grid (SimpleITK resampling) with another intensity range;
-    also the labels predicted on the EMIDEC grid, when given, moved like the expert's."""
-    import SimpleITK as sitk
-
-    from LGECore.io import volume_from_sitk, volume_to_sitk
-
-    angle = rng.uniform(0, 2 * np.pi)
-    flip = rng.choice([-1.0, 1.0])
-    direction = np.array([[np.cos(angle), -np.sin(angle) * flip, 0], [np.sin(angle), np.cos(angle) * flip, 0],
-                          [0, 0, rng.choice([-1.0, 1.0])]])
-    pixel = rng.uniform(0.7, 1.9)
-    size = (int(rng.integers(160, 320)), int(rng.integers(160, 320)))
-    spacing = (pixel, pixel, image.spacing[2])
-    middle = image.index_to_lps([[(image.shape[0] - 1) / 2, 128, 128]])[0]
-    offset = np.r_[rng.uniform(-0.25, 0.25, 2) * np.array(size) * pixel, 0.0]  # heart off-centre
-    half = direction @ (np.array([size[0], size[1], image.shape[0] - 1]) * np.array(spacing) / 2)
-    grid = Volume(np.zeros((image.shape[0], size[1], size[0]), np.float32), spacing, middle + offset - half, direction)
-    reference = volume_to_sitk(grid)
-    move = lambda volume, how: volume_from_sitk(  # noqa: E731
-        sitk.Resample(volume_to_sitk(volume), reference, sitk.Transform(), how, 0.0))
-    moved_image = move(image, sitk.sitkLinear)
-    gain, gamma = rng.uniform(2, 16), rng.uniform(0.7, 1.4)
-    intensity = gain * 255.0 * (np.clip(moved_image.array, 0, None) / 255.0) ** gamma + rng.uniform(0, 200)
-    return (moved_image.with_array(intensity.astype(np.float32)), move(labels, sitk.sitkNearestNeighbor),
-            None if prediction is None else move(prediction, sitk.sitkNearestNeighbor))
+    """The case moved onto another scanner's grid drawn at random (other_grid.py); also the labels
+    predicted on the EMIDEC grid, when given, moved like the expert's."""
+    return moved_case(image, labels, draw_move(rng), prediction)
 
 
 def parse_args():
