@@ -39,6 +39,8 @@ def test_each_variant_changes_only_its_own_settings(tmp_path):
     assert cascade_recipe.variant_config(args, "nophantom", 2).phantoms == 0
     lightrot = cascade_recipe.variant_config(args, "lightrot", 2).anatomy
     assert (lightrot.kl_weight, lightrot.intensity, lightrot.rotation, lightrot.scale) == (0.0, 0.5, True, 0.15)
+    assert cascade_recipe.variant_config(args, "blur", 2).anatomy.blur == 1.0
+    assert cascade_recipe.variant_config(args, "base", 2).anatomy.blur == 0.0
     scar_args = cascade_recipe.parse_args([str(tmp_path), "--preset", "tiny", "--network", "scar"])
     scar_light = cascade_recipe.variant_config(scar_args, "light", 2)
     assert scar_light.anatomy == cascade_recipe.variant_config(scar_args, "base", 2).anatomy

@@ -13,7 +13,8 @@ Variants (changes to the preset's recipe of that network): base, nokl (no KL to 
 labels), int05 (half-strength gamma, contrast, brightness and noise), norot (right-angle turns and
 flips only, no zoom), nobg (no patches away from the LV), nophantom (no LGE phantoms), light (nokl,
 int05 and norot together), heavy (KL weight 0.5, full-strength appearance, any angle, zoom +-15 %:
-the presets' recipe), lightrot (nokl and int05: rotations and zoom kept). Each run trains in
+the presets' recipe), lightrot (nokl and int05: rotations and zoom kept), blur (half the patches
+blurred by a Gaussian of 0.5 or 1 pixel, as coarser or resampled pixels are). Each run trains in
 RUNS_DIR/VARIANT_fK (scar_VARIANT_fK for the scar network) and resumes from its checkpoint; its figures go to result.json there. Two processes with different
 --folds share two cores well (--threads 1 each). Held-out cases are also scored "moved": each
 slice turned by a random angle about the LV, perhaps flipped, blurred as a coarser grid would
@@ -50,6 +51,7 @@ VARIANTS = {
     "light": (LIGHT, {}),
     "heavy": (HEAVY, {}),
     "lightrot": ({"kl_weight": 0.0, "intensity": 0.5}, {}),
+    "blur": ({"blur": 1.0}, {}),
 }
 
 
