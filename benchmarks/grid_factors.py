@@ -53,7 +53,7 @@ def variants(image, labels, move):
 
 
 def score_conditions(cases, names, weights):
-    """{condition: summary scores over the cases}."""
+    """{condition: (summary scores over the cases, scores per case)}."""
     from LGECore.volume import Volume
     from ScarSegmentLib.inference import segment_dl
     from ScarSegmentLib.metrics import score_cases
@@ -70,7 +70,7 @@ def score_conditions(cases, names, weights):
             found[condition][0].append(segment_dl(moved_image, weights=weights, device="cpu", progress=False).labels.array)
             found[condition][1].append(moved_labels.array)
         print(f"{name} done", flush=True)
-    return {condition: score_cases(*pair)[0] for condition, pair in found.items()}
+    return {condition: score_cases(*pair) for condition, pair in found.items()}
 
 
 def print_table(summaries):
@@ -95,10 +95,13 @@ def main():
     if not names:
         raise SystemExit("The model holds out none of these cases; give a fold's model, or --held-out-of.")
     print(f"{len(names)} held-out cases; Dice (change against the stored grid)", flush=True)
-    summaries = score_conditions(cases, names, args.weights)
+    scores = score_conditions(cases, names, args.weights)
+    summaries = {condition: summary for condition, (summary, _) in scores.items()}
     print_table(summaries)
     if args.json:
-        Path(args.json).write_text(json.dumps({"cases": names, "summaries": summaries}, indent=2, default=float) + "\n")
+        per_case = {condition: rows for condition, (_, rows) in scores.items()}
+        report = {"cases": names, "summaries": summaries, "per_case": per_case}
+        Path(args.json).write_text(json.dumps(report, indent=2, default=float) + "\n")
 
 
 if __name__ == "__main__":
