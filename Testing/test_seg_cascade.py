@@ -118,6 +118,32 @@ def test_blurred_patches_and_the_statistics_they_are_normalised_with():
     assert inputs.shape == (64, 5, 24, 24) and np.isfinite(inputs.numpy()).all()
 
 
+def test_an_image_edge_near_the_lv_blanks_the_image_and_the_labels_beyond_it():
+    """Some windows end at an image edge through or near the LV, as in a small or cropped field of
+    view: nothing beyond it (0, as inference pads), background labels there, the rest untouched."""
+    from dataclasses import replace
+
+    from ScarSegmentLib.cascade_batches import StageCases, _edge_cut, draw_windows
+    from ScarSegmentLib.cascade_config import ANATOMY, make_cascade_config
+
+    image = np.random.default_rng(0).random((3, 48, 48)).astype(np.float32) + 1
+    anatomy, target = np.ones((2, 48, 48), np.float32), np.full((48, 48), 2, np.uint8)
+    cut_image, cut_anatomy, cut_target = _edge_cut(image, anatomy, target, np.random.default_rng(2), 32)
+    beyond = cut_image[0] == 0
+    assert 0.05 < beyond.mean() < 0.5 and (cut_image == 0).sum() == 3 * beyond.sum()
+    assert np.array_equal(cut_image[:, ~beyond], image[:, ~beyond]) and cut_image.dtype == np.float32
+    assert (cut_target[beyond] == 0).all() and (cut_target[~beyond] == 2).all() and cut_target.dtype == np.uint8
+    assert (cut_anatomy[:, beyond] == 0).all() and (cut_anatomy[:, ~beyond] == 1).all()
+    assert not beyond[16:32, 16:32].all()  # the edge lies at least 0.1 patch from the centre
+
+    stage = make_cascade_config("tiny").anatomy
+    raw = replace(stage.network, window_normalisation=False)  # the image stays above 0 inside the window
+    stage = replace(stage, edge_cuts=0.5, batch_size=40, background_patches=0.0, network=raw)
+    images, _, _, _ = draw_windows(StageCases([_case()], stage, ANATOMY), np.random.default_rng(0), 40)
+    blanked = (images == 0).all(axis=1).any(axis=(1, 2))
+    assert 8 < blanked.sum() < 32  # about half the windows
+
+
 def test_scar_stage_fills_the_slices_and_keeps_the_anatomy():
     import torch
 

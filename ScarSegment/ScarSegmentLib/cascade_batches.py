@@ -2,8 +2,9 @@
 then augmentation on the whole batch at once in torch (cheap enough to leave the 2 CPU cores to
 the network).
 
-Geometry: any in-plane angle, flips and a zoom (pixel and heart size); a Gaussian blur where the
-stage asks for one (pixels coarser than the grid's, or interpolated by another scanner). Appearance:
+Geometry: any in-plane angle, flips and a zoom (pixel and heart size); where the stage asks for
+them, a Gaussian blur (pixels coarser than the grid's, or interpolated by another scanner) and an
+image edge through or near the LV (a small or cropped field of view: nothing beyond it). Appearance:
 gamma, contrast, brightness and noise for the anatomy network; for the scar network gamma and noise
 act before the myocardium normalisation, which cancels any linear change of contrast by construction.
 """
@@ -82,6 +83,17 @@ def _window_of(stage_cases, case_index, z, centre, size, window_normalised):
     return channels, np.stack([anatomy == 1, anatomy == 2]).astype(np.float32), targets
 
 
+def _edge_cut(image, anatomy, target, rng, patch):
+    """The window with the image ending at a straight edge of random direction, 0.1 to 0.5 patch
+    from its centre (the LV): beyond it the image is 0, as inference pads beyond the image, and the
+    labels are background."""
+    size = image.shape[-1]
+    angle, distance = rng.uniform(0, 2 * math.pi), rng.uniform(0.1, 0.5) * patch
+    rows, cols = np.mgrid[:size, :size] - (size - 1) / 2
+    beyond = rows * math.sin(angle) + cols * math.cos(angle) > distance
+    return np.where(beyond, 0, image), np.where(beyond, 0, anatomy), np.where(beyond, 0, target)
+
+
 def draw_windows(stage_cases, rng, batch_size, chosen=None):
     """Un-augmented windows 1.5x the patch (room to rotate and zoom) of `batch_size` drawn slices,
     or of the slices `chosen` (indices into `stage_cases.pairs`) when given."""
@@ -100,6 +112,8 @@ def draw_windows(stage_cases, rng, batch_size, chosen=None):
             centre = case.centres[z] + rng.uniform(-1, 1, 2) * stage.jitter * patch
             window_normalised = stage.network.window_normalisation
         image, one_hot, target = _window_of(stage_cases, case_index, z, centre, size, window_normalised)
+        if stage.edge_cuts and rng.random() < stage.edge_cuts:
+            image, one_hot, target = _edge_cut(image, one_hot, target, rng, patch)
         if rng.random() < 0.5:
             image = image[::-1].copy()  # stacks run apex to base on some scanners, base to apex on others
         images.append(image)

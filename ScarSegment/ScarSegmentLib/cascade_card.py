@@ -32,8 +32,9 @@ def _augmentation_text(stage):
     zoom = f", zoom +-{100 * scale:g} %" if scale else ""
     # The scar network's input is normalised to the myocardium, which cancels contrast and brightness.
     looks = "gamma and noise" if stage["network"].get("anatomy_channels") else "gamma, contrast, brightness and noise"
-    blur = f", Gaussian blur up to {stage['blur']:g} pixel" if stage.get("blur") else ""
-    return f"augmentation: {turns}{zoom}{blur}, {looks} at strength {stage.get('intensity', 1.0):g}"
+    extra = f", Gaussian blur up to {stage['blur']:g} pixel" if stage.get("blur") else ""
+    extra += f", an image edge near the LV in {100 * stage['edge_cuts']:g} %" if stage.get("edge_cuts") else ""
+    return f"augmentation: {turns}{zoom}{extra}, {looks} at strength {stage.get('intensity', 1.0):g}"
 
 
 def _sampling_text(stage):

@@ -43,6 +43,7 @@ class StageConfig:
     scale: float = 0.15  # random zoom of +- this fraction
     intensity: float = 1.0  # strength of gamma, contrast, shift and noise (0 = none)
     blur: float = 0.0  # largest Gaussian blur (pixels) of a patch: coarser or resampled pixels of other scanners
+    edge_cuts: float = 0.0  # share of patches cut by an image edge near the LV (small or cropped fields of view)
     network: NetworkSettings = field(default_factory=NetworkSettings)
 
     def to_dict(self):
