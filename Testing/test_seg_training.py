@@ -138,7 +138,7 @@ def test_train_seg_cli(small_dataset, tmp_path):
     out = tmp_path / "cli_model"
     command = [sys.executable, "-m", "ScarSynthLib.cli", "train-seg", str(small_dataset), "-o", str(out),
                "--preset", "tiny", "--threads", "1", "--no-progress", "--fold", "2/2", "--learning-rate", "1e-3",
-               "--extra-train", str(extra)]
+               "--extra-train", str(extra), "--blur", "1", "--edge-cuts", "0.25"]
     done = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     entry = json.loads((out / "scar_cascade.json").read_text())
@@ -150,9 +150,16 @@ def test_train_seg_cli(small_dataset, tmp_path):
     card = (out / "scar_cascade.md").read_text()
     assert "Trained on 2 cases" in card and "1 from `extra`" in card and "--extra-train extra" in card
     assert "LGE phantoms" not in card  # the tiny preset makes none; the extra case is not one
+    config = entry["training"]["config"]
+    assert (config["anatomy"]["blur"], config["anatomy"]["edge_cuts"]) == (1.0, 0.25)
+    assert (config["scar"]["blur"], config["scar"]["edge_cuts"]) == (1.0, 0.0)  # edges: the anatomy network's
+    assert "--preset tiny --blur 1 --edge-cuts 0.25 --extra-train extra" in card
+    assert "Gaussian blur up to 1 pixel, an image edge near the LV in 25 %" in card
     for args, message in (([str(tmp_path / "missing"), "-o", str(tmp_path / "x")], "Dataset folder not found"),
                           ([str(small_dataset), "-o", str(tmp_path / "y"), "--fold", "3/2"], "--fold K/N"),
                           ([str(small_dataset), "-o", str(tmp_path / "z"), "--epochs", "0"], "epochs must be"),
+                          ([str(small_dataset), "-o", str(tmp_path / "b"), "--blur", "4"], "--blur: expected"),
+                          ([str(small_dataset), "-o", str(tmp_path / "e"), "--edge-cuts", "-0.1"], "--edge-cuts: expected"),
                           ([str(small_dataset), "-o", str(tmp_path / "v"), "--extra-train", str(tmp_path / "none")],
                            "--extra-train: Dataset folder not found"),
                           ([str(small_dataset), "-o", str(tmp_path / "w"), "--extra-train", str(tmp_path)],
@@ -200,6 +207,14 @@ def test_bad_settings_are_named():
         make_cascade_config("cpu", {"learning_rate": float("inf")})
     with pytest.raises(InputError, match="--seed must be"):
         make_cascade_config("cpu", seed=-1)
+    from ScarSegmentLib.cascade_config import with_grid_augmentation
+
+    with pytest.raises(InputError, match="--blur must be"):
+        with_grid_augmentation(make_cascade_config("cpu"), blur=float("nan"))
+    with pytest.raises(InputError, match="--edge-cuts must be"):
+        with_grid_augmentation(make_cascade_config("cpu"), edge_cuts=1.5)
+    plain = with_grid_augmentation(make_cascade_config("cpu"))
+    assert plain == make_cascade_config("cpu")  # the defaults change nothing
 
 
 def test_ddp_two_gloo_processes(small_dataset, tmp_path):

@@ -28,6 +28,12 @@ def register(subparsers):
                         "(synthetic cases, say) for training only, never held out; repeat for more")
     parser.add_argument("--extra-train-for", choices=EXTRA_TRAIN_FOR, default="both",
                         help="which networks train on the --extra-train cases (default both)")
+    parser.add_argument("--blur", type=number_in(float, 0, 3), default=0.0, metavar="PX",
+                        help="blur half the training patches of both networks by a Gaussian of up to PX pixels, as "
+                        "other scanners' coarser or resampled pixels are (default 0; 1 measured better on other grids)")
+    parser.add_argument("--edge-cuts", type=number_in(float, 0, 1), default=0.0, metavar="SHARE",
+                        help="end this share of the anatomy network's patches at an image edge near the LV, as in "
+                        "small or cropped fields of view (default 0; 0.25 measured better on other grids)")
     parser.add_argument("--name", help="model name (default scar_cascade)")
     add_run_options(parser)
     parser.set_defaults(func=run)
@@ -62,13 +68,14 @@ def config_changes(args):
 
 
 def run(args):
-    from ScarSegmentLib.cascade_config import make_cascade_config
+    from ScarSegmentLib.cascade_config import make_cascade_config, with_grid_augmentation
     from ScarSegmentLib.cascade_train import train_cascade
 
     stage_changes, overrides = config_changes(args)
     overrides["extra_train_dirs"] = extra_training_sets(args.extra_train, args.dataset_dir)
     overrides["extra_train_networks"] = EXTRA_TRAIN_FOR[args.extra_train_for]
-    config = make_cascade_config(args.preset, stage_changes, **overrides)
+    config = with_grid_augmentation(make_cascade_config(args.preset, stage_changes, **overrides),
+                                    args.blur, args.edge_cuts)
     entry = train_cascade(args.dataset_dir, args.output, config, resume=args.resume, progress=not args.no_progress)
     if entry is not None:
         print(f"model: {entry}")

@@ -62,12 +62,20 @@ def _extra_options(entry):
     return extra + (f" --extra-train-for {only}" if extra and only != "both" else "")
 
 
+def _augmentation_options(entry):
+    """train-seg's --blur and --edge-cuts, where the run asked for them (older entries never did)."""
+    config = entry["training"]["config"]
+    blur, edge_cuts = config["anatomy"].get("blur", 0.0), config["anatomy"].get("edge_cuts", 0.0)
+    return (f" --blur {blur:g}" if blur else "") + (f" --edge-cuts {edge_cuts:g}" if edge_cuts else "")
+
+
 def rebuild_command(entry):
     """The command that trains this model again."""
     preset = entry["training"]["config"]["preset"]
     weak = entry.get("weak_supervision")
     if not weak:
-        return f"scarsynth train-seg DATASET_DIR -o MODEL_DIR --preset {preset}{_extra_options(entry)}"
+        return f"scarsynth train-seg DATASET_DIR -o MODEL_DIR --preset {preset}{_augmentation_options(entry)}" \
+            f"{_extra_options(entry)}"
     labels = f" --labels {weak['labels']}" if weak.get("labels_sha256") else ""
     command = f"scarsynth train-weak DATASET_DIR -o MODEL_DIR --level {weak['level']}{labels} --preset {preset}"
     if not weak["anatomy"].get("name"):
