@@ -29,11 +29,11 @@ def register(subparsers):
     parser.add_argument("--extra-train-for", choices=EXTRA_TRAIN_FOR, default="both",
                         help="which networks train on the --extra-train cases (default both)")
     parser.add_argument("--blur", type=number_in(float, 0, 3), default=0.0, metavar="PX",
-                        help="blur half the training patches of both networks by a Gaussian of up to PX pixels, as "
-                        "other scanners' coarser or resampled pixels are (default 0; 1 measured better on other grids)")
+                        help="blur half the training patches of both networks by a Gaussian of up to PX pixels, "
+                        "as other scanners' coarser or resampled pixels are (default 0; read the README first)")
     parser.add_argument("--edge-cuts", type=number_in(float, 0, 1), default=0.0, metavar="SHARE",
                         help="end this share of the anatomy network's patches at an image edge near the LV, as in "
-                        "small or cropped fields of view (default 0; 0.25 measured better on other grids)")
+                        "small or cropped fields of view (default 0; 0.25 kept the wall at the image edge)")
     parser.add_argument("--name", help="model name (default scar_cascade)")
     add_run_options(parser)
     parser.set_defaults(func=run)
