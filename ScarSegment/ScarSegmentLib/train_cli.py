@@ -6,7 +6,7 @@ Several GPUs or nodes: `torchrun --nproc_per_node N -m ScarSynthLib.cli train-se
 from LGECore.device import COMMAND_LINE_DEVICES
 from LGECore.errors import InputError
 from LGECore.requests import number_in, seed
-from ScarSegmentLib.cascade_config import EXTRA_TRAIN_FOR
+from ScarSegmentLib.cascade_config import EXTRA_TRAIN_FOR, MAX_BLUR
 
 
 def register(subparsers):
@@ -28,7 +28,7 @@ def register(subparsers):
                         "(synthetic cases, say) for training only, never held out; repeat for more")
     parser.add_argument("--extra-train-for", choices=EXTRA_TRAIN_FOR, default="both",
                         help="which networks train on the --extra-train cases (default both)")
-    parser.add_argument("--blur", type=number_in(float, 0, 3), default=0.0, metavar="PX",
+    parser.add_argument("--blur", type=number_in(float, 0, MAX_BLUR), default=0.0, metavar="PX",
                         help="blur half the training patches of both networks by a Gaussian of up to PX pixels, "
                         "as other scanners' coarser or resampled pixels are (default 0; read the README first)")
     parser.add_argument("--edge-cuts", type=number_in(float, 0, 1), default=0.0, metavar="SHARE",
