@@ -14,7 +14,9 @@ labels), int05 (half-strength gamma, contrast, brightness and noise), norot (rig
 flips only, no zoom), nobg (no patches away from the LV), nophantom (no LGE phantoms), light (nokl,
 int05 and norot together), heavy (KL weight 0.5, full-strength appearance, any angle, zoom +-15 %:
 the presets' recipe), lightrot (nokl and int05: rotations and zoom kept), blur (half the patches
-blurred by a Gaussian of 0.5 or 1 pixel, as coarser or resampled pixels are). Each run trains in
+blurred by a Gaussian of 0.5 or 1 pixel, as coarser or resampled pixels are), edge (a quarter of the
+anatomy network's patches end at a straight image edge near the LV, as small fields of view do;
+its gain shows on other scanners' grids: benchmarks/cv.py --other-grids). Each run trains in
 RUNS_DIR/VARIANT_fK (scar_VARIANT_fK for the scar network) and resumes from its checkpoint; its figures go to result.json there. Two processes with different
 --folds share two cores well (--threads 1 each). Held-out cases are also scored "moved": each
 slice turned by a random angle about the LV, perhaps flipped, blurred as a coarser grid would
@@ -52,6 +54,7 @@ VARIANTS = {
     "heavy": (HEAVY, {}),
     "lightrot": ({"kl_weight": 0.0, "intensity": 0.5}, {}),
     "blur": ({"blur": 1.0}, {}),
+    "edge": ({"edge_cuts": 0.25}, {}),
 }
 
 
