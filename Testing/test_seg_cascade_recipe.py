@@ -41,6 +41,8 @@ def test_each_variant_changes_only_its_own_settings(tmp_path):
     assert (lightrot.kl_weight, lightrot.intensity, lightrot.rotation, lightrot.scale) == (0.0, 0.5, True, 0.15)
     assert cascade_recipe.variant_config(args, "blur", 2).anatomy.blur == 1.0
     assert cascade_recipe.variant_config(args, "base", 2).anatomy.blur == 0.0
+    edge = cascade_recipe.variant_config(args, "edge", 2)
+    assert edge.anatomy.edge_cuts == 0.25 and base.anatomy.edge_cuts == 0.0 and edge.scar == base.scar
     scar_args = cascade_recipe.parse_args([str(tmp_path), "--preset", "tiny", "--network", "scar"])
     scar_light = cascade_recipe.variant_config(scar_args, "light", 2)
     assert scar_light.anatomy == cascade_recipe.variant_config(scar_args, "base", 2).anatomy
@@ -70,6 +72,28 @@ def test_the_scar_network_is_scored_on_scar(small_dataset, tmp_path, one_torch_t
     assert (tmp_path / "scar_base_f2" / "result.json").exists()
     assert set(result["held_out"]) <= {"dice_scar", "dice_mvo"} and "dice_scar" in result["training_cases"]
     assert result["training_cases_scored"] == 1  # the training fold's one infarct heart
+
+
+def test_anatomy_runs_export_as_cascades_sharing_the_folds_scar_network(small_dataset, tmp_path, one_torch_thread):
+    common = [str(tmp_path), "--data", str(small_dataset), "--preset", "tiny", "--epochs", "1", "--fold-count", "2",
+              "--folds", "1"]
+    export = ["--export", str(tmp_path / "cascades")]
+    with pytest.raises(SystemExit, match="No scar network for fold 1"):
+        cascade_recipe.main(common + ["--variants", "base"] + export)
+    cascade_recipe.main(common + ["--variants", "base", "--network", "scar"])
+    cascade_recipe.main(common + ["--variants", "base,edge"] + export)
+    entries, files = {}, {}
+    for variant in ("base", "edge"):
+        folder = tmp_path / "cascades" / variant / "fold_1"
+        entries[variant] = json.loads((folder / "scar_cascade.json").read_text())
+        files[variant] = {role: (folder / f"scar_cascade_{role}.safetensors").read_bytes() for role in ("anatomy", "scar")}
+    config = entries["edge"]["training"]["config"]
+    assert config["anatomy"]["edge_cuts"] == 0.25 and entries["base"]["training"]["config"]["anatomy"]["edge_cuts"] == 0
+    assert entries["edge"]["training"]["held_out_cases"] == entries["base"]["training"]["held_out_cases"]
+    assert files["edge"]["scar"] == files["base"]["scar"] and files["edge"]["anatomy"] != files["base"]["anatomy"]
+    with pytest.raises(SystemExit, match="trained 1 epochs, not --epochs 2"):
+        cascade_recipe.export_cascade(cascade_recipe.parse_args(
+            common[:5] + ["--epochs", "2", "--fold-count", "2", "--folds", "1", "--export", str(tmp_path / "other")]), "base", 1)
 
 
 def test_a_moved_case_keeps_its_labels_on_its_image(linked_cases):

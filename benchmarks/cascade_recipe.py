@@ -7,7 +7,7 @@ true LV (the per-epoch validation), so that fit and generalisation show side by 
 
     python benchmarks/cascade_recipe.py RUNS_DIR [--data data/emidec] [--folds 1,4] [--epochs 10]
                                         [--variants base,light,nokl,norot,int05] [--preset cpu]
-                                        [--network anatomy|scar] [--json FILE]
+                                        [--network anatomy|scar] [--json FILE] [--export DIR]
 
 Variants (changes to the preset's recipe of that network): base, nokl (no KL to the smoothed
 labels), int05 (half-strength gamma, contrast, brightness and noise), norot (right-angle turns and
@@ -22,6 +22,11 @@ RUNS_DIR/VARIANT_fK (scar_VARIANT_fK for the scar network) and resumes from its 
 slice turned by a random angle about the LV, perhaps flipped, blurred as a coarser grid would
 (Gaussian, sigma up to half a pixel) and given another gamma, a quick proxy for other scanners'
 grids; check a chosen recipe on those grids too (benchmarks/segment.py), as the five-fold runs did.
+
+--export DIR makes each anatomy run, with its fold's base scar network (RUNS_DIR/scar_base_fK, from a
+--network scar run of the same --epochs), a cascade model folder DIR/VARIANT/fold_K, so that the whole
+pipeline can score the variants fold by fold, also on other scanners' grids:
+`benchmarks/cv.py DIR/VARIANT --other-grids --json VARIANT.json`.
 """
 
 import argparse
@@ -70,7 +75,11 @@ def parse_args(argv=None):
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", help="write every run's figures here")
     parser.add_argument("--network", default="anatomy", choices=("anatomy", "scar"))
+    parser.add_argument("--export", metavar="DIR", help="write each anatomy run with its fold's base scar network "
+                        "as a cascade model folder DIR/VARIANT/fold_K (for benchmarks/cv.py)")
     args = parser.parse_args(argv)
+    if args.export and args.network != "anatomy":
+        parser.error("--export pairs anatomy runs with the folds' scar networks; use it with --network anatomy")
     args.variants = args.variants.split(",")
     unknown = [v for v in args.variants if v not in VARIANTS]
     if unknown:
@@ -180,9 +189,38 @@ def print_table(results):
                   f"moved {sum(moved) / len(moved):+.3f}")
 
 
+def export_cascade(args, variant, k):
+    """DIR/VARIANT/fold_K: the variant's anatomy network and the fold's base scar network as one cascade,
+    written by train-seg's own code (both checkpoints complete, so nothing trains again)."""
+    import torch
+
+    from ScarSegmentLib.cascade_train import train_cascade
+
+    out = Path(args.export) / variant / f"fold_{k}"
+    if (out / "scar_cascade.json").exists():
+        return
+    sources = {"anatomy": Path(args.runs) / f"{variant}_f{k}", "scar": Path(args.runs) / f"scar_base_f{k}"}
+    if not (sources["scar"] / "checkpoint_scar.pt").exists():
+        raise SystemExit(f"No scar network for fold {k}: run `--network scar --variants base --folds {k}` first.")
+    anatomy = getattr(variant_config(args, variant, k), "anatomy")
+    config = variant_config(SimpleNamespace(**{**vars(args), "network": "scar"}), "base", k)
+    config = replace(config, anatomy=anatomy)
+    out.mkdir(parents=True, exist_ok=True)
+    for role, folder in sources.items():
+        checkpoint = torch.load(folder / f"checkpoint_{role}.pt", map_location="cpu", weights_only=True)
+        if checkpoint["epoch"] != getattr(config, role).epochs:
+            raise SystemExit(f"{folder} trained {checkpoint['epoch']} epochs, not --epochs {args.epochs}.")
+        torch.save({**checkpoint, "config": json.dumps(config.to_dict())}, out / f"checkpoint_{role}.pt")
+    train_cascade(args.data, out, config, resume=True, progress=False)
+
+
 def main(argv=None):
     args = parse_args(argv)
     results = [run_variant(args, variant, k) for k in args.folds for variant in args.variants]
+    if args.export:
+        for k in args.folds:
+            for variant in args.variants:
+                export_cascade(args, variant, k)
     print_table(results)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))

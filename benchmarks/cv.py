@@ -7,7 +7,7 @@ pipeline `scarsynth segment` runs: LV search on whole slices, anatomy, scar, cle
                             [--fit-cases 8] [--json cv.json] [--save DIR] [--card MODEL_DIR/NAME.json]
                             [--synthetic N [--synthetic-from normal|infarct|both] [--synthetic-for both|scar|anatomy]
                                           [--generator WEIGHTS]]
-                            [--compare OTHER_CV.json]
+                            [--compare OTHER_CV.json] [--other-grids] [--train-args "--edge-cuts 0.25"]
 
 With --train, the folds' models are trained first into RUNS_DIR/fold_K (`scarsynth train-seg
 --fold K/5`; a fold already trained is kept, a fold stopped half way resumes), `--jobs` at a time
@@ -24,13 +24,20 @@ all cases with the same recipe (`scarsynth train-seg DATASET -o MODEL_DIR` witho
 With --synthetic N, each fold's model also trains on N synthetic cases made from that fold's training
 cases only (benchmarks/cv_synthetic.py): the synthetic arm, in its own RUNS_DIR. --compare prints this
 run's table beside another run's --json, fold by fold, with the differences (benchmarks/cv_compare.py).
+
+With --other-grids, each held-out case is also moved onto another scanner's grid (benchmarks/other_grid.py:
+pixel size and matrix, rotation, flips, the heart off-centre, intensity range; one draw per case, seeded by
+its name, so every arm and fold sees the same grid) and segmented and scored there too. --train-args
+passes further options to the trainer of every fold (e.g. "--edge-cuts 0.25" for that arm).
 """
 
 import argparse
 import json
 import os
+import shlex
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -74,6 +81,9 @@ def parse_args():
                         "--json instead of segmenting again (e.g. folds scored as they finished training)")
     parser.add_argument("--compare", metavar="OTHER_CV.json", help="print this run's held-out figures beside those "
                         "of another run's --json (e.g. the real-only arm), fold by fold")
+    parser.add_argument("--other-grids", action="store_true",
+                        help="also score each held-out case moved onto another scanner's grid")
+    parser.add_argument("--train-args", default="", help="further options for the trainer of every fold, quoted")
     cv_synthetic.add_options(parser)
     args = parser.parse_args()
     cv_synthetic.check_options(parser, args)
@@ -91,7 +101,7 @@ def train_folds(args, folds):
         folder = Path(args.runs) / f"fold_{k}"
         command = [sys.executable, "-m", "ScarSynthLib.cli", *TRAINERS[args.trainer], args.data, "-o", str(folder),
                    "--fold", f"{k}/{FOLDS}", "--preset", args.preset, "--threads", str(threads), "--no-progress",
-                   *cv_synthetic.extra_training(args, k)]
+                   *cv_synthetic.extra_training(args, k), *shlex.split(args.train_args)]
         if any(folder.glob("checkpoint_*.pt")):
             command.append("--resume")
         folder.parent.mkdir(parents=True, exist_ok=True)
@@ -176,6 +186,17 @@ def save_prediction(path, result, truth):
                         probabilities=result.probabilities)
 
 
+def other_grid_figures(name, image, labels, weights):
+    """A case's figures on another scanner's grid, drawn from its name (the same grid in every run)."""
+    from ScarSegmentLib.segment import segment
+    from other_grid import draw_move, moved_case
+
+    move = draw_move(np.random.default_rng(zlib.crc32(name.encode())))
+    moved_image, moved_labels, _ = moved_case(image, image.with_array(labels.array), move)
+    result = segment(moved_image, "dl", weights=weights)
+    return {"case": name, **case_figures(result.labels.array, moved_labels.array)}
+
+
 def score_fold(args, k, cases):
     from ScarSegmentLib.segment import segment
 
@@ -185,7 +206,7 @@ def score_fold(args, k, cases):
     assumed = entry["training"]["config"]["lost_spacing_mm"]
     groups = {"held_out": entry["training"]["held_out_cases"],
               "training": entry["training"]["train_cases"][::max(1, 64 // max(args.fit_cases, 1))][:args.fit_cases]}
-    results = {}
+    results, moved = {}, []
     for group, names in groups.items():
         rows = []
         for name in names:
@@ -196,7 +217,11 @@ def score_fold(args, k, cases):
                 save_prediction(Path(args.save) / f"{name}.npz", result, labels.array)
             rows.append({"case": name, **case_figures(result.labels.array, labels.array),
                          **presence_figures(result, labels.array)})
+            if args.other_grids and group == "held_out":
+                moved.append(other_grid_figures(name, image, labels, str(entry_path)))
         results[group] = {"rows": rows, "summary": summarise(rows) if rows else None}
+    if moved:
+        results["held_out_other_grids"] = {"rows": moved, "summary": summarise(moved)}
     results["extra_train_cases"] = {folder: len(names) for folder, names in
                                     entry["training"].get("extra_train_cases", {}).items()}
     return results
@@ -252,6 +277,8 @@ def main():
         per_fold = {k: score_fold(args, k, cases) for k in folds if trained(args, k)}
     held_out = fold_table(per_fold, "held_out")
     print_table(held_out, "held_out")
+    if all("held_out_other_grids" in fold for fold in per_fold.values()) and per_fold:
+        print_table(fold_table(per_fold, "held_out_other_grids"), "held out, on other scanners' grids")
     classifier = classifier_aurocs(args.runs, per_fold)
     if classifier:
         held_out["classifier_auroc"] = classifier

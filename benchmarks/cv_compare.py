@@ -25,9 +25,13 @@ FIGURES = (("scar", "scar Dice, infarct cases", +1),
            ("mvo", "MVO Dice, MVO cases", +1))
 
 
-def held_out_summaries(per_fold):
-    """{fold: held-out summary} of a cv.py --json file's contents."""
-    return {str(k): fold["held_out"]["summary"] for k, fold in per_fold.items() if fold["held_out"]["summary"]}
+# the groups of cases a cv.py --json may hold, as the comparison names them
+GROUPS = {"held_out": "held out", "held_out_other_grids": "held out, on other scanners' grids"}
+
+
+def held_out_summaries(per_fold, group="held_out"):
+    """{fold: summary of the group's cases} of a cv.py --json file's contents (folds without the group left out)."""
+    return {str(k): fold[group]["summary"] for k, fold in per_fold.items() if (fold.get(group) or {}).get("summary")}
 
 
 def _extras(per_fold):
@@ -41,13 +45,13 @@ def _mean_sd(values, sign=""):
     return f"{np.mean(values):{sign}.3f} ({np.std(values):.3f})" if values else "nan"
 
 
-def comparison_lines(first, second, first_name, second_name):
-    """The text lines of the comparison of two cv.py --json contents."""
-    a, b = held_out_summaries(first), held_out_summaries(second)
+def comparison_lines(first, second, first_name, second_name, group="held_out"):
+    """The text lines of the comparison of two cv.py --json contents, on one group of cases."""
+    a, b = held_out_summaries(first, group), held_out_summaries(second, group)
     folds = sorted(set(a) & set(b), key=int)
     if not folds:
-        return [f"No fold was scored in both {first_name} and {second_name}."]
-    lines = [f"held out, {len(folds)} fold(s) scored in both: {first_name} (first: {_extras(first)}) against "
+        return [f"No fold was scored {GROUPS[group]} in both {first_name} and {second_name}."]
+    lines = [f"{GROUPS[group]}, {len(folds)} fold(s) scored in both: {first_name} (first: {_extras(first)}) against "
              f"{second_name} (second: {_extras(second)})"]
     for key, what, sign in FIGURES:
         lines += ["", f"{what} ({'higher' if sign > 0 else 'lower'} is better)",
@@ -67,7 +71,10 @@ def comparison_lines(first, second, first_name, second_name):
 
 
 def print_comparison(first, second, first_name, second_name):
-    print("\n" + "\n".join(comparison_lines(first, second, first_name, second_name)))
+    """Both arms on the held-out cases, and on other scanners' grids where both arms scored them."""
+    for group in GROUPS:
+        if group == "held_out" or (held_out_summaries(first, group) and held_out_summaries(second, group)):
+            print("\n" + "\n".join(comparison_lines(first, second, first_name, second_name, group)))
 
 
 def main():
