@@ -28,3 +28,23 @@ def test_without_cases_to_train_on_the_classifier_reports_no_auroc():
     real, synthetic = {"P1": _patches(1.0, 5, 0)}, {"N1": _patches(1.3, 5, 1)}
     figures = synth_realism.classifier_auroc(real, synthetic, [], {"held-out": ["P1", "N1"]}, 0)
     assert np.isnan(figures["held-out"]["auroc"])
+
+
+def test_extra_scars_per_heart_keep_the_first_and_stay_with_their_heart(linked_cases):
+    """--scars-per-case K: K different scars per normal heart, the first as with K = 1; the classifier
+    puts every scar of a heart on the side of the split its heart is on."""
+    from LGECore import labels as L
+    from LGECore.io import read_emidec_dataset
+
+    cases = read_emidec_dataset(linked_cases("Case_N006"))
+    one = synth_realism.load_normal(cases, 0)
+    three = synth_realism.load_normal(cases, 0, scars_per_case=3)
+    assert list(three) == ["Case_N006", "Case_N006+1", "Case_N006+2"]
+    assert np.array_equal(one["Case_N006"][2].array, three["Case_N006"][2].array)
+    scars = [L.scar(three[key][2].array) for key in three]
+    assert all(s.any() for s in scars) and not np.array_equal(scars[1], scars[2])
+    assert {synth_realism.heart(key) for key in three} == {"Case_N006"}
+    synthetic = {key: _patches(1.3, 5, i) for i, key in enumerate(three)}
+    x, y = synth_realism._patch_set({"P1": _patches(1.0, 4, 9)}, synthetic, ["P1", "Case_N006"])
+    assert len(x) == 19 and y.sum() == 15
+    assert len(synth_realism._patch_set({}, synthetic, ["Case_N012"])[0]) == 0

@@ -1,6 +1,7 @@
 """How real the generators' synthetic scar looks, side by side per generator, on real EMIDEC cases.
 
     python benchmarks/synth_realism.py --weights shipped [[LABEL=]WEIGHTS ...] [--cases 12] [--seg-weights W]
+        [--scars-per-case 1]
         [--montage FILE.png] [--json FILE] [--data DIR] [--steps 25] [--seed 0] [--threads 1] [--device cpu]
 
 --weights: 'shipped' or what load_generator takes, LABEL= names a column; --data: default $SCARSYNTH_EMIDEC.
@@ -10,8 +11,9 @@ Cases. "held-out": the generators' held-out cases (diffusion_data.held_out_cases
 cases, up to --cases of each kind (first those the segmenter never trained on). The generators saw
 the images of the extra cases in training (with their own labels, not the scar drawn here), so only
 the held-out figures are clean. Each N case gets one new random scar (make_scar_labels with
-random_scar_config, seeded by the case name), painted by every generator with the case's own labels
-as reference_labels; real scar is the expert's scar and MVO of the P cases.
+random_scar_config, seeded by the case name; --scars-per-case K: K scars, each in its own copy, so that
+the 3 held-out hearts give more than 3 samples), painted by every generator with the case's own labels
+as reference_labels; real scar is the expert's scar and MVO of the P cases. Medians count scars.
 
 (a) segmenter scar Dice: the segmenter (--seg-weights, default the shipped ScarSegment) segments the
     synthetic volumes: Dice of its scar with the requested scar, next to its Dice with the expert on
@@ -146,13 +148,20 @@ def change_figures(image, synthetic, reference, target, kind):
                 painted_median=float(np.median(np.concatenate(painted))) if painted else float("nan"))
 
 
-def load_normal(cases, seed):
-    """{name: (image Volume, labels Volume, labels with a new random scar)} of the N cases."""
+def heart(key):
+    """The case a synthetic scar was painted in: its key is the case name, or NAME+J for its J-th extra scar."""
+    return key.split("+")[0]
+
+
+def load_normal(cases, seed, scars_per_case=1):
+    """{key: (image Volume, labels Volume, labels with a new random scar, seed)} of the N cases, one key
+    per scar (heart(key) names its case); the first scar of a case is the same whatever the count."""
     loaded = {}
     for case in cases:
         image, labels = case.load()
-        config = random_scar_config(case_seed(seed, case.name))
-        loaded[case.name] = (image, labels, make_scar_labels(labels, **config)[0], config["seed"])
+        for key in [case.name] + [f"{case.name}+{j}" for j in range(1, scars_per_case)]:
+            config = random_scar_config(case_seed(seed, key))
+            loaded[key] = (image, labels, make_scar_labels(labels, **config)[0], config["seed"])
     return loaded
 
 
@@ -181,7 +190,7 @@ def synthetic_rows(normal, weights, args, held_out):
                                                 weights=weights, device=args.device, progress=False,
                                                 reference_labels=labels)
         predicted = segment_labels(synthetic, args.seg_weights, args.device)
-        rows.append(dict(case=name, held_out=name in held_out,
+        rows.append(dict(case=name, held_out=heart(name) in held_out,
                          dice=dice(L.scar(predicted), L.scar(target.array)),
                          **scar_texture(synthetic.array, target.array),
                          **change_figures(image.array, synthetic.array, labels.array, target.array, kind)))
@@ -205,7 +214,8 @@ def auroc(is_synthetic, scores):
 
 
 def _patch_set(real, synthetic, names):
-    parts = [(real[n], 0.0) for n in names if n in real] + [(synthetic[n], 1.0) for n in names if n in synthetic]
+    parts = ([(real[n], 0.0) for n in names if n in real]
+             + [(patches, 1.0) for key, patches in synthetic.items() if heart(key) in names])
     if not parts:  # --cases no more than the held-out ones: nothing to train the classifier on
         return np.zeros((0, PATCH, PATCH), np.float32), np.zeros(0, np.float32)
     x = np.concatenate([p for p, _ in parts])
@@ -360,6 +370,8 @@ def main():
     parser.add_argument("--data", default=os.environ.get("SCARSYNTH_EMIDEC", str(REPO / "data" / "emidec")))
     parser.add_argument("--cases", type=int, default=12, help="N and P cases each, held-out ones included")
     parser.add_argument("--seg-weights", help="segmenter weights (default: the shipped ScarSegment model)")
+    parser.add_argument("--scars-per-case", type=int, default=1, choices=range(1, 11), metavar="K",
+                        help="new random scars painted into each normal heart, each in its own copy (1-10)")
     parser.add_argument("--steps", type=int, default=25)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
@@ -373,7 +385,7 @@ def main():
     torch.set_num_threads(args.threads)
     start = time.perf_counter()
     chosen, held_out = choose_cases(read_emidec_dataset(args.data), args.cases, args.seg_weights)
-    normal = load_normal(chosen["N"], args.seed)
+    normal = load_normal(chosen["N"], args.seed, args.scars_per_case)
     real, real_patches = real_rows(chosen["P"], args, held_out, segmenter_unseen(args.seg_weights))
     train, tests = classifier_split(chosen, held_out)
     generators, examples = {}, {}
@@ -386,8 +398,9 @@ def main():
         generators[column] = dict(weights=weights, paint_region=kind, cases=rows,
                                   classifier=classifier_auroc(real_patches, patches, train, tests, args.seed))
     summary = summarise(real, generators)
-    counts = {"held-out": f"{sum(n in held_out for n in normal)} N, {sum(r['held_out'] for r in real)} P",
-              "all": f"{len(normal)} N, {len(real)} P"}
+    scars = f" x {args.scars_per_case} scars" if args.scars_per_case > 1 else ""
+    counts = {"held-out": f"{len(held_out & set(map(heart, normal)))} N{scars}, {sum(r['held_out'] for r in real)} P",
+              "all": f"{len(chosen['N'])} N{scars}, {len(real)} P"}
     print(f"synthetic-scar realism: {args.steps} steps, seed {args.seed}; classifier trained on "
           f"{len(train)} cases ({', '.join(train)})")
     print_summary(summary, generators, counts)
