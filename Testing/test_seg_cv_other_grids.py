@@ -54,3 +54,18 @@ def test_other_grids_are_compared_where_both_arms_scored_them(capsys):
     cv_compare.print_comparison(_arm([0.8, 0.8]), _arm([0.8, 0.81], [0.78, 0.74]), "base", "edge")
     text = capsys.readouterr().out
     assert "held out, 2 fold(s)" in text and "other scanners' grids" not in text
+
+
+def test_train_args_reach_every_fold_and_bad_ones_are_refused_first(tmp_path, capsys):
+    import pytest
+
+    args = cv.parse_args([str(tmp_path), "--train", "--train-args", "--edge-cuts 0.25 --blur 1"])
+    command = cv.fold_command(args, 2, 1)
+    assert command[command.index("--fold") + 1] == "2/5" and command[-4:] == ["--edge-cuts", "0.25", "--blur", "1"]
+    (tmp_path / "fold_2").mkdir()
+    (tmp_path / "fold_2" / "checkpoint_anatomy.pt").write_bytes(b"")
+    assert cv.fold_command(args, 2, 1)[-1] == "--resume"  # a stopped fold resumes
+    for bad in ("--edge-cuts 2", "--no-such-option", "--edge-cuts '0.25"):
+        with pytest.raises(SystemExit):
+            cv.parse_args([str(tmp_path), "--train", "--train-args", bad])
+        assert "--train-args" in capsys.readouterr().err

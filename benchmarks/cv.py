@@ -61,7 +61,7 @@ TRAINERS = {"train-seg": ["train-seg"],
             "weak-stack": ["train-weak", "--level", "stack", "--name", "scar_cascade"]}
 
 
-def parse_args():
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("runs", help="folder of the folds' models (fold_1 .. fold_5)")
     parser.add_argument("--data", default=os.environ.get("SCARSYNTH_EMIDEC", str(REPO / "data" / "emidec")))
@@ -85,11 +85,34 @@ def parse_args():
                         help="also score each held-out case moved onto another scanner's grid")
     parser.add_argument("--train-args", default="", help="further options for the trainer of every fold, quoted")
     cv_synthetic.add_options(parser)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     cv_synthetic.check_options(parser, args)
+    if args.train_args:
+        check_train_args(parser, args)
     if args.compare and not Path(args.compare).is_file():
         parser.error(f"--compare: no file {args.compare} (the --json of another cv.py run)")
     return args
+
+
+def check_train_args(parser, args):
+    """Refuse --train-args the trainer would refuse, before any fold starts."""
+    from ScarSynthLib.cli import build_parser
+
+    try:
+        build_parser().parse_args([*TRAINERS[args.trainer], args.data, "-o", "fold", *shlex.split(args.train_args)])
+    except SystemExit:
+        parser.error(f"--train-args {args.train_args!r}: the {TRAINERS[args.trainer][0]} options above are refused")
+    except ValueError as error:  # unbalanced quotes
+        parser.error(f"--train-args {args.train_args!r}: {error}")
+
+
+def fold_command(args, k, threads):
+    """The command line that trains (or resumes) fold k's model in RUNS_DIR/fold_K."""
+    folder = Path(args.runs) / f"fold_{k}"
+    command = [sys.executable, "-m", "ScarSynthLib.cli", *TRAINERS[args.trainer], args.data, "-o", str(folder),
+               "--fold", f"{k}/{FOLDS}", "--preset", args.preset, "--threads", str(threads), "--no-progress",
+               *cv_synthetic.extra_training(args, k), *shlex.split(args.train_args)]
+    return command + (["--resume"] if any(folder.glob("checkpoint_*.pt")) else [])
 
 
 def train_folds(args, folds):
@@ -99,11 +122,7 @@ def train_folds(args, folds):
     running = []
     for k in todo:
         folder = Path(args.runs) / f"fold_{k}"
-        command = [sys.executable, "-m", "ScarSynthLib.cli", *TRAINERS[args.trainer], args.data, "-o", str(folder),
-                   "--fold", f"{k}/{FOLDS}", "--preset", args.preset, "--threads", str(threads), "--no-progress",
-                   *cv_synthetic.extra_training(args, k), *shlex.split(args.train_args)]
-        if any(folder.glob("checkpoint_*.pt")):
-            command.append("--resume")
+        command = fold_command(args, k, threads)
         folder.parent.mkdir(parents=True, exist_ok=True)
         log = open(Path(args.runs) / f"fold_{k}.log", "a")
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(str(REPO / m) for m in ("", "AHABullseye", "ScarSegment",
