@@ -202,7 +202,7 @@ def export_cascade(args, variant, k):
     sources = {"anatomy": Path(args.runs) / f"{variant}_f{k}", "scar": Path(args.runs) / f"scar_base_f{k}"}
     if not (sources["scar"] / "checkpoint_scar.pt").exists():
         raise SystemExit(f"No scar network for fold {k}: run `--network scar --variants base --folds {k}` first.")
-    anatomy = getattr(variant_config(args, variant, k), "anatomy")
+    anatomy = variant_config(args, variant, k).anatomy
     config = variant_config(SimpleNamespace(**{**vars(args), "network": "scar"}), "base", k)
     config = replace(config, anatomy=anatomy)
     out.mkdir(parents=True, exist_ok=True)
