@@ -29,27 +29,9 @@ CONFIGS = (  # (features per level, batch, patch)
 )
 
 
-def _step_seconds(network, loss_function, optimizer, images, labels, bfloat16, steps):
-    """Mean seconds of one optimiser step, after two warm-up steps."""
-    import torch
-
-    def step():
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bfloat16):
-            loss, _ = loss_function(network(images), labels)
-        optimizer.zero_grad(set_to_none=True)
-        loss.float().backward()
-        optimizer.step()
-
-    for _ in range(2):
-        step()
-    started = time.perf_counter()
-    for _ in range(steps):
-        step()
-    return (time.perf_counter() - started) / steps
-
-
-def measure(channels, batch, patch, steps):
-    """(fp32 seconds per step, bfloat16 seconds per step) for one configuration."""
+def training_step(channels, batch, patch, bfloat16, layout="plain"):
+    """One optimiser step (forward, the project's loss, backward, AdamW) on random patches, as a function;
+    `layout`: plain, channels_last (memory format) or compiled (torch.compile)."""
     import torch
 
     from ScarSegmentLib.losses import RobustSegmentationLoss
@@ -58,53 +40,50 @@ def measure(channels, batch, patch, steps):
     torch.manual_seed(0)
     settings = NetworkSettings(channels=channels, patch_size=patch)
     network = build_network(settings).train()
-    loss_function = RobustSegmentationLoss(settings.num_classes, (1.0, 1.0, 1.0, 2.0, 3.0))
-    optimizer = torch.optim.AdamW(network.parameters(), lr=1e-4)
     images = torch.rand(batch, settings.in_channels, patch, patch)
     labels = torch.randint(0, settings.num_classes, (batch, 1, patch, patch))
-    return tuple(_step_seconds(network, loss_function, optimizer, images, labels, bf16, steps)
-                 for bf16 in (False, True))
-
-
-def _layout_steps(how):
-    """A step function of the presets' network under bfloat16 autocast, `how`: plain, channels_last, compiled."""
-    import torch
-
-    from ScarSegmentLib.losses import RobustSegmentationLoss
-    from ScarSegmentLib.network import NetworkSettings, build_network
-
-    torch.manual_seed(0)
-    settings = NetworkSettings(channels=(32, 64, 128, 256, 512), patch_size=128)
-    network = build_network(settings).train()
-    images = torch.rand(16, settings.in_channels, 128, 128)
-    if how == "channels_last":
+    if layout == "channels_last":
         network, images = network.to(memory_format=torch.channels_last), images.to(memory_format=torch.channels_last)
-    model = torch.compile(network) if how == "compiled" else network
+    model = torch.compile(network) if layout == "compiled" else network
     loss_function = RobustSegmentationLoss(settings.num_classes, (1.0, 1.0, 1.0, 2.0, 3.0))
     optimizer = torch.optim.AdamW(network.parameters(), lr=1e-4)
-    labels = torch.randint(0, settings.num_classes, (16, 1, 128, 128))
 
     def step():
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            loss, _ = loss_function(model(images).float(), labels)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bfloat16):
+            loss, _ = loss_function(model(images), labels)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        loss.float().backward()
         optimizer.step()
     return step
 
 
+def _seconds_per_step(step, steps):
+    started = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return (time.perf_counter() - started) / steps
+
+
+def measure(channels, batch, patch, steps):
+    """(fp32 seconds per step, bfloat16 seconds per step) for one configuration, after two warm-up steps."""
+    seconds = []
+    for bfloat16 in (False, True):
+        step = training_step(channels, batch, patch, bfloat16)
+        step(), step()
+        seconds.append(_seconds_per_step(step, steps))
+    return tuple(seconds)
+
+
 def compare_layouts(steps, rounds=4):
     """{layout: median seconds per step} over `rounds` rounds of `steps` steps each, layouts in turn."""
-    functions = {how: _layout_steps(how) for how in ("plain", "channels_last", "compiled")}
+    functions = {how: training_step((32, 64, 128, 256, 512), 16, 128, True, how)
+                 for how in ("plain", "channels_last", "compiled")}
     for step in functions.values():  # warm-up; torch.compile compiles here
         step(), step()
     seconds = {how: [] for how in functions}
     for _ in range(rounds):
         for how, step in functions.items():
-            started = time.perf_counter()
-            for _ in range(steps):
-                step()
-            seconds[how].append((time.perf_counter() - started) / steps)
+            seconds[how].append(_seconds_per_step(step, steps))
     return {how: sorted(values)[len(values) // 2] for how, values in seconds.items()}
 
 
