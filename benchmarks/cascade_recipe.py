@@ -16,7 +16,7 @@ int05 and norot together), heavy (KL weight 0.5, full-strength appearance, any a
 the presets' recipe), lightrot (nokl and int05: rotations and zoom kept), blur (half the patches
 blurred by a Gaussian of 0.5 or 1 pixel, as coarser or resampled pixels are), edge (a quarter of the
 anatomy network's patches end at a straight image edge near the LV, as small fields of view do;
-its gain shows on other scanners' grids: benchmarks/cv.py --other-grids). Each run trains in
+meant for other scanners' grids, where benchmarks/cv.py --other-grids scores it). Each run trains in
 RUNS_DIR/VARIANT_fK (scar_VARIANT_fK for the scar network) and resumes from its checkpoint; its figures go to result.json there. Two processes with different
 --folds share two cores well (--threads 1 each). Held-out cases are also scored "moved": each
 slice turned by a random angle about the LV, perhaps flipped, blurred as a coarser grid would
@@ -202,9 +202,8 @@ def export_cascade(args, variant, k):
     sources = {"anatomy": Path(args.runs) / f"{variant}_f{k}", "scar": Path(args.runs) / f"scar_base_f{k}"}
     if not (sources["scar"] / "checkpoint_scar.pt").exists():
         raise SystemExit(f"No scar network for fold {k}: run `--network scar --variants base --folds {k}` first.")
-    anatomy = variant_config(args, variant, k).anatomy
-    config = variant_config(SimpleNamespace(**{**vars(args), "network": "scar"}), "base", k)
-    config = replace(config, anatomy=anatomy)
+    config = variant_config(args, variant, k)
+    config = replace(config, scar=replace(config.scar, epochs=args.epochs))  # the short scar run's length
     out.mkdir(parents=True, exist_ok=True)
     for role, folder in sources.items():
         checkpoint = torch.load(folder / f"checkpoint_{role}.pt", map_location="cpu", weights_only=True)
