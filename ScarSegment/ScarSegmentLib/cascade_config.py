@@ -138,8 +138,8 @@ def check_stage(stage, what):
 
 def with_grid_augmentation(config, blur=0.0, edge_cuts=0.0):
     """`config` with both networks' patches blurred by up to `blur` pixels and `edge_cuts` of the anatomy
-    network's patches ending at an image edge near the LV (`train-seg --blur`, `--edge-cuts`): robustness
-    to other scanners' grids, at no measured cost on EMIDEC's (see the README)."""
+    network's patches ending at an image edge near the LV (`train-seg --blur`, `--edge-cuts`), aimed at
+    other scanners' grids; over five folds neither paid (see the README)."""
     if not (math.isfinite(blur) and 0 <= blur <= MAX_BLUR):
         raise InputError(f"--blur must be a number of pixels from 0 to {MAX_BLUR:g}; got {blur}.")
     if not (math.isfinite(edge_cuts) and 0 <= edge_cuts <= 1):
