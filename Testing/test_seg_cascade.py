@@ -32,6 +32,27 @@ def test_scar_network_splits_only_the_myocardium():
     assert np.allclose(combined[:, :2], anatomy[:, :2]) and np.allclose(combined[:, 2:].sum(axis=1), anatomy[:, 2])
 
 
+def test_a_scar_network_that_claims_the_border_takes_scar_from_pool_and_background_near_the_myocardium():
+    from ScarSegmentLib.cascade_inputs import near_myocardium, scar_combined
+
+    rng = np.random.default_rng(2)
+    anatomy = rng.dirichlet((1, 1, 1), (2, 20, 20)).transpose(0, 3, 1, 2).astype(np.float32)
+    anatomy[:, 2] = 0.0  # the myocardium most likely only in a square
+    anatomy[:, 2, 8:12, 8:12] = 5.0
+    anatomy /= anatomy.sum(axis=1, keepdims=True)
+    scar = rng.dirichlet((1, 1, 1), (2, 20, 20)).transpose(0, 3, 1, 2).astype(np.float32)
+    near = near_myocardium(anatomy, 2)
+    assert near[:, 6:14, 8:12].all() and near[:, 8:12, 6:14].all() and not near[:, 6, 6].any()
+    assert near.sum() == 2 * (16 + 4 * 8 + 4)  # the square grown by a disk of radius 2: one pixel at each corner
+    combined = scar_combined(anatomy, scar, claims_border_px=2)
+    assert np.allclose(combined.sum(axis=1), 1, atol=1e-5)
+    plain = scar_combined(anatomy, scar)
+    assert np.allclose(combined[:, :, ~near[0]][0], plain[:, :, ~near[0]][0])  # far from the myocardium: unchanged
+    inside = near[:, None] & np.ones((1, 2, 1, 1), bool)
+    assert np.allclose(combined[:, 3:][inside], scar[:, 1:][inside])  # near it: all of the scar network's scar
+    assert np.allclose(combined[:, 2], plain[:, 2])  # healthy myocardium stays the anatomy's
+
+
 def test_grouped_outputs_read_healthy_and_infarcted_myocardium_as_one_class():
     import torch
 
@@ -85,6 +106,25 @@ def test_training_batches_of_both_networks():
     assert inputs.shape == (2, 5, 24, 24) and set(targets.unique().tolist()) <= {0, 1, 2}
     anatomy = inputs[:, 3:].numpy()
     assert anatomy.min() >= 0 and anatomy.max() <= 1 and anatomy[:, 1].max() > 0.5  # the myocardium is there
+
+
+def test_scar_windows_whose_anatomy_input_misses_the_scar():
+    """With anatomy_misses, some windows' anatomy input calls the scar beside the blood pool pool and
+    the scar beside the background background, as the anatomy network does; the targets keep it."""
+    from ScarSegmentLib.cascade_batches import _missed_scar
+
+    labels = _case().labels[1]
+    pool, myocardium = labels == 1, labels >= 2
+    anatomy = np.stack([np.stack([pool, myocardium]).astype(np.float32)] * 40)
+    targets = np.stack([(labels == 3).astype(np.int64)] * 40)
+    missed = _missed_scar(anatomy, targets, np.random.default_rng(0), share=0.5)
+    changed = (missed != anatomy).any(axis=(1, 2, 3))
+    assert 10 < changed.sum() < 30 and np.array_equal(missed[~changed], anatomy[~changed])
+    lost = (anatomy[:, 1] == 1) & (missed[:, 1] == 0)
+    assert (targets[lost] == 1).all()  # only scar goes missing
+    assert (missed[:, 0][lost] == 1).any() and (missed[:, 0][lost] == 0).any()  # called pool, and background
+    not_scar = np.broadcast_to((targets == 0)[:, None], anatomy.shape)
+    assert np.array_equal(missed[not_scar], anatomy[not_scar])  # the rest of the anatomy stays
 
 
 def test_blurred_patches_and_the_statistics_they_are_normalised_with():
@@ -145,6 +185,8 @@ def test_an_image_edge_near_the_lv_blanks_the_image_and_the_labels_beyond_it():
 
 
 def test_scar_stage_fills_the_slices_and_keeps_the_anatomy():
+    from dataclasses import replace
+
     import torch
 
     from ScarSegmentLib.cascade_inference import with_scar_stage
@@ -165,6 +207,10 @@ def test_scar_stage_fills_the_slices_and_keeps_the_anatomy():
     assert probabilities.shape == (3, 5, 80, 80) and np.allclose(probabilities.sum(axis=1), 1, atol=1e-5)
     assert np.allclose(probabilities[:, :2], anatomy[:, :2])
     assert np.allclose(probabilities[:, 2:].sum(axis=1), anatomy[:, 2], atol=1e-5)
+    claiming = replace(settings, claims_border_px=3)
+    claimed = with_scar_stage(network, claiming, slices, anatomy, (40, 40), 1, predict, "cpu").numpy()
+    assert np.allclose(claimed.sum(axis=1), 1, atol=1e-5) and (claimed[:, 3:].sum(axis=1) > 0.01).sum() > (
+        probabilities[:, 3:].sum(axis=1) > 0.01).sum()  # scar may now lie beside the myocardium too
 
 
 def test_the_card_gives_the_scar_present_auroc_of_the_cross_validation():

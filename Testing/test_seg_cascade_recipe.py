@@ -3,6 +3,7 @@ holds out, and reports held-out and training-case Dice beside the base recipe's.
 
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -47,6 +48,11 @@ def test_each_variant_changes_only_its_own_settings(tmp_path):
     scar_light = cascade_recipe.variant_config(scar_args, "light", 2)
     assert scar_light.anatomy == cascade_recipe.variant_config(scar_args, "base", 2).anatomy
     assert (scar_light.scar.kl_weight, scar_light.scar.rotation) == (0.0, False)
+    misses = cascade_recipe.variant_config(scar_args, "misses", 2)
+    assert (misses.scar.anatomy_misses, misses.scar.network.claims_border_px) == (0.5, 3)
+    scar_base = cascade_recipe.variant_config(scar_args, "base", 2).scar
+    assert (scar_base.anatomy_misses, scar_base.network.claims_border_px) == (0.0, 0)
+    assert replace(misses.scar, anatomy_misses=0.0, network=scar_base.network) == scar_base
 
 
 def test_short_runs_report_fit_and_held_out_side_by_side(small_dataset, tmp_path, one_torch_thread, capsys):
@@ -91,6 +97,17 @@ def test_anatomy_runs_export_as_cascades_sharing_the_folds_scar_network(small_da
     assert config["anatomy"]["edge_cuts"] == 0.25 and entries["base"]["training"]["config"]["anatomy"]["edge_cuts"] == 0
     assert entries["edge"]["training"]["held_out_cases"] == entries["base"]["training"]["held_out_cases"]
     assert files["edge"]["scar"] == files["base"]["scar"] and files["edge"]["anatomy"] != files["base"]["anatomy"]
+    # A scar variant pairs with the fold's base anatomy network; its entry carries the claim for inference.
+    with pytest.raises(SystemExit, match="No anatomy network for fold 1"):
+        cascade_recipe.export_cascade(cascade_recipe.parse_args(
+            [str(tmp_path / "none")] + common[1:] + ["--network", "scar"] + export), "misses", 1)
+    cascade_recipe.main(common + ["--variants", "misses", "--network", "scar"] + export)
+    folder = tmp_path / "cascades" / "scar_misses" / "fold_1"
+    misses = json.loads((folder / "scar_cascade.json").read_text())
+    assert misses["scar_stage"]["settings"]["claims_border_px"] == 3
+    assert misses["training"]["config"]["scar"]["anatomy_misses"] == 0.5
+    assert (folder / "scar_cascade_anatomy.safetensors").read_bytes() == files["base"]["anatomy"]
+    assert (folder / "scar_cascade_scar.safetensors").read_bytes() != files["base"]["scar"]
     with pytest.raises(SystemExit, match="trained 1 epochs, not --epochs 2"):
         cascade_recipe.export_cascade(cascade_recipe.parse_args(
             common[:5] + ["--epochs", "2", "--fold-count", "2", "--folds", "1", "--export", str(tmp_path / "other")]), "base", 1)

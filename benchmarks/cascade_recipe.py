@@ -60,6 +60,7 @@ VARIANTS = {
     "lightrot": ({"kl_weight": 0.0, "intensity": 0.5}, {}),
     "blur": ({"blur": 1.0}, {}),
     "edge": ({"edge_cuts": 0.25}, {}),
+    "misses": ({"anatomy_misses": 0.5, "network": {"claims_border_px": 3}}, {}),
 }
 
 
@@ -76,10 +77,9 @@ def parse_args(argv=None):
     parser.add_argument("--json", help="write every run's figures here")
     parser.add_argument("--network", default="anatomy", choices=("anatomy", "scar"))
     parser.add_argument("--export", metavar="DIR", help="write each anatomy run with its fold's base scar network "
-                        "as a cascade model folder DIR/VARIANT/fold_K (for benchmarks/cv.py)")
+                        "as a cascade model folder DIR/VARIANT/fold_K (for benchmarks/cv.py); each scar run with "
+                        "the fold's base anatomy network as DIR/scar_VARIANT/fold_K")
     args = parser.parse_args(argv)
-    if args.export and args.network != "anatomy":
-        parser.error("--export pairs anatomy runs with the folds' scar networks; use it with --network anatomy")
     args.variants = args.variants.split(",")
     unknown = [v for v in args.variants if v not in VARIANTS]
     if unknown:
@@ -94,8 +94,11 @@ def variant_config(args, variant, k):
     from ScarSegmentLib.cascade_config import make_cascade_config
 
     stage_changes, overrides = VARIANTS[variant]
+    network_changes = stage_changes.get("network", {})
+    stage_changes = {name: value for name, value in stage_changes.items() if name != "network"}
     config = make_cascade_config(args.preset, fold=(k - 1, args.fold_count), threads=args.threads, **overrides)
     stage = replace(getattr(config, args.network), epochs=args.epochs, **stage_changes)
+    stage = replace(stage, network=replace(stage.network, **network_changes))
     return replace(config, **{args.network: stage})
 
 
@@ -190,20 +193,24 @@ def print_table(results):
 
 
 def export_cascade(args, variant, k):
-    """DIR/VARIANT/fold_K: the variant's anatomy network and the fold's base scar network as one cascade,
-    written by train-seg's own code (both checkpoints complete, so nothing trains again)."""
+    """DIR/VARIANT/fold_K: the variant's anatomy network and the fold's base scar network as one cascade
+    (with --network scar, DIR/scar_VARIANT/fold_K: the fold's base anatomy network and the variant's scar
+    network), written by train-seg's own code (both checkpoints complete, so nothing trains again)."""
     import torch
 
     from ScarSegmentLib.cascade_train import train_cascade
 
-    out = Path(args.export) / variant / f"fold_{k}"
+    runs, scar_run = Path(args.runs), args.network == "scar"
+    out = Path(args.export) / f"{'scar_' if scar_run else ''}{variant}" / f"fold_{k}"
     if (out / "scar_cascade.json").exists():
         return
-    sources = {"anatomy": Path(args.runs) / f"{variant}_f{k}", "scar": Path(args.runs) / f"scar_base_f{k}"}
-    if not (sources["scar"] / "checkpoint_scar.pt").exists():
-        raise SystemExit(f"No scar network for fold {k}: run `--network scar --variants base --folds {k}` first.")
+    sources = {"anatomy": runs / f"{'base' if scar_run else variant}_f{k}",
+               "scar": runs / f"scar_{variant if scar_run else 'base'}_f{k}"}
+    other = "anatomy" if scar_run else "scar"
+    if not (sources[other] / f"checkpoint_{other}.pt").exists():
+        raise SystemExit(f"No {other} network for fold {k}: run `--network {other} --variants base --folds {k}` first.")
     config = variant_config(args, variant, k)
-    config = replace(config, scar=replace(config.scar, epochs=args.epochs))  # the short scar run's length
+    config = replace(config, **{other: replace(getattr(config, other), epochs=args.epochs)})  # the short run's length
     out.mkdir(parents=True, exist_ok=True)
     for role, folder in sources.items():
         checkpoint = torch.load(folder / f"checkpoint_{role}.pt", map_location="cpu", weights_only=True)

@@ -19,6 +19,7 @@ from .cascade_inputs import anatomy_targets, myocardium_normalised, robust_stati
 
 MYOCARDIUM_SAMPLE = 4000  # myocardial intensities kept per case, to renormalise after a gamma
 BLUR_SHARES = (0.5, 0.25, 0.25)  # patches left sharp, blurred by half the stage's blur, by all of it
+MISS_DEPTH = 6.0  # pixels of scar an anatomy input may miss from each side: most of a wall (8-12 mm)
 
 
 def blur_levels(stage):
@@ -201,6 +202,27 @@ def _scar_appearance(images, anatomy, cases, blurs, stage_cases, rng, strength):
     return torch.from_numpy(np.concatenate([normalised, _softened(anatomy, rng)], axis=1))
 
 
+def _missed_scar(anatomy, targets, rng, share):
+    """The true anatomy (N, 2: pool, myocardium) with, in `share` of the windows, the scar nearest
+    the blood pool called blood pool and the scar nearest the background called background, each to
+    a random depth of 0 to MISS_DEPTH pixels: what the anatomy network does to bright scar beside
+    bright blood, so that the scar network learns to find scar it is not told is myocardium."""
+    from scipy import ndimage
+
+    anatomy = anatomy.copy()
+    for k in np.flatnonzero(rng.random(len(anatomy)) < share):
+        scar = targets[k] > 0
+        pool, background = anatomy[k, 0] > 0.5, anatomy[k].sum(axis=0) < 0.5
+        for outside, called_pool in ((pool, True), (background, False)):
+            if not (scar.any() and outside.any()):
+                continue
+            missed = scar & (ndimage.distance_transform_edt(~outside) <= rng.uniform(0, MISS_DEPTH))
+            anatomy[k, 1][missed] = 0.0
+            if called_pool:
+                anatomy[k, 0][missed] = 1.0
+    return anatomy
+
+
 def _softened(anatomy, rng):
     """The true anatomy blurred by a random amount: the anatomy network's probabilities are soft
     at every border, and a pixel or two off."""
@@ -232,5 +254,7 @@ def training_batch(stage_cases, rng, chosen=None):
     targets = _warp(torch.from_numpy(targets[:, None].astype(np.float32)), grid, "nearest").long()
     if stage_cases.role == SCAR:
         anatomy = _warp(torch.from_numpy(anatomy), grid, "bilinear").numpy()
+        if stage.anatomy_misses:
+            anatomy = _missed_scar(anatomy, targets[:, 0].numpy(), rng, stage.anatomy_misses)
         return _scar_appearance(images, anatomy, cases, blurs, stage_cases, rng, stage.intensity), targets
     return _anatomy_appearance(images, rng, stage.intensity), targets

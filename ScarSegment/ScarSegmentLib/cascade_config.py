@@ -44,6 +44,9 @@ class StageConfig:
     intensity: float = 1.0  # strength of gamma, contrast, shift and noise (0 = none)
     blur: float = 0.0  # largest Gaussian blur (pixels) of a patch: coarser or resampled pixels of other scanners
     edge_cuts: float = 0.0  # share of patches cut by an image edge near the LV (small or cropped fields of view)
+    # The scar network's share of windows whose anatomy input misses part of the scar (called blood pool or
+    # background), as the anatomy network does; with NetworkSettings.claims_border_px it then finds such scar.
+    anatomy_misses: float = 0.0
     network: NetworkSettings = field(default_factory=NetworkSettings)
 
     def to_dict(self):
@@ -131,6 +134,8 @@ def check_stage(stage, what):
             raise InputError(f"{what} {name.replace('_', ' ')} must be a whole number of at least {least}; got {value}.")
     if not (math.isfinite(stage.learning_rate) and stage.learning_rate > 0):
         raise InputError(f"{what} learning rate must be a finite number above 0; got {stage.learning_rate}.")
+    if not (math.isfinite(stage.anatomy_misses) and 0 <= stage.anatomy_misses <= 1):
+        raise InputError(f"{what} share of windows with missed scar must lie from 0 to 1; got {stage.anatomy_misses}.")
     weights = stage.class_weights
     if len(weights) != stage.network.num_classes or not all(math.isfinite(w) and w > 0 for w in weights):
         raise InputError(f"{what} class weights need {stage.network.num_classes} positive numbers; got {list(weights)}.")

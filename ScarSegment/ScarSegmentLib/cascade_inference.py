@@ -52,4 +52,4 @@ def with_scar_stage(network, settings, slices, anatomy, centre, step, predict, d
     for z, centre_z in enumerate(centres):
         top, left, rows, cols = window_bounds(stack.shape, centre_z, patch)
         scar[z, :, rows, cols] = windows[z, :, rows.start - top:rows.stop - top, cols.start - left:cols.stop - left]
-    return torch.from_numpy(scar_combined(anatomy, scar))
+    return torch.from_numpy(scar_combined(anatomy, scar, settings.claims_border_px))

@@ -49,10 +49,27 @@ def myocardium_normalised(image, statistics):
     return (np.clip((image - median) / spread, *Z_RANGE) / Z_SCALE).astype(np.float32)
 
 
-def scar_combined(anatomy, scar):
+def scar_combined(anatomy, scar, claims_border_px=0):
     """Five-class probabilities (background, blood pool, healthy myocardium, scar, MVO) from the
     anatomy network's (background, pool, myocardium) and the scar network's (not scar, scar, MVO):
-    the scar network splits the myocardium; they still sum to one."""
+    the scar network splits the myocardium; they still sum to one. With `claims_border_px`, its
+    scar and MVO also take their share of pool and background pixels that near the anatomy's
+    myocardium (NetworkSettings.claims_border_px)."""
     myocardium = anatomy[:, 2:3]
-    return np.concatenate([anatomy[:, :2], myocardium * scar[:, 0:1], myocardium * scar[:, 1:2],
-                           myocardium * scar[:, 2:3]], axis=1)
+    if not claims_border_px:
+        return np.concatenate([anatomy[:, :2], myocardium * scar[:, 0:1], myocardium * scar[:, 1:2],
+                               myocardium * scar[:, 2:3]], axis=1)
+    near = near_myocardium(anatomy, claims_border_px)[:, None]
+    allowed = np.where(near, 1.0, myocardium)
+    claimed = near * (scar[:, 1:2] + scar[:, 2:3])
+    return np.concatenate([anatomy[:, :2] * (1 - claimed), myocardium * scar[:, 0:1], allowed * scar[:, 1:2],
+                           allowed * scar[:, 2:3]], axis=1).astype(np.float32)
+
+
+def near_myocardium(anatomy, distance_px):
+    """(N, H, W) mask of pixels within `distance_px` of the anatomy's most likely myocardium, slice by slice."""
+    from scipy import ndimage
+
+    myocardium = anatomy.argmax(axis=1) == 2
+    disk = ndimage.distance_transform_edt(np.pad([[0]], distance_px, constant_values=1)) <= distance_px
+    return np.stack([ndimage.binary_dilation(plane, disk) if plane.any() else plane for plane in myocardium])

@@ -34,6 +34,10 @@ class NetworkSettings:
     # The cascade's scar network also sees the anatomy network's blood-pool and myocardium
     # probabilities: 2 more input channels. 0 for the anatomy network.
     anatomy_channels: int = 0
+    # The scar network's claim at inference: its scar and MVO also count in blood-pool and background
+    # pixels within this many pixels of the anatomy's myocardium, where the anatomy network misses
+    # bright scar beside bright blood. 0 = it only splits the anatomy's myocardium.
+    claims_border_px: int = 0
     # Groups of the network's outputs that the pipeline reads as one class each (their probabilities
     # summed): the anatomy network learns infarcted myocardium as an output of its own, so that
     # bright scar is not one shade of "myocardium" among many, and the pipeline reads it as
