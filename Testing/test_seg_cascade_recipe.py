@@ -106,6 +106,8 @@ def test_anatomy_runs_export_as_cascades_sharing_the_folds_scar_network(small_da
     misses = json.loads((folder / "scar_cascade.json").read_text())
     assert misses["scar_stage"]["settings"]["claims_border_px"] == 3
     assert misses["training"]["config"]["scar"]["anatomy_misses"] == 0.5
+    card = (folder / "scar_cascade.md").read_text()
+    assert "anatomy input missing part of the scar in 50 %" in card and "within 3 pixels of the anatomy's" in card
     assert (folder / "scar_cascade_anatomy.safetensors").read_bytes() == files["base"]["anatomy"]
     assert (folder / "scar_cascade_scar.safetensors").read_bytes() != files["base"]["scar"]
     with pytest.raises(SystemExit, match="trained 1 epochs, not --epochs 2"):

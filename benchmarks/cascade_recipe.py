@@ -16,7 +16,10 @@ int05 and norot together), heavy (KL weight 0.5, full-strength appearance, any a
 the presets' recipe), lightrot (nokl and int05: rotations and zoom kept), blur (half the patches
 blurred by a Gaussian of 0.5 or 1 pixel, as coarser or resampled pixels are), edge (a quarter of the
 anatomy network's patches end at a straight image edge near the LV, as small fields of view do;
-meant for other scanners' grids, where benchmarks/cv.py --other-grids scores it). Each run trains in
+meant for other scanners' grids, where benchmarks/cv.py --other-grids scores it), misses (the scar
+network: half its windows' anatomy input calls part of the scar blood pool or background, as the
+anatomy network does, and at inference its scar counts within 3 pixels of the anatomy's myocardium;
+its held-out figures here are on the true anatomy, so judge it by the whole pipeline after --export). Each run trains in
 RUNS_DIR/VARIANT_fK (scar_VARIANT_fK for the scar network) and resumes from its checkpoint; its figures go to result.json there. Two processes with different
 --folds share two cores well (--threads 1 each). Held-out cases are also scored "moved": each
 slice turned by a random angle about the LV, perhaps flipped, blurred as a coarser grid would

@@ -34,6 +34,8 @@ def _augmentation_text(stage):
     looks = "gamma and noise" if stage["network"].get("anatomy_channels") else "gamma, contrast, brightness and noise"
     extra = f", Gaussian blur up to {stage['blur']:g} pixel" if stage.get("blur") else ""
     extra += f", an image edge near the LV in {100 * stage['edge_cuts']:g} %" if stage.get("edge_cuts") else ""
+    extra += (f", anatomy input missing part of the scar in {100 * stage['anatomy_misses']:g} %"
+              if stage.get("anatomy_misses") else "")
     return f"augmentation: {turns}{zoom}{extra}, {looks} at strength {stage.get('intensity', 1.0):g}"
 
 
@@ -46,7 +48,9 @@ def _sampling_text(stage):
     if network.get("class_groups"):
         return (f"; {network['num_classes']} outputs read as {len(network['class_groups'])} classes (infarcted "
                 f"myocardium learnt apart, read as myocardium); {oversampled}")
-    return f"; {oversampled}" if network.get("anatomy_channels") else ""
+    claim = (f"; its scar also counts in blood-pool and background pixels within {network['claims_border_px']} "
+             "pixels of the anatomy's myocardium") if network.get("claims_border_px") else ""
+    return f"; {oversampled}{claim}" if network.get("anatomy_channels") else ""
 
 
 CV_KEYS = ("myocardium", "scar", "mvo", "normals_with_scar", "median_burden_error")
