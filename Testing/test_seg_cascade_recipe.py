@@ -110,6 +110,18 @@ def test_anatomy_runs_export_as_cascades_sharing_the_folds_scar_network(small_da
     assert "anatomy input missing part of the scar in 50 %" in card and "within 3 pixels of the anatomy's" in card
     assert (folder / "scar_cascade_anatomy.safetensors").read_bytes() == files["base"]["anatomy"]
     assert (folder / "scar_cascade_scar.safetensors").read_bytes() != files["base"]["scar"]
+    # The same networks under another inference rule: the claim set, the weights those of the source.
+    import border_claim
+    from ScarSegmentLib.segmenter import load_scar_stage
+
+    claimed = tmp_path / "claimed"
+    border_claim.main([str(tmp_path / "cascades" / "base"), str(claimed), "--px", "2"])
+    _, settings = load_scar_stage(str(claimed / "fold_1" / "scar_cascade.json"))
+    assert settings.claims_border_px == 2 and (claimed / "fold_1" / "scar_cascade_scar.safetensors").read_bytes() == \
+        files["base"]["scar"]
+    assert load_scar_stage(str(tmp_path / "cascades" / "base" / "fold_1" / "scar_cascade.json"))[1].claims_border_px == 0
+    with pytest.raises(SystemExit):
+        border_claim.parse_args([str(tmp_path / "cascades" / "base"), str(claimed), "--px", "2"])  # exists
     with pytest.raises(SystemExit, match="trained 1 epochs, not --epochs 2"):
         cascade_recipe.export_cascade(cascade_recipe.parse_args(
             common[:5] + ["--epochs", "2", "--fold-count", "2", "--folds", "1", "--export", str(tmp_path / "other")]), "base", 1)
