@@ -53,8 +53,8 @@ def scar_combined(anatomy, scar, claims_border_px=0):
     """Five-class probabilities (background, blood pool, healthy myocardium, scar, MVO) from the
     anatomy network's (background, pool, myocardium) and the scar network's (not scar, scar, MVO):
     the scar network splits the myocardium; they still sum to one. With `claims_border_px`, its
-    scar and MVO also take their share of pool and background pixels that near the anatomy's
-    myocardium (NetworkSettings.claims_border_px)."""
+    scar and MVO also take their share of the pool and background pixels that lie near the
+    anatomy's myocardium (NetworkSettings.claims_border_px)."""
     myocardium = anatomy[:, 2:3]
     if not claims_border_px:
         return np.concatenate([anatomy[:, :2], myocardium * scar[:, 0:1], myocardium * scar[:, 1:2],
