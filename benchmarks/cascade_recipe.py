@@ -132,6 +132,15 @@ def moved_case(case, rng):
     return replace(case, image=image.astype(np.float32), labels=labels, centres=lv_centres(labels))
 
 
+def run_name(network, variant):
+    """VARIANT for the anatomy network, scar_VARIANT for the scar network: its runs' and exports' folder names."""
+    return f"{'scar_' if network == 'scar' else ''}{variant}"
+
+
+def run_folder(runs, network, variant, k):
+    return Path(runs) / f"{run_name(network, variant)}_f{k}"
+
+
 def run_variant(args, variant, k):
     """Train (or resume) one variant's network on fold k's training cases; its figures."""
     import torch
@@ -141,7 +150,7 @@ def run_variant(args, variant, k):
     from ScarSegmentLib.cascade_validate import validate_stage
     from ScarSegmentLib.train_distributed import Distributed
 
-    out = Path(args.runs) / f"{'scar_' if args.network == 'scar' else ''}{variant}_f{k}"
+    out = run_folder(args.runs, args.network, variant, k)
     if (out / "result.json").exists():
         return json.loads((out / "result.json").read_text())
     out.mkdir(parents=True, exist_ok=True)
@@ -206,13 +215,12 @@ def export_cascade(args, variant, k):
 
     from ScarSegmentLib.cascade_train import train_cascade
 
-    runs, scar_run = Path(args.runs), args.network == "scar"
-    out = Path(args.export) / f"{'scar_' if scar_run else ''}{variant}" / f"fold_{k}"
+    out = Path(args.export) / run_name(args.network, variant) / f"fold_{k}"
     if (out / "scar_cascade.json").exists():
         return
-    sources = {"anatomy": runs / f"{'base' if scar_run else variant}_f{k}",
-               "scar": runs / f"scar_{variant if scar_run else 'base'}_f{k}"}
-    other = "anatomy" if scar_run else "scar"
+    other = "anatomy" if args.network == "scar" else "scar"
+    sources = {args.network: run_folder(args.runs, args.network, variant, k),
+               other: run_folder(args.runs, other, "base", k)}
     if not (sources[other] / f"checkpoint_{other}.pt").exists():
         raise SystemExit(f"No {other} network for fold {k}: run `--network {other} --variants base --folds {k}` first.")
     config = variant_config(args, variant, k)

@@ -212,9 +212,11 @@ def _missed_scar(anatomy, targets, rng, share):
     anatomy = anatomy.copy()
     for k in np.flatnonzero(rng.random(len(anatomy)) < share):
         scar = targets[k] > 0
+        if not scar.any():
+            continue
         pool, background = anatomy[k, 0] > 0.5, anatomy[k].sum(axis=0) < 0.5
         for outside, called_pool in ((pool, True), (background, False)):
-            if not (scar.any() and outside.any()):
+            if not outside.any():
                 continue
             missed = scar & (ndimage.distance_transform_edt(~outside) <= rng.uniform(0, MISS_DEPTH))
             anatomy[k, 1][missed] = 0.0
