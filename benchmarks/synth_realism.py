@@ -45,9 +45,10 @@ import zlib
 from pathlib import Path
 
 import numpy as np
-from scipy import ndimage, stats
+from scipy import ndimage
 
 import synth  # benchmarks/synth.py; importing it also puts the project's packages on sys.path
+from realism_classifier import PATCH, classifier_auroc, heart
 from synth import REPO, dice, segment_labels
 
 from LGECore import labels as L
@@ -58,9 +59,7 @@ from ScarSynthLib.scar_masks import make_scar_labels, random_scar_config
 
 MIN_PIXELS = 10  # of scar and of remote myocardium, for a slice to count in (b) and (c)
 FAR_PIXELS = 3  # (d): beyond the 3-pixel paint margin of a "scar" generator nothing may change
-PATCH = 11
 PATCHES_PER_CASE = 100
-CLASSIFIER_STEPS, CLASSIFIER_BATCH = 300, 64
 SETS = ("held-out", "all")
 
 
@@ -148,11 +147,6 @@ def change_figures(image, synthetic, reference, target, kind):
                 painted_median=float(np.median(np.concatenate(painted))) if painted else float("nan"))
 
 
-def heart(key):
-    """The case a synthetic scar was painted in: its key is the case name, or NAME+J for its J-th extra scar."""
-    return key.split("+")[0]
-
-
 def load_normal(cases, seed, scars_per_case=1):
     """{key: (image Volume, labels Volume, labels with a new random scar, seed)} of the N cases, one key
     per scar (heart(key) names its case); the first scar of a case is the same whatever the count."""
@@ -201,63 +195,6 @@ def synthetic_rows(normal, weights, args, held_out):
         print(f"  {name}: scar Dice {rows[-1]['dice']:.3f}, {time.perf_counter() - start:.0f} s",
               file=sys.stderr, flush=True)
     return rows, patches, examples, kind
-
-
-def auroc(is_synthetic, scores):
-    """Area under the ROC curve (Mann-Whitney U); NaN without both classes."""
-    is_synthetic = np.asarray(is_synthetic, bool)
-    positives, negatives = is_synthetic.sum(), (~is_synthetic).sum()
-    if not positives or not negatives:
-        return float("nan")
-    ranks = stats.rankdata(scores)
-    return float((ranks[is_synthetic].sum() - positives * (positives + 1) / 2) / (positives * negatives))
-
-
-def _patch_set(real, synthetic, names):
-    parts = ([(real[n], 0.0) for n in names if n in real]
-             + [(patches, 1.0) for key, patches in synthetic.items() if heart(key) in names])
-    if not parts:  # --cases no more than the held-out ones: nothing to train the classifier on
-        return np.zeros((0, PATCH, PATCH), np.float32), np.zeros(0, np.float32)
-    x = np.concatenate([p for p, _ in parts])
-    y = np.concatenate([np.full(len(p), label, np.float32) for p, label in parts])
-    return x, y
-
-
-def classifier_auroc(real, synthetic, train, tests, seed):
-    """(c): a tiny CNN trained on the patches of the `train` cases; AUROC per {set: case names}."""
-    import torch
-    from torch import nn
-
-    torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
-    net = nn.Sequential(nn.Conv2d(1, 8, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(8, 16, 3), nn.ReLU(),
-                        nn.Flatten(), nn.Linear(16 * 2 * 2, 1))
-    x, y = (torch.from_numpy(a) for a in _patch_set(real, synthetic, train))
-    if not (y == 0).any() or not (y == 1).any():  # too few cases (--cases) to train on both kinds
-        return {name: dict(auroc=float("nan")) for name in tests}
-    # Standardised input: the contrasts that matter are a few % of the remote mean.
-    centre, spread = float(x.mean()), float(x.std()) + 1e-6
-    x = (x - centre) / spread
-    # Both classes weigh alike whatever their patch counts.
-    loss = nn.BCEWithLogitsLoss(pos_weight=torch.tensor(float((y == 0).sum() / max((y == 1).sum(), 1))))
-    optimiser = torch.optim.Adam(net.parameters(), lr=3e-3)
-    for _ in range(CLASSIFIER_STEPS):
-        index = torch.from_numpy(rng.integers(0, len(x), CLASSIFIER_BATCH))
-        # Random turns and flips: where the scar lies in the image is no clue to its realism.
-        batch = torch.rot90(x[index][:, None], int(rng.integers(4)), dims=(2, 3))
-        if rng.random() < 0.5:
-            batch = torch.flip(batch, dims=(3,))
-        optimiser.zero_grad()
-        loss(net(batch)[:, 0], y[index]).backward()
-        optimiser.step()
-    result = {}
-    with torch.no_grad():
-        for name, names in tests.items():
-            tx, ty = _patch_set(real, synthetic, names)
-            scores = net((torch.from_numpy(tx)[:, None] - centre) / spread)[:, 0].numpy()
-            result[name] = dict(auroc=auroc(ty, scores),
-                                real_patches=int((ty == 0).sum()), synthetic_patches=int((ty == 1).sum()))
-    return result
 
 
 def classifier_split(chosen, held_out):
