@@ -127,6 +127,17 @@ def test_anatomy_runs_export_as_cascades_sharing_the_folds_scar_network(small_da
     with pytest.raises(SystemExit, match="trained 1 epochs, not --epochs 2"):
         cascade_recipe.export_cascade(cascade_recipe.parse_args(
             common[:5] + ["--epochs", "2", "--fold-count", "2", "--folds", "1", "--export", str(tmp_path / "other")]), "base", 1)
+    # A longer anatomy run pairs with the fold's shorter scar network when --partner-epochs says its length.
+    longer = tmp_path / "longer"
+    longer.mkdir()
+    (longer / "scar_base_f1").symlink_to(tmp_path / "scar_base_f1")
+    argv = [str(longer)] + common[1:5] + ["--epochs", "2", "--fold-count", "2", "--folds", "1", "--variants", "base"]
+    with pytest.raises(SystemExit, match="trained 1 epochs, not --partner-epochs 2"):
+        cascade_recipe.main(argv + ["--export", str(longer / "cascades")])
+    assert not (longer / "cascades").exists()  # nothing written for a pair that does not match
+    cascade_recipe.main(argv + ["--partner-epochs", "1", "--export", str(longer / "cascades")])
+    paired = json.loads((longer / "cascades" / "base" / "fold_1" / "scar_cascade.json").read_text())["training"]["config"]
+    assert (paired["anatomy"]["epochs"], paired["scar"]["epochs"]) == (2, 1)
 
 
 def test_a_moved_case_keeps_its_labels_on_its_image(linked_cases):

@@ -29,7 +29,8 @@ slice turned by a random angle about the LV, perhaps flipped, blurred as a coars
 grids; check a chosen recipe on those grids too (benchmarks/segment.py), as the five-fold runs did.
 
 --export DIR makes each anatomy run, with its fold's base scar network (RUNS_DIR/scar_base_fK, from a
---network scar run of the same --epochs), a cascade model folder DIR/VARIANT/fold_K, so that the whole
+--network scar run of the same --epochs, or of --partner-epochs: e.g. a longer anatomy run beside the preset's
+scar network), a cascade model folder DIR/VARIANT/fold_K, so that the whole
 pipeline can score the variants fold by fold, also on other scanners' grids:
 `benchmarks/cv.py DIR/VARIANT --other-grids --json VARIANT.json`.
 """
@@ -82,6 +83,8 @@ def parse_args(argv=None):
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", help="write every run's figures here")
     parser.add_argument("--network", default="anatomy", choices=("anatomy", "scar"))
+    parser.add_argument("--partner-epochs", type=int, help="with --export: the epochs of the fold's base network "
+                        "of the other kind (default --epochs)")
     parser.add_argument("--export", metavar="DIR", help="write each anatomy run with its fold's base scar network "
                         "as a cascade model folder DIR/VARIANT/fold_K (for benchmarks/cv.py); each scar run with "
                         "the fold's base anatomy network as DIR/scar_VARIANT/fold_K")
@@ -93,6 +96,10 @@ def parse_args(argv=None):
     args.folds = [int(k) for k in args.folds.split(",")]
     if any(not 1 <= k <= args.fold_count for k in args.folds):
         parser.error(f"--folds must lie between 1 and {args.fold_count}; got {args.folds}")
+    if args.partner_epochs is None:
+        args.partner_epochs = args.epochs
+    if args.epochs < 1 or args.partner_epochs < 1:
+        parser.error(f"--epochs and --partner-epochs must be at least 1; got {args.epochs}, {args.partner_epochs}")
     return args
 
 
@@ -224,12 +231,16 @@ def export_cascade(args, variant, k):
     if not (sources[other] / f"checkpoint_{other}.pt").exists():
         raise SystemExit(f"No {other} network for fold {k}: run `--network {other} --variants base --folds {k}` first.")
     config = variant_config(args, variant, k)
-    config = replace(config, **{other: replace(getattr(config, other), epochs=args.epochs)})  # the short run's length
-    out.mkdir(parents=True, exist_ok=True)
-    for role, folder in sources.items():
-        checkpoint = torch.load(folder / f"checkpoint_{role}.pt", map_location="cpu", weights_only=True)
+    config = replace(config, **{other: replace(getattr(config, other), epochs=args.partner_epochs)})
+    checkpoints = {role: torch.load(folder / f"checkpoint_{role}.pt", map_location="cpu", weights_only=True)
+                   for role, folder in sources.items()}
+    for role, checkpoint in checkpoints.items():  # checked before anything is written
         if checkpoint["epoch"] != getattr(config, role).epochs:
-            raise SystemExit(f"{folder} trained {checkpoint['epoch']} epochs, not --epochs {args.epochs}.")
+            option = "--epochs" if role == args.network else "--partner-epochs"
+            raise SystemExit(f"{sources[role]} trained {checkpoint['epoch']} epochs, not {option} "
+                             f"{getattr(config, role).epochs}.")
+    out.mkdir(parents=True, exist_ok=True)
+    for role, checkpoint in checkpoints.items():
         torch.save({**checkpoint, "config": json.dumps(config.to_dict())}, out / f"checkpoint_{role}.pt")
     train_cascade(args.data, out, config, resume=True, progress=False)
 
