@@ -46,7 +46,8 @@ class StageConfig:
     edge_cuts: float = 0.0  # share of patches cut by an image edge near the LV (small or cropped fields of view)
     # The scar network's share of windows whose anatomy input misses part of the scar (called blood pool or
     # background), as the anatomy network does, to pair with NetworkSettings.claims_border_px. 0 in the presets:
-    # in 5-fold CV it found more scar on other grids but drew scar in more normal hearts (see the README).
+    # in 5-fold CV it found more scar on other grids but drew scar in more normal hearts
+    # (docs/segmenter_measurements.md).
     anatomy_misses: float = 0.0
     network: NetworkSettings = field(default_factory=NetworkSettings)
 
@@ -145,7 +146,7 @@ def check_stage(stage, what):
 def with_grid_augmentation(config, blur=0.0, edge_cuts=0.0):
     """`config` with both networks' patches blurred by up to `blur` pixels and `edge_cuts` of the anatomy
     network's patches ending at an image edge near the LV (`train-seg --blur`, `--edge-cuts`), aimed at
-    other scanners' grids; over five folds neither paid (see the README)."""
+    other scanners' grids; over five folds neither paid (docs/segmenter_measurements.md)."""
     if not (math.isfinite(blur) and 0 <= blur <= MAX_BLUR):
         raise InputError(f"--blur must be a number of pixels from 0 to {MAX_BLUR:g}; got {blur}.")
     if not (math.isfinite(edge_cuts) and 0 <= edge_cuts <= 1):
