@@ -46,6 +46,9 @@ def test_each_variant_changes_only_its_own_settings(tmp_path):
     assert edge.anatomy.edge_cuts == 0.25 and base.anatomy.edge_cuts == 0.0 and edge.scar == base.scar
     infw2 = cascade_recipe.variant_config(args, "infw2", 2)
     assert infw2.anatomy.class_weights == (1.0, 1.0, 1.0, 2.0) and base.anatomy.class_weights == (1.0, 1.0, 1.0, 1.0)
+    ctx2 = cascade_recipe.variant_config(args, "ctx2", 2)
+    assert ctx2.anatomy.network.in_channels == 5 and base.anatomy.network.in_channels == 3
+    assert replace(ctx2.anatomy, network=base.anatomy.network) == base.anatomy and ctx2.scar == base.scar
     scar_args = cascade_recipe.parse_args([str(tmp_path), "--preset", "tiny", "--network", "scar"])
     scar_light = cascade_recipe.variant_config(scar_args, "light", 2)
     assert scar_light.anatomy == cascade_recipe.variant_config(scar_args, "base", 2).anatomy
