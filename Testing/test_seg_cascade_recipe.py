@@ -49,6 +49,9 @@ def test_each_variant_changes_only_its_own_settings(tmp_path):
     ctx2 = cascade_recipe.variant_config(args, "ctx2", 2)
     assert ctx2.anatomy.network.in_channels == 5 and base.anatomy.network.in_channels == 3
     assert replace(ctx2.anatomy, network=base.anatomy.network) == base.anatomy and ctx2.scar == base.scar
+    narrow = cascade_recipe.variant_config(args, "narrow", 2)
+    assert narrow.anatomy.network.channels == (16, 32, 64, 128, 256) and narrow.scar == base.scar
+    assert replace(narrow.anatomy.network, channels=base.anatomy.network.channels) == base.anatomy.network
     scar_args = cascade_recipe.parse_args([str(tmp_path), "--preset", "tiny", "--network", "scar"])
     scar_light = cascade_recipe.variant_config(scar_args, "light", 2)
     assert scar_light.anatomy == cascade_recipe.variant_config(scar_args, "base", 2).anatomy
