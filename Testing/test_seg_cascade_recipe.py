@@ -52,6 +52,8 @@ def test_each_variant_changes_only_its_own_settings(tmp_path):
     narrow = cascade_recipe.variant_config(args, "narrow", 2)
     assert narrow.anatomy.network.channels == (16, 32, 64, 128, 256) and narrow.scar == base.scar
     assert replace(narrow.anatomy.network, channels=base.anatomy.network.channels) == base.anatomy.network
+    batch8 = cascade_recipe.variant_config(args, "batch8", 2)
+    assert (batch8.anatomy.batch_size, batch8.anatomy.iterations_per_epoch) == (8, 200) and batch8.scar == base.scar
     scar_args = cascade_recipe.parse_args([str(tmp_path), "--preset", "tiny", "--network", "scar"])
     scar_light = cascade_recipe.variant_config(scar_args, "light", 2)
     assert scar_light.anatomy == cascade_recipe.variant_config(scar_args, "base", 2).anatomy
