@@ -54,6 +54,9 @@ def test_each_variant_changes_only_its_own_settings(tmp_path):
     assert replace(narrow.anatomy.network, channels=base.anatomy.network.channels) == base.anatomy.network
     batch8 = cascade_recipe.variant_config(args, "batch8", 2)
     assert (batch8.anatomy.batch_size, batch8.anatomy.iterations_per_epoch) == (8, 200) and batch8.scar == base.scar
+    patch96 = cascade_recipe.variant_config(args, "patch96", 2)
+    assert patch96.anatomy.network.patch_size == 96 and patch96.scar == base.scar
+    assert replace(patch96.anatomy.network, patch_size=base.anatomy.network.patch_size) == base.anatomy.network
     scar_args = cascade_recipe.parse_args([str(tmp_path), "--preset", "tiny", "--network", "scar"])
     scar_light = cascade_recipe.variant_config(scar_args, "light", 2)
     assert scar_light.anatomy == cascade_recipe.variant_config(scar_args, "base", 2).anatomy

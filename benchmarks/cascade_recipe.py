@@ -24,7 +24,9 @@ its held-out figures here are on the true anatomy, so judge it by the whole pipe
 blood pool), ctx2 (two neighbouring slices on each side instead of one: more of the wall's course through
 the stack where bright scar meets bright blood), narrow (16-256 features per level instead of 32-512: about
 twice the steps per second on this CPU, so twice the epochs in the same time), batch8 (batches of 8 instead of 16 and
-twice the steps per epoch: the same patches and about the same time, twice the optimiser steps). Each run trains in
+twice the steps per epoch: the same patches and about the same time, twice the optimiser steps), patch96 (the
+anatomy network's windows 96 pixels wide instead of 128, at training and inference: a step costs about half as
+much, so about 70 epochs fit in the time of 40). Each run trains in
 RUNS_DIR/VARIANT_fK (scar_VARIANT_fK for the scar network) and resumes from its checkpoint; its figures go to result.json there. Two processes with different
 --folds share two cores well (--threads 1 each). Held-out cases are also scored "moved": each
 slice turned by a random angle about the LV, perhaps flipped, blurred as a coarser grid would
@@ -74,6 +76,7 @@ VARIANTS = {
     "ctx2": ({"network": {"context_slices": 2}}, {}),
     "narrow": ({"network": {"channels": (16, 32, 64, 128, 256)}}, {}),
     "batch8": ({"batch_size": 8, "iterations_per_epoch": 200}, {}),
+    "patch96": ({"network": {"patch_size": 96}}, {}),
 }
 
 
