@@ -25,8 +25,8 @@ blood pool), ctx2 (two neighbouring slices on each side instead of one: more of 
 the stack where bright scar meets bright blood), narrow (16-256 features per level instead of 32-512: about
 twice the steps per second on this CPU, so twice the epochs in the same time), batch8 (batches of 8 instead of 16 and
 twice the steps per epoch: the same patches and about the same time, twice the optimiser steps), patch96 (the
-anatomy network's windows 96 pixels wide instead of 128, at training and inference: a step costs about half as
-much, so about 70 epochs fit in the time of 40). Each run trains in
+anatomy network's windows 96 pixels wide instead of 128, at training and inference: a step costs less, so
+70 epochs took about the time of the preset's 40). Each run trains in
 RUNS_DIR/VARIANT_fK (scar_VARIANT_fK for the scar network) and resumes from its checkpoint; its figures go to result.json there. Two processes with different
 --folds share two cores well (--threads 1 each). Held-out cases are also scored "moved": each
 slice turned by a random angle about the LV, perhaps flipped, blurred as a coarser grid would
